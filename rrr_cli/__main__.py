@@ -1,0 +1,3 @@
+from rrr_cli.cli import main
+
+main()

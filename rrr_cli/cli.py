@@ -1,0 +1,74 @@
+"""The `rrr` command line: a thin shell over the library. Each subcommand lives in rrr_cli/commands/."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from rrr_cli import __version__
+from rrr_cli.commands import eval as eval_command
+from rrr_cli.commands import exec as exec_command
+from rrr_cli.commands import models, rerank, sample, selftrain, solve
+from rrr_cli.errors import RrrError
+from rrr_cli.ui import error_line
+
+app = typer.Typer(
+    name="rrr",
+    help="Reinforced re-ranking: sample several candidate programs from a small code model, run "
+    "them, and pick the best with a learned reranker that trains itself.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rrr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """rrr: small code models that write correct code."""
+
+
+app.command("sample", no_args_is_help=True)(sample.command)
+app.command("rerank")(rerank.command)
+app.command("exec")(exec_command.command)
+app.command("eval")(eval_command.command)
+app.command("selftrain")(selftrain.command)
+app.command("solve", no_args_is_help=True)(solve.command)
+app.add_typer(models.app, name="models")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except RrrError as exc:
+        error_line(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader of our stdout went away (e.g. `| head`); that is not an error.
+        sys.stderr.close()
+        sys.exit(0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        error_line("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click's usage errors carry their own exit code and message
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,16 @@
+"""`rrr rerank`: not built yet (issue 5)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from rrr_cli.errors import NotBuiltYet
+
+
+def command(
+    args: Optional[List[str]] = typer.Argument(None, help="Arguments (the command is not built yet)."),
+) -> None:
+    """Not built yet: this command arrives with issue 5."""
+    raise NotBuiltYet("`rrr rerank` is not built yet (tracked in issue 5)")
