@@ -1,0 +1,50 @@
+"""Options shared by several commands, so each is spelled and checked the same way everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rrr_cli import config
+from rrr_cli.errors import RrrError
+from rrr_cli.generation.base import SamplingParams
+
+Model = typer.Option(None, "--model", "-m", help="Catalog name or path to a GGUF file / HF directory "
+                     "[default: models.default, qwen2.5-coder-0.5b-instruct].")
+Backend = typer.Option(None, "--backend", help="auto | llama.cpp | hf | vllm [default: auto].")
+Temperature = typer.Option(None, "--temperature", "-t", help="Sampling temperature; 0 is greedy [default: 0.8].")
+TopP = typer.Option(None, "--top-p", help="Nucleus sampling mass in (0, 1] [default: 0.95].")
+MaxTokens = typer.Option(None, "--max-tokens", help="Most tokens per candidate [default: 512].")
+Seed = typer.Option(None, "--seed", help="Seed of candidate 0; candidate j uses seed+j [default: 0].")
+PromptStyle = typer.Option(None, "--prompt-style", help="chat | completion [default: chat].")
+Limit = typer.Option(None, "--limit", help="At most this many tasks from each source.")
+Split = typer.Option(None, "--split", help="MBPP split: test (default), train, validation, prompt, "
+                     "train+validation, all.")
+Output = typer.Option(None, "--output", "-o", help="Write JSONL here (atomically) instead of stdout.")
+Stop = typer.Option(None, "--stop", help="An extra stop sequence (repeatable).")
+
+
+def sampling_params(section: str, n: Optional[int], temperature: Optional[float], top_p: Optional[float],
+                    max_tokens: Optional[int], seed: Optional[int],
+                    stop: Optional[List[str]] = None) -> SamplingParams:
+    """Resolve sampling options (option > env > config > default) and check their ranges."""
+    n = config.resolved(f"{section}.n", n, lambda v: isinstance(v, int) and 1 <= v <= 1024,
+                        "must be between 1 and 1024")
+    temperature = config.resolved("sample.temperature", temperature,
+                                  lambda v: isinstance(v, (int, float)) and 0 <= v <= 5,
+                                  "must be between 0 and 5")
+    top_p = config.resolved("sample.top_p", top_p, lambda v: isinstance(v, (int, float)) and 0 < v <= 1,
+                            "must be in (0, 1]")
+    max_tokens = config.resolved("sample.max_tokens", max_tokens,
+                                 lambda v: isinstance(v, int) and 1 <= v <= 32768,
+                                 "must be between 1 and 32768")
+    seed = config.resolved("sample.seed", seed, lambda v: isinstance(v, int) and v >= 0, "must be >= 0")
+    return SamplingParams(n=n, temperature=float(temperature), top_p=float(top_p), max_tokens=max_tokens,
+                          stop=tuple(stop or ()), seed=seed)
+
+
+def check_output_path(path: Optional[Path]) -> None:
+    if path is not None and path.is_dir():
+        raise RrrError(f"--output {path}: is a directory")

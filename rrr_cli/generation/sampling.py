@@ -1,0 +1,60 @@
+"""Sampling candidates: tasks in, candidate records out, whatever the backend and prompt style."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterable, Iterator
+
+from rrr_cli.generation.base import Backend, SamplingParams
+from rrr_cli.generation.prompts import check_style, chat_messages, stop_sequences, to_completion
+from rrr_cli.records import Candidate, Task
+
+# Measured defaults (see README "Prompt styles"): instruct models do better when asked in chat form.
+DEFAULT_STYLE = "chat"
+
+
+def render_prompt(task: Task, backend: Backend, style: str) -> str:
+    """The text the backend continues for this task in this style."""
+    if style == "chat":
+        return backend.render_chat(chat_messages(task))
+    return task.prompt
+
+
+def sample_candidates(
+    tasks: Iterable[Task],
+    backend: Backend,
+    params: SamplingParams,
+    prompt_style: str = DEFAULT_STYLE,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Candidate]:
+    """`params.n` candidates per task, task by task (so output streams and progress moves).
+
+    Candidate j of a task is sampled with seed `params.seed + j` and carries that seed, its token
+    count and the sum and mean of its tokens' log-probabilities.
+    """
+    check_style(prompt_style)
+    for task in tasks:
+        task_params = dataclasses.replace(params, stop=tuple(params.stop) + stop_sequences(task, prompt_style))
+        [generations] = backend.generate([render_prompt(task, backend, prompt_style)], task_params)
+        for sample_id, generation in enumerate(generations):
+            candidate = Candidate(
+                task_id=task.task_id,
+                language=task.language,
+                prompt=task.prompt,
+                completion=to_completion(task, prompt_style, generation.text),
+                sample_id=sample_id,
+                model=backend.model_name,
+                backend=backend.name,
+                prompt_style=prompt_style,
+                temperature=params.temperature,
+                seed=None if params.seed is None else params.seed + sample_id,
+                n_tokens=generation.n_tokens,
+                logprob_sum=generation.logprob_sum,
+                mean_logprob=generation.mean_logprob,
+            )
+            candidate.extra = {"finish_reason": generation.finish_reason, "top_p": params.top_p}
+            if prompt_style == "chat":
+                candidate.extra["response"] = generation.text
+            yield candidate
+        if progress:
+            progress(1)
