@@ -9,7 +9,6 @@ import typer
 
 from rrr_cli import config
 from rrr_cli.commands import options
-from rrr_cli.generation.backends import open_backend
 from rrr_cli.generation.prompts import check_style
 from rrr_cli.generation.sampling import sample_candidates
 from rrr_cli.records import RecordWriter
@@ -43,6 +42,8 @@ def command(
 
       rrr sample mbpp --split train --limit 100 -n 8 --prompt-style completion
     """
+    from rrr_cli.generation.backends import open_backend  # heavy: loads llama.cpp
+
     params = options.sampling_params("sample", n, temperature, top_p, max_tokens, seed, stop)
     style = check_style(config.get("sample.prompt_style", prompt_style))
     options.check_output_path(output)
