@@ -12,13 +12,13 @@ from rrr_cli.errors import RrrError
 from rrr_cli.generation.base import SamplingParams
 
 Model = typer.Option(None, "--model", "-m", help="Catalog name or path to a GGUF file / HF directory "
-                     "[default: models.default, qwen2.5-coder-0.5b-instruct].")
-Backend = typer.Option(None, "--backend", help="auto | llama.cpp | hf | vllm [default: auto].")
-Temperature = typer.Option(None, "--temperature", "-t", help="Sampling temperature; 0 is greedy [default: 0.8].")
-TopP = typer.Option(None, "--top-p", help="Nucleus sampling mass in (0, 1] [default: 0.95].")
-MaxTokens = typer.Option(None, "--max-tokens", help="Most tokens per candidate [default: 512].")
-Seed = typer.Option(None, "--seed", help="Seed of candidate 0; candidate j uses seed+j [default: 0].")
-PromptStyle = typer.Option(None, "--prompt-style", help="chat | completion [default: chat].")
+                     "(default: models.default, qwen2.5-coder-0.5b-instruct).")
+Backend = typer.Option(None, "--backend", help="auto | llama.cpp | hf | vllm (default: auto).")
+Temperature = typer.Option(None, "--temperature", "-t", help="Sampling temperature; 0 is greedy (default: 0.8).")
+TopP = typer.Option(None, "--top-p", help="Nucleus sampling mass in (0, 1] (default: 0.95).")
+MaxTokens = typer.Option(None, "--max-tokens", help="Most tokens per candidate (default: 512).")
+Seed = typer.Option(None, "--seed", help="Seed of candidate 0; candidate j uses seed+j (default: 0).")
+PromptStyle = typer.Option(None, "--prompt-style", help="chat | completion (default: chat).")
 Limit = typer.Option(None, "--limit", help="At most this many tasks from each source.")
 Split = typer.Option(None, "--split", help="MBPP split: test (default), train, validation, prompt, "
                      "train+validation, all.")

@@ -19,7 +19,7 @@ from rrr_cli.ui import notice, progress
 def command(
     sources: List[str] = typer.Argument(..., help="Task sources: a task file (task.py, Task.java, ...), "
                                         "a JSONL file of tasks, or a benchmark (humaneval-python, mbpp, ...)."),
-    n: Optional[int] = typer.Option(None, "-n", help="Candidates per task [default: 10]."),
+    n: Optional[int] = typer.Option(None, "-n", help="Candidates per task (default: 10)."),
     temperature: Optional[float] = options.Temperature,
     top_p: Optional[float] = options.TopP,
     max_tokens: Optional[int] = options.MaxTokens,
