@@ -133,8 +133,10 @@ def python_continuation(task: Task, code: str) -> str:
     return continuation
 
 
-def _matching_brace(code: str, open_index: int) -> int | None:
-    """Index of the brace closing the one at `open_index`, skipping string and char literals."""
+def _matching_brace(code: str, open_index: int, language: str) -> int | None:
+    """Index of the brace closing the one at `open_index`, skipping strings and comments."""
+    hash_comments = language in ("sh", "php")
+    slash_comments = language != "sh"
     depth, i, quote = 0, open_index, None
     while i < len(code):
         char = code[i]
@@ -144,6 +146,15 @@ def _matching_brace(code: str, open_index: int) -> int | None:
                 continue
             if char == quote:
                 quote = None
+        elif slash_comments and code.startswith("//", i) or (
+                hash_comments and char == "#" and (i == 0 or code[i - 1] in " \t\n")):
+            newline = code.find("\n", i)
+            i = len(code) if newline < 0 else newline
+            continue
+        elif slash_comments and code.startswith("/*", i):
+            end = code.find("*/", i + 2)
+            i = len(code) if end < 0 else end + 2
+            continue
         elif char in "\"'`":
             quote = char
         elif char == "{":
@@ -174,7 +185,7 @@ def braced_continuation(task: Task, code: str) -> str:
     brace = code.find("{", position)
     if brace < 0:
         return code[position:].rstrip() + "\n"
-    close = _matching_brace(code, brace)
+    close = _matching_brace(code, brace, task.language)
     body = code[brace + 1: close if close is not None else len(code)]
     return body.lstrip("\n").rstrip() + "\n"
 
