@@ -49,7 +49,7 @@ app.add_typer(models.app, name="models")
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        app(prog_name="rrr", standalone_mode=False)
     except RrrError as exc:
         error_line(str(exc))
         sys.exit(exc.exit_code)
