@@ -1,0 +1,370 @@
+"""The llama.cpp backend: GGUF models on CPU through llama-cpp-python's low-level API.
+
+One decoding engine serves both paths. A prompt is evaluated once (all but its last token) into
+sequence 0 of a unified KV cache; each sampled sequence gets those cells (`llama_memory_seq_cp`
+only tags the shared cells, it copies nothing), then every step decodes one token per live sequence
+in a single `llama_batch`. The *batched* path runs the N sequences of a prompt together, so each
+step evaluates N tokens at once (far faster per token on a CPU than N single-token steps); the
+*sequential* path runs them one after another through the same engine. Each sequence has its own
+sampler chain (temperature, top-p, `dist(seed)`), its own stop strings, token budget and log-prob sum.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+import numpy as np
+
+from rrr_cli.errors import RrrError
+from rrr_cli.generation.base import Backend, Generation, SamplingParams
+
+# The KV cache holds every live sequence's tokens; beyond this many cells we split a prompt's N
+# sequences into groups rather than grow memory without bound.
+MAX_KV_CELLS = 32768
+KV_GRANULE = 1024
+
+
+def _llama_cpp():
+    try:
+        import llama_cpp
+        from llama_cpp import _logger
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise RrrError(f"the llama.cpp backend needs llama-cpp-python: pip install llama-cpp-python ({exc})")
+    _logger.set_verbose(False)  # llama.cpp's own log: errors only
+    return llama_cpp
+
+
+class LlamaCppBackend(Backend):
+    """A GGUF model loaded with llama.cpp.
+
+    `batched=True` (the default) decodes the N sequences of a prompt together; `batched=False`
+    decodes them one at a time. Both give per-sequence seeds `params.seed + j`.
+    """
+
+    name = "llama.cpp"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        *,
+        model_name: str | None = None,
+        n_ctx: int | None = None,
+        threads: int | None = None,
+        n_batch: int = 512,
+        batched: bool = True,
+        max_parallel: int = 64,
+    ) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise RrrError(f"model file not found: {path}")
+        self._ll = ll = _llama_cpp()
+        self.model_path = path
+        self.model_name = model_name or path.stem
+        self.n_ctx = int(n_ctx) if n_ctx else 4096  # per sequence: prompt + completion
+        self.threads = int(threads) if threads else _cpu_count()
+        self.n_batch = int(n_batch)
+        self.batched = batched
+        self.max_parallel = max(1, min(int(max_parallel), ll.llama_max_parallel_sequences()))
+
+        ll.llama_backend_init()
+        params = ll.llama_model_default_params()
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=False):
+            self._model = ll.llama_model_load_from_file(str(path).encode("utf-8"), params)
+        if not self._model:
+            raise RrrError(f"llama.cpp could not load {path} (not a GGUF model, or a damaged file)")
+        self._vocab = ll.llama_model_get_vocab(self._model)
+        self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx_train = ll.llama_model_n_ctx_train(self._model)
+        self._ctx = None
+        self._ctx_cells = 0
+        self._prefix: list[int] = []  # tokens whose KV cells sequence 0 holds (a prompt minus its last token)
+        self._chat_formatter = None
+
+    # ----------------------------------------------------------------- model facts
+
+    def metadata(self, key: str) -> str | None:
+        """One GGUF metadata value as a string (None when absent)."""
+        size = 4096
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = self._ll.llama_model_meta_val_str(self._model, key.encode("utf-8"), buf, size)
+            if n < 0:
+                return None
+            if n < size:
+                return buf.value.decode("utf-8", errors="replace")
+            size = n + 1
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of `text`, with BOS where the model wants one; special tokens are parsed."""
+        data = text.encode("utf-8")
+        add_bos = bool(self._ll.llama_vocab_get_add_bos(self._vocab))
+        cap = len(data) + 16
+        tokens = (self._ll.llama_token * cap)()
+        n = self._ll.llama_tokenize(self._vocab, data, len(data), tokens, cap, add_bos, True)
+        if n < 0:
+            cap = -n
+            tokens = (self._ll.llama_token * cap)()
+            n = self._ll.llama_tokenize(self._vocab, data, len(data), tokens, cap, add_bos, True)
+        if n < 0:
+            raise RrrError(f"could not tokenize a prompt of {len(data)} bytes")
+        return list(tokens[:n])
+
+    def token_bytes(self, token: int) -> bytes:
+        """The text of one token (control tokens render as nothing)."""
+        buf = ctypes.create_string_buffer(64)
+        n = self._ll.llama_token_to_piece(self._vocab, token, buf, 64, 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self._ll.llama_token_to_piece(self._vocab, token, buf, -n, 0, False)
+        return buf.raw[:n]
+
+    def _special_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        buf = ctypes.create_string_buffer(256)
+        n = self._ll.llama_token_to_piece(self._vocab, token, buf, 256, 0, True)
+        return buf.raw[: max(n, 0)].decode("utf-8", errors="replace")
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        """Apply the GGUF's own chat template (tokenizer.chat_template) with the generation prompt."""
+        if self._chat_formatter is None:
+            template = self.metadata("tokenizer.chat_template")
+            if not template:
+                raise RrrError(f"{self.model_name} has no chat template; use the completion prompt style")
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            self._chat_formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=self._special_text(self._ll.llama_vocab_eos(self._vocab)),
+                bos_token=self._special_text(self._ll.llama_vocab_bos(self._vocab)),
+                add_generation_prompt=True,
+            )
+        return self._chat_formatter(messages=messages).prompt
+
+    # ----------------------------------------------------------------- generation
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
+        """N generations per prompt; sequence j is seeded `params.seed + j`."""
+        base_seed = 0 if params.seed is None else int(params.seed)
+        results = []
+        for prompt in prompts:
+            tokens = self.tokenize(prompt)
+            if not tokens:
+                raise RrrError("cannot generate from an empty prompt (the model adds no BOS token)")
+            if len(tokens) >= self.n_ctx:
+                raise RrrError(
+                    f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx} tokens (raise --n-ctx)"
+                )
+            seeds = [base_seed + j for j in range(params.n)]
+            if self.batched and params.n > 1:
+                budget = min(params.max_tokens, self.n_ctx - len(tokens))
+                per_group = max(1, min(self.max_parallel, (MAX_KV_CELLS - len(tokens)) // (budget + 1)))
+                out: list[Generation] = []
+                for start in range(0, len(seeds), per_group):
+                    out.extend(self._decode(tokens, seeds[start : start + per_group], params))
+            else:
+                out = [self._decode(tokens, [seed], params)[0] for seed in seeds]
+            results.append(out)
+        return results
+
+    def _ensure_context(self, cells: int, n_seq: int) -> None:
+        ll = self._ll
+        cells = min(MAX_KV_CELLS, max(self.n_ctx, -(-cells // KV_GRANULE) * KV_GRANULE))
+        if self._ctx is not None and self._ctx_cells >= cells:
+            return
+        self._free_context()
+        cp = ll.llama_context_default_params()
+        cp.n_ctx = cells
+        cp.n_batch = self.n_batch
+        cp.n_ubatch = self.n_batch
+        cp.n_seq_max = self.max_parallel
+        cp.kv_unified = True  # one cache shared by all sequences, so a prompt's cells serve them all
+        cp.n_threads = self.threads
+        cp.n_threads_batch = self.threads
+        cp.no_perf = True
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=False):
+            ctx = ll.llama_init_from_model(self._model, cp)
+        if not ctx:
+            raise RrrError(f"llama.cpp could not create a context of {cells} tokens (out of memory?)")
+        self._ctx = ctx
+        self._ctx_cells = cells
+        self._prefix = []
+        n_max = max(self.n_batch, self.max_parallel)
+        if getattr(self, "_batch", None) is None:
+            self._batch = ll.llama_batch_init(n_max, 0, 1)
+            self._batch_cap = n_max
+
+    def _free_context(self) -> None:
+        if self._ctx is not None:
+            self._ll.llama_free(self._ctx)
+            self._ctx = None
+            self._ctx_cells = 0
+            self._prefix = []
+
+    def _decode_batch(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, position, sequence id, want logits) entries as one llama_batch."""
+        batch = self._batch
+        for i, (token, pos, seq, logits) in enumerate(entries):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = 1 if logits else 0
+        batch.n_tokens = len(entries)
+        rc = self._ll.llama_decode(self._ctx, batch)
+        if rc != 0:
+            self._prefix = []
+            raise RrrError(f"llama.cpp decode failed (code {rc}): the context is too small for this request")
+
+    def _load_prefix(self, prefix: list[int], mem) -> None:
+        """Make sequence 0 hold exactly `prefix`, reusing it when the last prompt was the same."""
+        ll = self._ll
+        if prefix == self._prefix:
+            return
+        # A different prompt: start from an empty cache so results never depend on earlier calls.
+        ll.llama_memory_clear(mem, True)
+        self._prefix = []
+        for start in range(0, len(prefix), self.n_batch):
+            chunk = prefix[start : start + self.n_batch]
+            self._decode_batch([(t, start + k, 0, False) for k, t in enumerate(chunk)])
+        self._prefix = list(prefix)
+
+    def _sampler(self, params: SamplingParams, seed: int):
+        ll = self._ll
+        chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
+        if params.temperature == 0:
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
+        else:
+            # Temperature first, then nucleus, as vLLM and transformers order them.
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(float(params.temperature)))
+            if params.top_p < 1.0:
+                ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(float(params.top_p), 1))
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+    def _decode(self, tokens: list[int], seeds: list[int], params: SamplingParams) -> list[Generation]:
+        """Sample len(seeds) sequences of one prompt together, one token per sequence per step."""
+        ll = self._ll
+        n_prompt = len(tokens)
+        budget = min(params.max_tokens, self.n_ctx - n_prompt)
+        self._ensure_context(n_prompt + len(seeds) * (budget + 1), len(seeds))
+        mem = ll.llama_get_memory(self._ctx)
+        prefix = tokens[:-1]
+        self._load_prefix(prefix, mem)
+        for seq in range(1, len(seeds)):
+            ll.llama_memory_seq_cp(mem, 0, seq, -1, -1)
+
+        stops = [s for s in params.stop if s]
+        longest_stop = max((len(s) for s in stops), default=0)
+        samplers = [self._sampler(params, seed) for seed in seeds]
+        states = [_Sequence() for _ in seeds]
+        # Every sequence starts by decoding the prompt's last token at its own position.
+        feed = {seq: tokens[-1] for seq in range(len(seeds))}
+        pos = n_prompt - 1
+        try:
+            while feed:
+                live = sorted(feed)
+                self._decode_batch([(feed[seq], pos, seq, True) for seq in live])
+                feed = {}
+                for index, seq in enumerate(live):
+                    state = states[seq]
+                    logits = np.ctypeslib.as_array(ll.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
+                    token = ll.llama_sampler_sample(samplers[seq], self._ctx, index)
+                    state.n_tokens += 1
+                    state.logprob_sum += _logprob(logits, token)
+                    if ll.llama_vocab_is_eog(self._vocab, token):
+                        state.finish = "eos"
+                    else:
+                        state.data += self.token_bytes(token)
+                        text = state.data.decode("utf-8", errors="ignore")
+                        cut = _find_stop(text, stops, max(0, state.checked - longest_stop))
+                        state.checked = len(text)
+                        if cut is not None:
+                            state.text, state.finish = text[:cut], "stop"
+                        elif state.n_tokens >= budget:
+                            state.finish = "length"
+                    if state.finish is None:
+                        feed[seq] = token
+                pos += 1
+        finally:
+            for sampler in samplers:
+                ll.llama_sampler_free(sampler)
+            # Keep only the prompt prefix in sequence 0, so the next call on this prompt reuses it.
+            for seq in range(1, len(seeds)):
+                ll.llama_memory_seq_rm(mem, seq, -1, -1)
+            if self._prefix == prefix:
+                ll.llama_memory_seq_rm(mem, 0, len(prefix), -1)
+        out = []
+        for state in states:
+            text = state.text if state.text is not None else state.data.decode("utf-8", errors="replace")
+            out.append(
+                Generation(
+                    text=text,
+                    n_tokens=state.n_tokens,
+                    logprob_sum=state.logprob_sum if params.logprobs else None,
+                    finish_reason=state.finish or "length",
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        """Free the context, the batch and the model."""
+        ll = getattr(self, "_ll", None)
+        if ll is None:
+            return
+        self._free_context()
+        if getattr(self, "_batch", None) is not None:
+            ll.llama_batch_free(self._batch)
+            self._batch = None
+        if getattr(self, "_model", None):
+            ll.llama_model_free(self._model)
+            self._model = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class _Sequence:
+    """Decoding state of one sampled sequence."""
+
+    __slots__ = ("data", "text", "checked", "n_tokens", "logprob_sum", "finish")
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.text: str | None = None
+        self.checked = 0
+        self.n_tokens = 0
+        self.logprob_sum = 0.0
+        self.finish: str | None = None
+
+
+def _logprob(logits: np.ndarray, token: int) -> float:
+    """log_softmax(logits)[token] of the raw, unmodified logits (temperature 1, no top-p)."""
+    top = float(logits.max())
+    return float(logits[token]) - top - float(np.log(np.exp(logits - top, dtype=np.float64).sum()))
+
+
+def _find_stop(text: str, stops: list[str], start: int) -> int | None:
+    """Index of the earliest stop string in `text` at or after `start` (None when there is none)."""
+    best = None
+    for stop in stops:
+        at = text.find(stop, start)
+        if at != -1 and (best is None or at < best):
+            best = at
+    return best
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
