@@ -49,7 +49,12 @@ app.add_typer(models.app, name="models")
 
 def main() -> None:
     try:
-        app(prog_name="rrr", standalone_mode=False)
+        # Without standalone mode Typer *returns* exit codes (130 for Ctrl-C) instead of raising them.
+        code = app(prog_name="rrr", standalone_mode=False)
+        if code == 130:
+            error_line("interrupted")
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RrrError as exc:
         error_line(str(exc))
         sys.exit(exc.exit_code)
