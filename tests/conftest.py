@@ -1,0 +1,37 @@
+"""Shared fixtures. Real catalog models are pulled once into a cache that outlives the test run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Callable[[str], Path]:
+    """A function that returns the local file of a catalog model, pulling it on first use.
+
+    Models go to `$RRR_TEST_HOME` (default ~/.cache/rrr-test), not to the user's own cache nor a
+    per-test folder, so every real-model test in every run shares one verified copy.
+    """
+    from rrr_cli import models
+
+    home = Path(os.environ.get("RRR_TEST_HOME") or Path.home() / ".cache" / "rrr-test")
+    pulled: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in pulled:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("RRR_HOME", str(home))
+                pulled[name] = models.pull(name, progress=False)
+        return pulled[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def pulled_model(model_cache) -> Path:
+    """The smallest catalog model (smollm2-135m-instruct, 98 MB GGUF), pulled once per session."""
+    return model_cache("smollm2-135m-instruct")
