@@ -77,7 +77,7 @@ def _explain(done: Completed, limits: Limits, stage: str) -> str:
         notes.append(f"rrr: {stage} used up its CPU time")
     if done.output_exceeded:
         notes.append(f"rrr: output limit exceeded ({limits.output_bytes} bytes)")
-    if done.exit_code is not None and done.exit_code < 0 and not done.timed_out:
+    if done.exit_code is not None and done.exit_code < 0 and not (done.timed_out or done.output_exceeded):
         notes.append(f"rrr: killed by {_signal_name(done.exit_code)}")
     return done.stderr + ("\n" + "\n".join(notes) if notes else "")
 
