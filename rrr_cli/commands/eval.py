@@ -1,16 +1,149 @@
-"""`rrr eval`: not built yet (issue 4)."""
+"""`rrr eval`: pass@k, oracle and reranked@1 per language and per scorer, like the paper's Table 1."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from rrr_cli.errors import NotBuiltYet
+from rrr_cli import config
+from rrr_cli.commands import options
+from rrr_cli.errors import RrrError
+from rrr_cli.records import LANGUAGES
+
+DEFAULT_SCORERS = "random,mean_logprob,public_examples"
+
+
+def _sources(benchmarks: list[str], languages: list[str] | None) -> list[str]:
+    """Benchmark names with `multipl-e` expanded per language, so --limit applies to each language."""
+    from rrr_cli.tasks.benchmarks import ALIASES, HUMANEVAL
+
+    sources = []
+    for name in benchmarks:
+        for member in ALIASES.get(name, [name]):
+            if member in HUMANEVAL and languages and HUMANEVAL[member] not in languages:
+                continue
+            sources.append(member)
+    return sources
+
+
+def _languages(text: Optional[str]) -> list[str] | None:
+    if not text:
+        return None
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in chosen if name not in LANGUAGES]
+    if unknown:
+        raise RrrError(f"--languages: unknown language {unknown[0]!r} (known: {', '.join(LANGUAGES)})")
+    return chosen
 
 
 def command(
-    args: Optional[List[str]] = typer.Argument(None, help="Arguments (the command is not built yet)."),
+    benchmark: Optional[List[str]] = typer.Option(
+        None, "--benchmark", "-b", help="humaneval-<lang> (python, cpp, java, php, ts, cs, sh, js), multipl-e "
+        "(all eight), or mbpp; repeatable (default: humaneval-python)."),
+    tasks_file: Optional[Path] = typer.Option(None, "--tasks", help="Evaluate the tasks of this file "
+                                              "(JSONL of tasks, or a task file) instead of a benchmark."),
+    languages: Optional[str] = typer.Option(None, "--languages", "-l",
+                                            help="Only these languages, comma-separated (e.g. python,cpp)."),
+    limit: Optional[int] = options.Limit,
+    split: Optional[str] = options.Split,
+    model: Optional[str] = options.Model,
+    backend: Optional[str] = options.Backend,
+    n: Optional[int] = typer.Option(None, "-n", help="Candidates per task (default: 10)."),
+    temperature: Optional[float] = options.Temperature,
+    top_p: Optional[float] = options.TopP,
+    max_tokens: Optional[int] = options.MaxTokens,
+    seed: Optional[int] = options.Seed,
+    greedy: bool = typer.Option(False, "--greedy", help="Also sample one greedy answer per task and report "
+                                "its pass@1."),
+    prompt_style: Optional[str] = options.PromptStyle,
+    scorers: str = typer.Option(DEFAULT_SCORERS, "--scorers", help="Comma-separated scorers: random, "
+                                "mean_logprob, public_examples, weighted:NAME=W+NAME=W (default: "
+                                "random,mean_logprob,public_examples)."),
+    reranker: Optional[str] = typer.Option(None, "--reranker", help="Also score with this trained "
+                                           "reranker (a name under the cache's rerankers/, or a path)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+    as_markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw reranked@1 per scorer per language, "
+                                        "and reranked@1 as N grows, to this PNG."),
 ) -> None:
-    """Not built yet: this command arrives with issue 4."""
-    raise NotBuiltYet("`rrr eval` is not built yet (tracked in issue 4)")
+    """Evaluate the generator and the scorers: sample N per task, run them in the sandbox, and report
+    pass@1, pass@k, the oracle (pass@N), and reranked@1 with the share of the pass@1-to-oracle gap
+    each scorer recovers. A run is kept under the cache's runs/: the same command again is instant
+    and an interrupted one resumes.
+
+    Examples:
+
+      rrr eval --benchmark humaneval-python --limit 20 -n 8
+
+      rrr eval --benchmark multipl-e --limit 20 -n 8 --markdown --plot eval.png
+
+      rrr eval --benchmark mbpp --split validation --reranker latest --json
+    """
+    from rrr_cli.evaluation import report as render
+    from rrr_cli.evaluation.runs import EvalSettings, run_eval
+    from rrr_cli.generation.prompts import check_style
+    from rrr_cli.ranking.scorers import get_scorer
+    from rrr_cli.tasks import load_tasks
+    from rrr_cli.ui import notice, progress, stdout
+
+    if as_json and as_markdown:
+        raise RrrError("--json and --markdown are exclusive")
+    params = options.sampling_params("sample", n, temperature, top_p, max_tokens, seed)
+    style = check_style(config.get("sample.prompt_style", prompt_style))
+    chosen = _languages(languages)
+    if tasks_file is not None:
+        if benchmark:
+            raise RrrError("--tasks and --benchmark are exclusive")
+        tasks = load_tasks([str(tasks_file)], limit=limit, split=split)
+    else:
+        tasks = load_tasks(_sources(benchmark or ["humaneval-python"], chosen), limit=limit, split=split)
+    if chosen:
+        tasks = [task for task in tasks if task.language in chosen]
+    tasks = _with_toolchains(tasks, notice)
+    if not tasks:
+        raise RrrError("no tasks to evaluate (check --benchmark, --languages and --limit)")
+
+    seed_value = params.seed if params.seed is not None else 0
+    names = [name.strip() for name in scorers.split(",") if name.strip()]
+    chosen_scorers = [get_scorer(name.replace("+", ","), seed=seed_value) for name in names]
+    if reranker is not None:
+        chosen_scorers.append(get_scorer("reranker", path=reranker))
+    settings = EvalSettings(
+        model=str(config.get("models.default", model)), backend=str(config.get("sample.backend", backend)),
+        n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
+        seed=seed_value, prompt_style=style)
+
+    with progress() as bar:
+        def advance_for(description: str, total: int):
+            job = bar.add_task(description, total=total)
+            return lambda k=1: bar.advance(job, k)
+
+        result = run_eval(tasks, settings, chosen_scorers, greedy=greedy, progress=advance_for)
+    report = result.report
+    if plot is not None:
+        render.plot(report, plot)
+        notice(f"wrote {plot}")
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=1) + "\n")
+    elif as_markdown:
+        stdout.print(render.markdown(report), end="", markup=False, highlight=False, soft_wrap=True)
+    else:
+        stdout.print(render.rich_table(report))
+    notice(f"run: {result.run_dir} ({report['timings']['total_s']:.1f} s)")
+
+
+def _with_toolchains(tasks, notice):
+    """Drop the tasks of languages whose toolchain is not installed, saying which and what to install."""
+    from rrr_cli.execution import toolchain_missing
+
+    missing = {}
+    for language in sorted({task.language for task in tasks}):
+        problem = toolchain_missing(language)
+        if problem:
+            missing[language] = problem
+            notice(f"skipping {language}: {problem}")
+    return [task for task in tasks if task.language not in missing]

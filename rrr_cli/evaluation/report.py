@@ -1,0 +1,119 @@
+"""Rendering an eval report: a table shaped like the paper's Table 1 (languages across, an Average
+column, rows for pass@k, the oracle and each scorer's reranked@1), as rich, Markdown or a chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from rrr_cli.errors import RrrError
+
+# The paper's column order; other groups (mbpp, ...) follow.
+ORDER = ["python", "cpp", "java", "php", "ts", "cs", "sh", "js"]
+TITLES = {"python": "Python", "cpp": "C++", "java": "Java", "php": "PHP", "ts": "TypeScript", "cs": "C#",
+          "sh": "Bash", "js": "JavaScript", "mbpp": "MBPP"}
+
+
+def _groups(report: dict[str, Any]) -> list[str]:
+    return sorted(report["groups"], key=lambda g: (ORDER.index(g) if g in ORDER else len(ORDER), g))
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def rows(report: dict[str, Any]) -> list[tuple[str, list[str], bool]]:
+    """(label, cells per group then Average, whether it starts a section) for every row of the table."""
+    groups = _groups(report)
+    columns = [report["columns"][g] for g in groups] + [report["average"]]
+    n = report["settings"]["n"]
+    out: list[tuple[str, list[str], bool]] = []
+    for k in report["ks"]:
+        out.append((f"pass@{k}", [_percent(c[f"pass@{k}"]) for c in columns], False))
+    if "greedy" in report["average"]:
+        out.append(("greedy pass@1", [_percent(c["greedy"]) for c in columns], False))
+    out.append((f"oracle (pass@{n})", [_percent(c["oracle"]) for c in columns], False))
+    for index, name in enumerate(report["scorers"]):
+        out.append((f"reranked@1: {name}", [_percent(c["reranked@1"][name]) for c in columns], index == 0))
+    for index, name in enumerate(report["scorers"]):
+        cells = [_percent(c["gap_recovered"][name]) for c in columns]
+        out.append((f"gap recovered: {name}", cells, index == 0))
+    return out
+
+
+def headers(report: dict[str, Any]) -> list[str]:
+    groups = _groups(report)
+    return [f"{TITLES.get(g, g)} ({report['columns'][g]['tasks']})" for g in groups] + ["Average"]
+
+
+def rich_table(report: dict[str, Any]) -> Table:
+    settings = report["settings"]
+    title = (f"{settings['model']} · n={settings['n']} · T={settings['temperature']:g} · "
+             f"{settings['prompt_style']} prompts · % of tasks solved")
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for header in headers(report):
+        table.add_column(header, justify="right")
+    for label, cells, section in rows(report):
+        if section:
+            table.add_section()
+        table.add_row(label, *cells)
+    return table
+
+
+def markdown(report: dict[str, Any]) -> str:
+    head = ["", *headers(report)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join([" --- "] + [" ---: "] * (len(head) - 1)) + "|"]
+    for label, cells, _ in rows(report):
+        lines.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: str | Path) -> Path:
+    """Two panels: reranked@1 per scorer per language (bars), and reranked@1 on average as the number
+    of candidates grows from 1 to N (exact expectation over random subsets)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RrrError("--plot needs matplotlib (pip install matplotlib)") from None
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise RrrError(f"{path}: the plot is written as .png, .svg or .pdf")
+    groups = _groups(report)
+    labels = [TITLES.get(g, g) for g in groups] + ["Average"]
+    columns = [report["columns"][g] for g in groups] + [report["average"]]
+    scorers = report["scorers"]
+    n = report["settings"]["n"]
+    figure, (bars, curve) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    width = 0.8 / (len(scorers) + 2)
+    series = [("pass@1", [c["pass@1"] for c in columns])]
+    series += [(name, [c["reranked@1"][name] for c in columns]) for name in scorers]
+    series += [("oracle", [c["oracle"] for c in columns])]
+    for index, (name, values) in enumerate(series):
+        xs = [i + (index - (len(series) - 1) / 2) * width for i in range(len(columns))]
+        bars.bar(xs, [100 * (v or 0) for v in values], width, label=name)
+    bars.set_xticks(range(len(columns)), labels, rotation=20)
+    bars.set_ylabel("% of tasks solved")
+    bars.set_title("reranked@1 per scorer")
+    bars.legend(fontsize="small")
+    ms = list(range(1, n + 1))
+    for name in scorers:
+        curve.plot(ms, [100 * (v or 0) for v in report["average"]["curve"][name]], marker="o", label=name)
+    curve.plot(ms, [100 * report["average"]["pass@1"]] * n, linestyle="--", color="grey", label="pass@1")
+    curve.set_xlabel("candidates per task")
+    curve.set_ylabel("reranked@1, average (%)")
+    curve.set_title("reranked@1 as N grows")
+    curve.legend(fontsize="small")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target, then rename: an interrupted save never leaves half a file.
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    figure.savefig(tmp, dpi=120)
+    plt.close(figure)
+    tmp.replace(path)
+    return path

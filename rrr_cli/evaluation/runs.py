@@ -1,0 +1,412 @@
+"""An evaluation run on disk, and the pipeline that fills it: sample → execute → score → report.
+
+A run lives in `runs/eval-<hash of the sampling settings>/`. The task selection is not part of the
+hash, so `--limit 20` after `--limit 5` reuses the first five tasks' work. Every stage appends one
+task's records at a time to its JSONL log and fsyncs, and skips what the log already holds: the same
+command again does no sampling or execution at all, and an interrupted run picks up at the first
+task it had not finished, never writing a record twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from rrr_cli import config
+from rrr_cli.atomic import atomic_write_text
+from rrr_cli.errors import RrrError
+from rrr_cli.evaluation import metrics
+from rrr_cli.ranking import Scorer
+from rrr_cli.ranking.scorers import PublicExamplesScorer, RandomScorer, score_many
+from rrr_cli.records import Candidate, Task, Verdict
+
+RUN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What decides the samples: the same settings give the same candidates (so they are reused)."""
+
+    model: str
+    backend: str = "auto"
+    n: int = 10
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int = 0
+    prompt_style: str = "chat"
+
+    def key(self) -> str:
+        text = json.dumps({"format": RUN_FORMAT, **dataclasses.asdict(self)}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def greedy(self) -> "EvalSettings":
+        return dataclasses.replace(self, n=1, temperature=0.0)
+
+
+def completion_sha(candidate: Candidate) -> str:
+    """Ties a verdict or score to the exact program text it was computed for."""
+    return hashlib.sha256((candidate.prompt + "\0" + candidate.completion).encode()).hexdigest()[:16]
+
+
+class JsonlLog:
+    """An append-only JSONL file written one task's records at a time.
+
+    Each append is flushed and fsynced before the next task starts. A crash mid-write can only leave
+    a torn last line; `load` drops it (rewriting the file atomically) so the next append starts clean.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        text = self.path.read_text(encoding="utf-8")
+        records, good = [], []
+        lines = text.split("\n")
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+                good.append(line)
+            except json.JSONDecodeError:
+                if number == len(lines):  # the torn tail of an interrupted append
+                    atomic_write_text(self.path, "".join(g + "\n" for g in good))
+                    break
+                raise RrrError(f"{self.path}:{number}: invalid JSON in a run log "
+                               "(delete the run directory to start it afresh)") from None
+        return records
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        if not text:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+class RunDir:
+    """The files of one run: settings.json, samples.jsonl, verdicts.jsonl, scores-*.jsonl, report.json
+    (and greedy-samples.jsonl / greedy-verdicts.jsonl with --greedy)."""
+
+    def __init__(self, settings: EvalSettings, root: Path | None = None):
+        self.settings = settings
+        self.path = (root or config.data_path("runs")) / f"eval-{settings.key()}"
+        self.path.mkdir(parents=True, exist_ok=True)
+        settings_file = self.path / "settings.json"
+        if not settings_file.is_file():
+            atomic_write_text(settings_file, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
+
+    def log(self, name: str) -> JsonlLog:
+        return JsonlLog(self.path / name)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One process at a time per run, so two evals of the same settings never interleave records."""
+        with open(self.path / ".lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RrrError(f"another `rrr eval` is using {self.path}; wait for it to finish") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- the stages ------------------------------------------------------------------------------------
+
+Progress = Callable[[str, int], Callable[[int], None]]  # (description, total) -> advance(k)
+
+
+def _no_progress(description: str, total: int) -> Callable[[int], None]:
+    return lambda k=1: None
+
+
+def _candidates_by_task(records: list[dict[str, Any]], tasks: Sequence[Task], n: int) -> dict[str, list[Candidate]]:
+    """The logged candidates of each task, keeping only a complete set sampled for its current prompt."""
+    prompts = {task.task_id: task.prompt for task in tasks}
+    grouped: dict[str, dict[int, Candidate]] = {}
+    for record in records:
+        if record.get("task_id") in prompts and record.get("prompt") == prompts[record["task_id"]]:
+            candidate = Candidate.from_dict(record)
+            grouped.setdefault(candidate.task_id, {})[candidate.sample_id] = candidate
+    return {task_id: [by_id[i] for i in range(n)] for task_id, by_id in grouped.items()
+            if all(i in by_id for i in range(n))}
+
+
+def _default_backend(settings: EvalSettings):
+    from rrr_cli.generation.backends import open_backend
+
+    return open_backend(settings.model, backend=settings.backend)
+
+
+def sample_stage(run: RunDir, tasks: Sequence[Task], settings: EvalSettings, log_name: str,
+                 backend_factory: Callable[[EvalSettings], Any] | None, progress: Progress) -> dict[str, list[Candidate]]:
+    """Every task's N candidates, sampling only the tasks the log lacks (the model loads only then)."""
+    log = run.log(log_name)
+    have = _candidates_by_task(log.load(), tasks, settings.n)
+    missing = [task for task in tasks if task.task_id not in have]
+    if not missing:
+        return have
+    from rrr_cli.generation.base import SamplingParams
+    from rrr_cli.generation.sampling import sample_candidates
+
+    params = SamplingParams(n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
+                            max_tokens=settings.max_tokens, seed=settings.seed)
+    advance = progress(f"sampling {'greedy ' if settings.temperature == 0 else ''}({len(missing)} tasks)",
+                       len(missing))
+    backend = (backend_factory or _default_backend)(settings)
+    try:
+        buffer: list[Candidate] = []
+        for candidate in sample_candidates(missing, backend, params, settings.prompt_style):
+            buffer.append(candidate)
+            if len(buffer) == settings.n:
+                log.append(c.to_dict() for c in buffer)
+                have[buffer[0].task_id] = sorted(buffer, key=lambda c: c.sample_id)
+                buffer = []
+                advance(1)
+    finally:
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+    return have
+
+
+def _default_executor(tasks: Sequence[Task], candidates: Sequence[Candidate],
+                      advance: Callable[[int], None]) -> Iterable[Verdict]:
+    from rrr_cli.execution import execute
+
+    done_before = 0
+
+    def report(done: int, total: int) -> None:  # execute counts (done, total); our bars advance by k
+        nonlocal done_before
+        advance(done - done_before)
+        done_before = done
+
+    return execute(tasks, candidates, progress=report)
+
+
+def execute_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list[Candidate]], log_name: str,
+                  executor: Callable[..., Iterable[Verdict]] | None, progress: Progress) -> dict[str, list[Verdict]]:
+    """A verdict for every candidate, running only those without a logged verdict for their text."""
+    log = run.log(log_name)
+    logged = {(r["task_id"], r["sample_id"], r.get("completion_sha")): r for r in log.load()}
+    have: dict[str, list[Verdict]] = {}
+    pending_tasks, pending = [], []
+    for task in tasks:
+        group = candidates[task.task_id]
+        found = [logged.get((c.task_id, c.sample_id, completion_sha(c))) for c in group]
+        if all(found):
+            have[task.task_id] = [Verdict.from_dict(record) for record in found]
+        else:
+            pending_tasks.append(task)
+            pending.extend(group)
+    if not pending:
+        return have
+    advance = progress(f"executing ({len(pending)} programs)", len(pending))
+    expected = {c.key: c for c in pending}
+    buffer: dict[str, dict[int, Verdict]] = {}
+    for verdict in (executor or _default_executor)(pending_tasks, pending, advance):
+        candidate = expected.get((verdict.task_id, verdict.sample_id))
+        if candidate is None:
+            continue
+        verdict.extra = {**verdict.extra, "completion_sha": completion_sha(candidate)}
+        group = buffer.setdefault(verdict.task_id, {})
+        group[verdict.sample_id] = verdict
+        if len(group) == len(candidates[verdict.task_id]):
+            ordered = [group[c.sample_id] for c in candidates[verdict.task_id]]
+            log.append(v.to_dict() for v in ordered)
+            have[verdict.task_id] = ordered
+    lost = [t.task_id for t in pending_tasks if t.task_id not in have]
+    if lost:
+        raise RrrError(f"the sandbox returned no verdict for some candidates of {len(lost)} task(s), "
+                       f"e.g. {lost[0]}")
+    return have
+
+
+def scorer_cache_name(scorer: Scorer) -> str:
+    name = scorer.name + (f"-seed{scorer.seed}" if isinstance(scorer, RandomScorer) else "")
+    slug = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in name)
+    if len(slug) > 80:
+        slug = slug[:60] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"scores-{slug}.jsonl"
+
+
+def score_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list[Candidate]], scorer: Scorer,
+                progress: Progress, batch: int = 8) -> dict[str, list[dict[str, Any]]]:
+    """Each candidate's score (and, for public examples, its example counts), cached per task."""
+    log = run.log(scorer_cache_name(scorer))
+    logged = {(r["task_id"], r["sample_id"], r["completion_sha"]): r for r in log.load()}
+    have: dict[str, list[dict[str, Any]]] = {}
+    pending = []
+    for task in tasks:
+        found = [logged.get((c.task_id, c.sample_id, completion_sha(c))) for c in candidates[task.task_id]]
+        if all(found):
+            have[task.task_id] = found  # type: ignore[assignment]
+        else:
+            pending.append(task)
+    if not pending:
+        return have
+    advance = progress(f"scoring: {scorer.name} ({len(pending)} tasks)", len(pending))
+    # A few tasks per batch: sandbox runs go in parallel, and an interruption loses little.
+    for start in range(0, len(pending), batch):
+        chunk = pending[start:start + batch]
+        groups = [(task, candidates[task.task_id]) for task in chunk]
+        for (task, group), scores in zip(groups, score_many(scorer, groups)):
+            rows = []
+            for candidate, value in zip(group, scores):
+                row = {"task_id": task.task_id, "sample_id": candidate.sample_id,
+                       "completion_sha": completion_sha(candidate), "score": float(value)}
+                if isinstance(scorer, PublicExamplesScorer):
+                    outcome = scorer.outcomes.get((task.task_id, candidate.sample_id))
+                    if outcome:
+                        row.update(outcome.to_dict())
+                rows.append(row)
+            log.append(rows)
+            have[task.task_id] = rows
+            advance(1)
+    return have
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+def group_label(task: Task) -> str:
+    """The column a task counts in: its language, or the benchmark for MBPP."""
+    return "mbpp" if task.source == "mbpp" else task.language
+
+
+@dataclass
+class EvalResult:
+    report: dict[str, Any]
+    run_dir: Path
+    per_task: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_report(tasks: Sequence[Task], settings: EvalSettings, verdicts: dict[str, list[Verdict]],
+                 scores: dict[str, dict[str, list[dict[str, Any]]]], greedy: dict[str, list[Verdict]] | None = None,
+                 ks: Sequence[int] | None = None) -> dict[str, Any]:
+    """Per-task values, then per-group means and an average over the groups (as the paper averages
+    its languages). Values are fractions in [0, 1]."""
+    n = settings.n
+    ks = list(ks or metrics.default_ks(n))
+    per_task = []
+    for task in tasks:
+        passed = [v.passed for v in verdicts[task.task_id]]
+        c = sum(passed)
+        row: dict[str, Any] = {"task_id": task.task_id, "group": group_label(task), "n": n, "correct": c,
+                               "oracle": metrics.oracle(passed),
+                               "statuses": [v.status for v in verdicts[task.task_id]]}
+        for k in ks:
+            row[f"pass@{k}"] = metrics.pass_at_k(n, c, k)
+        if greedy is not None:
+            row["greedy"] = 1.0 if greedy[task.task_id][0].passed else 0.0
+        row["reranked@1"] = {}
+        row["curve"] = {}
+        for name, by_task in scores.items():
+            values = [r["score"] for r in by_task[task.task_id]]
+            row["reranked@1"][name] = metrics.reranked_at_1(values, passed)
+            row["curve"][name] = [metrics.reranked_at_1_subsampled(values, passed, m) for m in range(1, n + 1)]
+        per_task.append(row)
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in per_task:
+        groups.setdefault(row["group"], []).append(row)
+    columns: dict[str, dict[str, Any]] = {}
+    for label, rows in groups.items():
+        columns[label] = _summarise(rows, ks, list(scores), n, greedy is not None)
+    average = _average(list(columns.values()), ks, list(scores), n, greedy is not None)
+    return {"settings": dataclasses.asdict(settings), "ks": ks, "scorers": list(scores),
+            "groups": list(columns), "columns": columns, "average": average, "tasks": per_task}
+
+
+def _summarise(rows: list[dict[str, Any]], ks: list[int], scorer_names: list[str], n: int,
+               with_greedy: bool) -> dict[str, Any]:
+    column: dict[str, Any] = {"tasks": len(rows)}
+    for k in ks:
+        column[f"pass@{k}"] = metrics.mean([r[f"pass@{k}"] for r in rows])
+    column["oracle"] = metrics.mean([r["oracle"] for r in rows])
+    if with_greedy:
+        column["greedy"] = metrics.mean([r["greedy"] for r in rows])
+    pass1 = metrics.mean([metrics.pass_at_k(n, r["correct"], 1) for r in rows])
+    column["pass@1"] = pass1
+    column["reranked@1"] = {name: metrics.mean([r["reranked@1"][name] for r in rows]) for name in scorer_names}
+    column["gap_recovered"] = {name: metrics.gap_recovered(column["reranked@1"][name], pass1, column["oracle"])
+                               for name in scorer_names}
+    column["curve"] = {name: [metrics.mean([r["curve"][name][m] for r in rows]) for m in range(n)]
+                       for name in scorer_names}
+    return column
+
+
+def _average(columns: list[dict[str, Any]], ks: list[int], scorer_names: list[str], n: int,
+             with_greedy: bool) -> dict[str, Any]:
+    keys = [f"pass@{k}" for k in ks] + ["pass@1", "oracle"] + (["greedy"] if with_greedy else [])
+    average: dict[str, Any] = {"tasks": sum(c["tasks"] for c in columns)}
+    for key in keys:
+        average[key] = metrics.mean([c[key] for c in columns])
+    average["reranked@1"] = {name: metrics.mean([c["reranked@1"][name] for c in columns]) for name in scorer_names}
+    average["gap_recovered"] = {name: metrics.gap_recovered(average["reranked@1"][name], average["pass@1"],
+                                                             average["oracle"]) for name in scorer_names}
+    average["curve"] = {name: [metrics.mean([c["curve"][name][m] for c in columns]) for m in range(n)]
+                        for name in scorer_names}
+    return average
+
+
+# --- the whole pipeline -----------------------------------------------------------------------------
+
+def run_eval(tasks: Sequence[Task], settings: EvalSettings, scorers: Sequence[Scorer], *, greedy: bool = False,
+             root: Path | None = None, progress: Progress | None = None,
+             backend_factory: Callable[[EvalSettings], Any] | None = None,
+             executor: Callable[..., Iterable[Verdict]] | None = None) -> EvalResult:
+    """Sample, execute, score and report `tasks` under `settings`, reusing whatever the run already has.
+
+    `backend_factory(settings)` opens the generator (default: `open_backend`), `executor(tasks,
+    candidates, advance)` yields verdicts (default: the sandbox's `execute`); both are only called
+    for work the run does not have yet.
+    """
+    if not tasks:
+        raise RrrError("no tasks to evaluate")
+    progress = progress or _no_progress
+    run = RunDir(settings, root)
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    with run.locked():
+        mark = time.monotonic()
+        candidates = sample_stage(run, tasks, settings, "samples.jsonl", backend_factory, progress)
+        timings["sampling_s"] = time.monotonic() - mark
+        mark = time.monotonic()
+        verdicts = execute_stage(run, tasks, candidates, "verdicts.jsonl", executor, progress)
+        greedy_verdicts = None
+        if greedy:
+            greedy_settings = settings.greedy()
+            greedy_candidates = sample_stage(run, tasks, greedy_settings, "greedy-samples.jsonl",
+                                             backend_factory, progress)
+            greedy_verdicts = execute_stage(run, tasks, greedy_candidates, "greedy-verdicts.jsonl",
+                                            executor, progress)
+        timings["execution_s"] = time.monotonic() - mark
+        mark = time.monotonic()
+        scores = {}
+        for scorer in scorers:
+            if scorer.name in scores:
+                raise RrrError(f"scorer {scorer.name!r} given twice")
+            scores[scorer.name] = score_stage(run, tasks, candidates, scorer, progress)
+        timings["scoring_s"] = time.monotonic() - mark
+        report = build_report(tasks, settings, verdicts, scores, greedy_verdicts)
+        timings["total_s"] = time.monotonic() - started
+        report["run_dir"] = str(run.path)
+        report["timings"] = timings
+        atomic_write_text(run.path / "report.json", json.dumps(report, indent=1) + "\n")
+    return EvalResult(report=report, run_dir=run.path, per_task=report["tasks"])

@@ -1,0 +1,417 @@
+"""The scorers behind `rrr solve`, `rrr rerank` and `rrr eval`, and their registry.
+
+- `random`: a seeded random score per candidate (the baseline every reranker must beat).
+- `mean_logprob`: the generator's mean token log-probability (its own confidence).
+- `public_examples`: CodeT-style; each `>>>` example in the prompt is run against each candidate
+  (one program per candidate and example, in the sandbox); the score is the share of examples
+  passed, ties broken by mean log-prob. A task with no examples falls back to "the candidate's
+  program builds and loads" (one program with the test harness emptied), ties again by log-prob.
+- `weighted`: a weighted sum of other scorers' scores, each min-max normalised within the task.
+- `reranker`: the learned reward model (`rrr_cli.ranking.reward`, when it exists).
+
+Every scorer maps (task, candidates) to one float per candidate, higher is better, and `rank()` in
+`rrr_cli.ranking` turns that into a choice, so the same scorer picks the same candidate everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from rrr_cli.errors import RrrError
+from rrr_cli.ranking import Scorer
+from rrr_cli.records import Candidate, Task
+from rrr_cli.tasks.examples import Example, extract_examples, python_example_check
+
+# The log-prob tie-break is scaled so it can never outweigh one example: with at most 100 examples
+# a task's pass fractions differ by at least 0.01, far above this weight times exp(mean log-prob) <= 1.
+TIE_BREAK_WEIGHT = 1e-3
+
+Runner = Callable[[list[tuple[str, str]]], list[Any]]
+
+
+def _logprob(candidate: Candidate) -> float:
+    value = candidate.mean_logprob
+    if value is None and candidate.logprob_sum is not None and candidate.n_tokens:
+        value = candidate.logprob_sum / candidate.n_tokens
+    return float(value) if value is not None and math.isfinite(value) else -math.inf
+
+
+class BatchScorer(Scorer):
+    """A scorer that can also score many tasks at once (so sandbox runs can go in parallel)."""
+
+    def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
+                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
+        out = []
+        for task, candidates in groups:
+            out.append(self.score(task, candidates))
+            if progress:
+                progress(1)
+        return out
+
+
+def score_many(scorer: Scorer, groups: Sequence[tuple[Task, Sequence[Candidate]]],
+               progress: Callable[[int], None] | None = None) -> list[list[float]]:
+    """Scores for several tasks with any scorer; batches where the scorer can."""
+    if isinstance(scorer, BatchScorer):
+        return scorer.score_many(groups, progress)
+    out = []
+    for task, candidates in groups:
+        out.append(list(scorer.score(task, candidates)))
+        if progress:
+            progress(1)
+    return out
+
+
+class RandomScorer(BatchScorer):
+    """A random score per candidate, fixed by (seed, task, sample): the same pick on every run."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
+        scores = []
+        for candidate in candidates:
+            digest = hashlib.sha256(f"{self.seed}\0{task.task_id}\0{candidate.sample_id}".encode()).digest()
+            scores.append(int.from_bytes(digest[:8], "big") / 2**64)
+        return scores
+
+
+class MeanLogprobScorer(BatchScorer):
+    """The generator's mean token log-probability; a candidate without one ranks last."""
+
+    name = "mean_logprob"
+
+    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
+        return [_logprob(candidate) for candidate in candidates]
+
+
+# --- public examples ------------------------------------------------------------------------------
+
+# The line of a MultiPL-E test harness that asserts one case, per language.
+_ASSERTION = {
+    "cpp": re.compile(r"^\s*assert\s*\("),
+    "java": re.compile(r"^\s*assert\s*\("),
+    "cs": re.compile(r"^\s*Debug\.Assert\s*\("),
+    "php": re.compile(r"^\s*if\s*\((?=\s*candidate\s*\()"),
+    "ts": re.compile(r"^\s*assert\.\w+\s*\("),
+    "js": re.compile(r"^\s*assert\.\w+\s*\("),
+    "sh": re.compile(r"^\s*\[\[\s"),
+}
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index just past the expression starting at `start`: stops at the first closer with no opener
+    (or at the end), skipping string literals."""
+    depth: list[str] = []
+    quote = None
+    i = start
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == "\\":
+                i += 2
+                continue
+            if char == quote:
+                quote = None
+        elif char in "\"'`":
+            quote = char
+        elif char in "([{":
+            depth.append(char)
+        elif char in _CLOSERS:
+            if not depth:
+                return i
+            if depth.pop() != _CLOSERS[char]:
+                return None
+        elif char == ";" and not depth:
+            return i
+        i += 1
+    return i if not depth else None
+
+
+@dataclass(frozen=True)
+class AssertionTemplate:
+    """One test line of the task's harness cut around its call and its expected value."""
+
+    head: str  # everything up to the callee's name, e.g. "    assert("
+    callee: str  # the name the harness calls: `candidate` or the function's own name
+    separator: str  # between the call and the expected value, e.g. " == " or ".equals("
+    tail: str  # after the expected value, e.g. ");"
+
+    def render(self, example: Example) -> str:
+        call = re.sub(r"^\s*[A-Za-z_$][\w$]*", self.callee, example.call.strip(), count=1)
+        expected = " ".join(line.strip() for line in example.expected.splitlines())
+        return f"{self.head}{call}{self.separator}{expected}{self.tail}"
+
+
+def _template(language: str, line: str) -> AssertionTemplate | None:
+    if language == "sh":
+        match = re.match(r"^(\s*\[\[\s+\$\()(\w+)(.*)\)\s+=\s+(.*?)(\s*\]\])\s*$", line)
+        if not match:
+            return None
+        head, callee = match.group(1)[:-2], match.group(2)
+        # An sh example's call is the whole `$(name args)`; rename inside it.
+        return _ShTemplate(head=head, callee=callee, separator=" = ", tail=match.group(5))
+    match = _ASSERTION[language].match(line)
+    call = re.compile(r"[A-Za-z_$][\w$]*\s*\(").search(line, match.end()) if match else None
+    if not call:
+        return None
+    callee = call.group(0).rstrip("(").strip()
+    call_end = _balanced_end(line, call.end())
+    if call_end is None or call_end >= len(line):
+        return None
+    rest_start = call_end + 1
+    separator = re.match(r"\s*(?:===|!==|==|!=|,|\.(?:equals|Equals|SequenceEqual)\()\s*", line[rest_start:])
+    if not separator:
+        return None
+    expected_start = rest_start + separator.end()
+    expected_end = _balanced_end(line, expected_start)
+    if expected_end is None or expected_end == expected_start:
+        return None
+    return AssertionTemplate(head=line[: call.start()], callee=callee, separator=separator.group(0),
+                             tail=line[expected_end:])
+
+
+class _ShTemplate(AssertionTemplate):
+    def render(self, example: Example) -> str:
+        call = example.call.strip()
+        call = re.sub(r"^\$\(\s*[\w-]+", f"$({self.callee}", call, count=1)
+        expected = " ".join(line.strip() for line in example.expected.splitlines())
+        return f"{self.head}{call}{self.separator}{expected}{self.tail}"
+
+
+@dataclass(frozen=True)
+class ExampleChecks:
+    """What the public-examples scorer runs for one task: the programs' tails, to go after
+    `prompt + completion`. `examples` is empty when it falls back to a build check."""
+
+    examples: tuple[Example, ...]
+    tails: tuple[str, ...]  # one per example, or one build-check tail in the fallback
+    fallback: bool
+
+
+def example_checks(task: Task) -> ExampleChecks:
+    """The per-example test tails for a task in any of the eight languages.
+
+    Python runs each example through `python_example_check`. The MultiPL-E languages reuse the
+    task's own harness (its `main`, `candidate` wrapper, imports) with the hidden assertions taken
+    out and one assertion per example put in, shaped like the harness's first assertion line. With
+    no examples (or a harness we cannot read) the tail is the harness with no assertions: the
+    program then only has to build and load.
+    """
+    examples = list(task.extra.get("examples") or []) if isinstance(task.extra, dict) else []
+    parsed = [Example(**e) if isinstance(e, dict) else e for e in examples] or extract_examples(task.prompt)
+    if task.language == "python":
+        if parsed:
+            return ExampleChecks(tuple(parsed), tuple(python_example_check(e) for e in parsed), False)
+        return ExampleChecks((), ("\n",), True)
+    lines = task.tests.splitlines(keepends=True)
+    pattern = _ASSERTION.get(task.language)
+    assertion_rows = [i for i, line in enumerate(lines) if pattern and pattern.match(line)]
+    if not assertion_rows:
+        # No harness we recognise: the program is prompt + completion alone.
+        return ExampleChecks((), ("\n",), True)
+    template = _template(task.language, lines[assertion_rows[0]].rstrip("\n"))
+    keep_before = "".join(lines[: assertion_rows[0]])
+    keep_after = "".join(line for i, line in enumerate(lines)
+                         if i > assertion_rows[0] and i not in set(assertion_rows))
+    if template is None or not parsed:
+        return ExampleChecks((), (keep_before + keep_after,), True)
+    tails = tuple(keep_before + template.render(e) + "\n" + keep_after for e in parsed)
+    return ExampleChecks(tuple(parsed), tails, False)
+
+
+@dataclass(frozen=True)
+class ExampleOutcome:
+    """How one candidate did on its task's public examples (or on the build check)."""
+
+    passed: int
+    total: int  # 0 in the fallback, where `builds` says whether the program built and loaded
+    builds: bool | None = None
+
+    @property
+    def fraction(self) -> float:
+        if self.total:
+            return self.passed / self.total
+        return 1.0 if self.builds else 0.0
+
+    def describe(self) -> str:
+        if self.total:
+            return f"{self.passed}/{self.total} examples"
+        return "builds" if self.builds else "does not build"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"examples_passed": self.passed, "examples_total": self.total, "builds": self.builds}
+
+
+def _default_runner(jobs: list[tuple[str, str]]) -> list[Any]:
+    from rrr_cli.execution import run_programs
+
+    return run_programs(jobs)
+
+
+def _status(result: Any) -> str:
+    return result.status if hasattr(result, "status") else result["status"]
+
+
+class PublicExamplesScorer(BatchScorer):
+    """CodeT-style: the share of the prompt's `>>>` examples a candidate passes, ties by log-prob.
+
+    `outcomes` keeps the last `ExampleOutcome` of every (task_id, sample_id) scored, so `rrr solve`
+    can show how each candidate did.
+    """
+
+    name = "public_examples"
+
+    def __init__(self, runner: Runner | None = None):
+        self.runner = runner or _default_runner
+        self.outcomes: dict[tuple[str, int], ExampleOutcome] = {}
+
+    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
+        return self.score_many([(task, candidates)])[0]
+
+    def examples_passed(self, task: Task, candidates: Sequence[Candidate]) -> list[ExampleOutcome]:
+        """Run the examples and return each candidate's outcome (in order)."""
+        self.score(task, candidates)
+        return [self.outcomes[(task.task_id, c.sample_id)] for c in candidates]
+
+    def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
+                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
+        # Identical programs (duplicate samples are common) run once.
+        programs: dict[tuple[str, str], int] = {}
+        plan: list[tuple[ExampleChecks, list[list[int]]]] = []
+        for task, candidates in groups:
+            checks = example_checks(task)
+            rows = []
+            for candidate in candidates:
+                row = []
+                for tail in checks.tails:
+                    key = (task.language, task.prompt + candidate.completion + tail)
+                    row.append(programs.setdefault(key, len(programs)))
+                rows.append(row)
+            plan.append((checks, rows))
+        jobs = list(programs)
+        results = self.runner(jobs) if jobs else []
+        if len(results) != len(jobs):
+            raise RrrError(f"the sandbox returned {len(results)} results for {len(jobs)} programs")
+        ok = [_status(result) == "passed" for result in results]
+        out = []
+        for (task, candidates), (checks, rows) in zip(groups, plan):
+            scores = []
+            for candidate, row in zip(candidates, rows):
+                passed = sum(ok[index] for index in row)
+                if checks.fallback:
+                    outcome = ExampleOutcome(0, 0, builds=bool(passed))
+                else:
+                    outcome = ExampleOutcome(passed, len(row))
+                self.outcomes[(task.task_id, candidate.sample_id)] = outcome
+                logprob = _logprob(candidate)
+                tie = math.exp(logprob) if logprob > -math.inf else 0.0
+                scores.append(outcome.fraction + TIE_BREAK_WEIGHT * tie)
+            out.append(scores)
+            if progress:
+                progress(1)
+        return out
+
+
+# --- weighted combination -------------------------------------------------------------------------
+
+def _normalised(scores: list[float]) -> list[float]:
+    """Min-max to [0, 1] within a task; all-equal scores (or none finite) become 0.5."""
+    finite = [s for s in scores if math.isfinite(s)]
+    if not finite or max(finite) == min(finite):
+        return [0.5 if math.isfinite(s) or not finite else 0.0 for s in scores]
+    low, high = min(finite), max(finite)
+    return [(s - low) / (high - low) if math.isfinite(s) else 0.0 for s in scores]
+
+
+class WeightedScorer(BatchScorer):
+    """sum_i w_i * normalise(scorer_i): each part min-max normalised within the task first, so the
+    weights compare like with like."""
+
+    def __init__(self, parts: Sequence[tuple[Scorer, float]]):
+        if not parts:
+            raise RrrError("a weighted scorer needs at least one part, e.g. weighted:public_examples=1,mean_logprob=0.5")
+        self.parts = list(parts)
+        self.name = "weighted(" + ",".join(f"{s.name}={w:g}" for s, w in self.parts) + ")"
+
+    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
+        return self.score_many([(task, candidates)])[0]
+
+    def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
+                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
+        totals = [[0.0] * len(candidates) for _, candidates in groups]
+        for scorer, weight in self.parts:
+            for total, scores in zip(totals, score_many(scorer, groups)):
+                for i, value in enumerate(_normalised(list(scores))):
+                    total[i] += weight * value
+        if progress:
+            progress(len(groups))
+        return totals
+
+
+# --- registry -------------------------------------------------------------------------------------
+
+def _reranker(path: str | None = None, **kw: Any) -> Scorer:
+    try:
+        from rrr_cli.ranking.reward import RewardModelScorer  # arrives with the training issue
+    except ImportError:
+        raise RrrError("no trained reranker: this rrr has no learned reward model yet "
+                       "(train one with `rrr selftrain`)") from None
+    loader = getattr(RewardModelScorer, "load", None)
+    return loader(path, **kw) if loader else RewardModelScorer(path, **kw)
+
+
+def _weighted(weights: dict[str, float] | str | None = None, **kw: Any) -> Scorer:
+    if isinstance(weights, str):
+        weights = parse_weights(weights)
+    if not weights:
+        weights = {"public_examples": 1.0, "mean_logprob": 0.1}
+    return WeightedScorer([(get_scorer(name, **kw), weight) for name, weight in weights.items()])
+
+
+SCORERS: dict[str, Callable[..., Scorer]] = {
+    "random": lambda seed=0, **kw: RandomScorer(seed=seed),
+    "mean_logprob": lambda **kw: MeanLogprobScorer(),
+    "public_examples": lambda runner=None, **kw: PublicExamplesScorer(runner=runner),
+    "weighted": _weighted,
+    "reranker": _reranker,
+}
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """`public_examples=1,mean_logprob=0.5` → {name: weight}."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value) if value else 1.0
+        except ValueError:
+            raise RrrError(f"weighted scorer: {part!r} is not NAME=WEIGHT") from None
+    return weights
+
+
+def get_scorer(name: str, **kw: Any) -> Scorer:
+    """A scorer by name. `weighted:a=1,b=0.5` builds a weighted one; `reranker:PATH` a learned one.
+
+    Keyword arguments go to the scorer's factory (seed for random, runner for public_examples, ...);
+    each factory ignores the ones it does not use.
+    """
+    base, _, argument = name.partition(":")
+    if base not in SCORERS:
+        raise RrrError(f"unknown scorer {name!r} (known: {', '.join(SCORERS)})")
+    if argument and base == "weighted":
+        kw = {**kw, "weights": argument}
+    elif argument and base == "reranker":
+        kw = {**kw, "path": argument}
+    elif argument:
+        raise RrrError(f"scorer {base!r} takes no argument (got {name!r})")
+    if base in ("weighted", "reranker"):
+        return SCORERS[base](**kw)
+    return SCORERS[base](**{k: v for k, v in kw.items() if k in ("seed", "runner")})
