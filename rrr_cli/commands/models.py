@@ -42,9 +42,11 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     if as_json:
         stdout.print_json(json.dumps(rows))
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"models in {models.models_dir()}", title_justify="left")
+    table = Table(title=f"models in {models.models_dir()}", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
     table.add_column("name", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     for column in ("quant", "local", "source", "description"):
