@@ -1,0 +1,165 @@
+"""The eval run on disk: reuse, instant reruns, and resuming an interrupted run without duplicates.
+
+The generator is a scripted backend (the point is the bookkeeping); execution is the real sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rrr_cli.evaluation.runs import EvalSettings, JsonlLog, run_eval
+from rrr_cli.generation.base import Backend, Generation
+from rrr_cli.ranking.scorers import MeanLogprobScorer, PublicExamplesScorer, RandomScorer
+from rrr_cli.records import Task, read_records
+
+FIXTURES = Path(__file__).parent / "fixtures" / "eval"
+N = 3
+
+
+class ScriptedBackend(Backend):
+    """Candidate j of a prompt is a fixed text chosen by its seed; can fail after some calls."""
+
+    name = "scripted"
+    model_name = "scripted"
+    answers = {
+        "def add": ["    return a + b\n", "    return 3\n", "    return a - b\n"],
+        "def nothing": ["    return None\n", "    return (\n", "    return 1\n"],
+        "def neg": ["    return x\n", "    return -x\n", "    return 0 - x\n"],
+    }
+
+    def __init__(self, fail_after: int | None = None):
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def generate(self, prompts, params):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-run
+        self.calls += 1
+        out = []
+        for prompt in prompts:
+            texts = next(v for k, v in self.answers.items() if k in prompt)
+            out.append([Generation(text=texts[(params.seed + j) % len(texts)], n_tokens=4,
+                                   logprob_sum=-0.4 * (j + 1), finish_reason="stop") for j in range(params.n)])
+        return out
+
+    def render_chat(self, messages):
+        return messages[-1]["content"]
+
+
+@pytest.fixture
+def tasks() -> list[Task]:
+    loaded = [t for t in read_records(FIXTURES / "tasks.jsonl", Task) if t.language == "python"]
+    neg = Task(task_id="fx/neg", language="python", source="fixture", entry_point="neg",
+               prompt='def neg(x):\n    """Minus x.\n    >>> neg(2)\n    -2\n    """\n',
+               tests="\n\nassert neg(5) == -5\nassert neg(0) == 0\n")
+    return loaded + [neg]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    from rrr_cli.execution import bwrap_problem
+
+    if bwrap_problem():
+        pytest.skip(bwrap_problem())
+    monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+SETTINGS = EvalSettings(model="scripted", backend="scripted", n=N, temperature=0.8, seed=0,
+                        prompt_style="completion")
+
+
+def _scorers():
+    return [RandomScorer(seed=0), MeanLogprobScorer(), PublicExamplesScorer()]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _summary(report: dict) -> dict:
+    return {key: report[key] for key in ("columns", "average", "tasks")}
+
+
+def test_eval_computes_from_real_verdicts_and_reruns_instantly(tasks, home):
+    backend = ScriptedBackend()
+    result = run_eval(tasks, SETTINGS, _scorers(), root=home / "runs", backend_factory=lambda s: backend)
+    assert backend.calls == len(tasks)
+    by_task = {row["task_id"]: row for row in result.per_task}
+    assert by_task["fx/add"]["correct"] == 1  # a + b passes; 3 and a - b fail the hidden tests
+    assert by_task["fx/none"]["correct"] == 1  # only `return None`
+    assert by_task["fx/neg"]["correct"] == 2
+    # Public examples pick a passing candidate in every task that has one with examples.
+    assert by_task["fx/add"]["reranked@1"]["public_examples"] == 1.0
+    assert by_task["fx/neg"]["reranked@1"]["public_examples"] == 1.0
+    assert (result.run_dir / "report.json").is_file()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a rerun must neither sample nor execute")
+
+    again = run_eval(tasks, SETTINGS, _scorers(), root=home / "runs", backend_factory=refuse, executor=refuse)
+    assert _summary(again.report) == _summary(result.report)
+    # Fewer tasks reuse the same run; other settings get their own.
+    fewer = run_eval(tasks[:1], SETTINGS, _scorers(), root=home / "runs", backend_factory=refuse, executor=refuse)
+    assert fewer.run_dir == result.run_dir
+    other = EvalSettings(**{**SETTINGS.__dict__, "seed": 1})
+    assert run_eval(tasks[:1], other, [MeanLogprobScorer()], root=home / "runs",
+                    backend_factory=lambda s: ScriptedBackend()).run_dir != result.run_dir
+
+
+def test_interrupted_run_resumes_without_duplicates(tasks, home):
+    reference = run_eval(tasks, SETTINGS, _scorers(), root=home / "reference",
+                         backend_factory=lambda s: ScriptedBackend())
+
+    runs = home / "runs"
+    # Interrupted while sampling the second task.
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(tasks, SETTINGS, _scorers(), root=runs, backend_factory=lambda s: ScriptedBackend(fail_after=1))
+    run_dir = next(runs.glob("eval-*"))
+    assert len(_lines(run_dir / "samples.jsonl")) == N  # exactly one whole task
+
+    # Interrupted while executing: after four verdicts (the first task's three, one of the second's).
+    from rrr_cli.execution import execute
+
+    def failing_executor(tasks_, candidates, advance):
+        for count, verdict in enumerate(execute(tasks_, candidates), start=1):
+            if count > 4:
+                raise RuntimeError("killed")
+            yield verdict
+
+    resumed = ScriptedBackend()
+    with pytest.raises(RuntimeError, match="killed"):
+        run_eval(tasks, SETTINGS, _scorers(), root=runs, backend_factory=lambda s: resumed,
+                 executor=failing_executor)
+    assert resumed.calls == len(tasks) - 1  # only the tasks not sampled before
+    assert len(_lines(run_dir / "verdicts.jsonl")) == N  # only whole tasks are logged
+
+    # A torn last line (killed mid-append) is dropped, not fatal.
+    with open(run_dir / "verdicts.jsonl", "a") as handle:
+        handle.write('{"task_id": "fx/no')
+
+    final = run_eval(tasks, SETTINGS, _scorers(), root=runs, backend_factory=lambda s: ScriptedBackend(fail_after=0))
+    samples = _lines(run_dir / "samples.jsonl")
+    verdicts = _lines(run_dir / "verdicts.jsonl")
+    for records in (samples, verdicts, _lines(run_dir / "scores-public_examples.jsonl")):
+        keys = [(r["task_id"], r["sample_id"]) for r in records]
+        assert len(keys) == len(set(keys)) == len(tasks) * N
+    assert _summary(final.report) == _summary(reference.report)
+
+
+def test_jsonl_log_drops_only_a_torn_tail(tmp_path):
+    log = JsonlLog(tmp_path / "log.jsonl")
+    log.append([{"a": 1}, {"a": 2}])
+    with open(log.path, "a") as handle:
+        handle.write('{"a": 3')
+    assert log.load() == [{"a": 1}, {"a": 2}]
+    log.append([{"a": 4}])
+    assert log.load() == [{"a": 1}, {"a": 2}, {"a": 4}]
+    log.path.write_text('{"a": 1}\nnot json\n{"a": 2}\n')
+    from rrr_cli.errors import RrrError
+
+    with pytest.raises(RrrError, match="log.jsonl:2: invalid JSON"):
+        log.load()
