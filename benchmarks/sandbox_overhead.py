@@ -1,0 +1,71 @@
+"""Python candidates per second: bare `python3 prog.py` loop vs the sandbox, and the pool by workers.
+
+The programs are HumanEval-Python's canonical solutions with their tests (the same programs for every
+mode); the cache is off, so every program really runs. Ratios come from one run on one machine.
+
+    nice python benchmarks/sandbox_overhead.py --tasks 60 --workers 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rrr_cli.execution import Limits, assemble, run_program, run_programs
+from rrr_cli.execution.languages import get_language
+from rrr_cli.tasks import load_tasks
+
+
+def bare(programs: list[str]) -> float:
+    python = get_language("python").argv(("python3",))[0]  # the same interpreter the sandbox runs
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "prog.py"
+        start = time.monotonic()
+        for program in programs:
+            path.write_text(program)
+            subprocess.run([python, str(path)], capture_output=True, timeout=30, cwd=folder)
+        return time.monotonic() - start
+
+
+def sandboxed_serial(programs: list[str], limits: Limits) -> float:
+    start = time.monotonic()
+    for program in programs:
+        run_program("python", program, limits)
+    return time.monotonic() - start
+
+
+def pooled(programs: list[str], limits: Limits, workers: int) -> float:
+    start = time.monotonic()
+    run_programs([("python", p) for p in programs], limits, workers=workers, cache=False)
+    return time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=60)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    tasks = load_tasks(["humaneval-python"], limit=args.tasks)
+    programs = [assemble(t, t.extra["canonical_solution"]) for t in tasks]
+    limits = Limits(timeout_s=30.0)
+    bare(programs[:5]), sandboxed_serial(programs[:5], limits)  # warm the page cache
+    n = len(programs)
+    base = bare(programs)
+    serial = sandboxed_serial(programs, limits)
+    print(f"programs: {n}")
+    print(f"bare python3 loop:        {n / base:7.1f} candidates/s  ({1000 * base / n:6.1f} ms each)")
+    print(f"sandbox, one at a time:   {n / serial:7.1f} candidates/s  ({1000 * serial / n:6.1f} ms each)"
+          f"  cost ratio {serial / base:.2f}x bare")
+    for workers in args.workers:
+        took = pooled(programs, limits, workers)
+        print(f"sandbox + pool, {workers:2d} workers: {n / took:7.1f} candidates/s"
+              f"  ({base / took:.2f}x bare loop throughput)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
