@@ -1,9 +1,9 @@
-"""Prompt styles: a chat reply becomes the continuation of the task's prompt."""
+"""Prompt styles: a chat reply (started with the fence and the prompt) becomes the continuation."""
 
 import subprocess
 import sys
 
-from rrr_cli.generation.prompts import chat_messages, extract_code_block, to_completion
+from rrr_cli.generation.prompts import chat_messages, reply_prefix, to_completion
 from rrr_cli.tasks import load_tasks
 
 
@@ -11,24 +11,21 @@ def run(program):
     return subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=30).returncode
 
 
-def humaneval(n):
-    return load_tasks(["humaneval-python"])[n]
+def humaneval(n, language="python"):
+    return load_tasks([f"humaneval-{language}"])[n]
 
 
-def test_chat_request_carries_the_prompt():
+def test_chat_request_carries_the_prompt_and_the_reply_starts_with_it():
     task = humaneval(0)
-    messages = chat_messages(task)
-    assert messages[-1]["role"] == "user" and task.prompt.strip() in messages[-1]["content"]
+    assert task.prompt.strip() in chat_messages(task)[-1]["content"]
+    assert reply_prefix(task) == "```python\n" + task.prompt
 
 
-def test_full_function_reply_becomes_a_passing_continuation():
+def test_body_and_helpers_become_a_passing_continuation():
     task = humaneval(0)
-    reply = ("Sure!\n\n```python\nfrom typing import List\nimport itertools\n\n"
-             "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
-             '    """Docstring restated."""\n'
-             "    return any(gap(a, b) < threshold for a, b in itertools.combinations(numbers, 2))\n\n"
-             "def gap(a, b):\n    return abs(a - b)\n\n"
-             "print(has_close_elements([1.0, 2.0], 0.5))\n```\nThis works because...")
+    reply = ("    return any(gap(a, b) < threshold for a, b in itertools.combinations(numbers, 2))\n\n"
+             "import itertools\n\ndef gap(a, b):\n    return abs(a - b)\n\n"
+             "print(has_close_elements([1.0, 2.0], 0.5))\n")
     completion = to_completion(task, "chat", reply)
     assert "print(" not in completion and "def gap" in completion
     assert run(task.prompt + completion + task.tests) == 0
@@ -36,30 +33,31 @@ def test_full_function_reply_becomes_a_passing_continuation():
 
 def test_wrong_reply_fails_and_broken_reply_stays_broken():
     task = humaneval(0)
-    wrong = "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```"
-    assert run(task.prompt + to_completion(task, "chat", wrong) + task.tests) != 0
-    broken = "```python\ndef has_close_elements(numbers, threshold):\n    return (\n```"
-    assert run(task.prompt + to_completion(task, "chat", broken) + task.tests) != 0
+    assert run(task.prompt + to_completion(task, "chat", "    return False\n") + task.tests) != 0
+    broken = to_completion(task, "chat", "    return (\n")
+    assert broken == "    return (\n" and run(task.prompt + broken + task.tests) != 0
 
 
-def test_two_space_indentation_is_normalised():
+def test_prompt_helpers_are_not_repeated():
+    task = next(t for t in load_tasks(["humaneval-python"]) if t.prompt.count("def ") > 1)
+    completion = to_completion(task, "chat", "    return None\n")
+    assert "def " not in completion
+
+
+def test_a_closing_fence_ends_the_code():
     task = humaneval(0)
-    reply = ("```python\ndef has_close_elements(numbers, threshold):\n"
-             "  for i, a in enumerate(numbers):\n    for b in numbers[i + 1:]:\n"
-             "      if abs(a - b) < threshold:\n        return True\n  return False\n```")
-    assert run(task.prompt + to_completion(task, "chat", reply) + task.tests) == 0
-
-
-def test_code_block_choice_and_unfenced_reply():
-    assert extract_code_block("```text\nno\n```\n```python\nyes\n```", "python") == "yes"
-    assert extract_code_block("x = 1", "python") == "x = 1"
-    assert extract_code_block("```python\nunclosed = 1", "python") == "unclosed = 1"
+    completion = to_completion(task, "chat", "    return True\n```\nExplanation: x = (\n")
+    assert completion.strip() == "return True"
 
 
 def test_braced_reply_keeps_only_the_body():
-    task = load_tasks(["humaneval-cpp"])[0]
-    signature = task.prompt.rstrip().splitlines()[-1]
-    reply = f"```cpp\n#include <string>\n{signature}\n    return string.size(); // }} in a comment\n}}\n```"
+    task = humaneval(0, "cpp")
+    reply = "    return string.size(); // } in a comment\n}\nint helper() { return 1; }\n"
     completion = to_completion(task, "chat", reply)
     assert completion.strip().startswith("return string.size();")
-    assert completion.count("}") == 1  # only the one inside the comment
+    assert "helper" not in completion and completion.count("}") == 1  # only the one in the comment
+
+
+def test_completion_style_is_the_raw_text():
+    task = humaneval(0)
+    assert to_completion(task, "completion", "    return 1\n") == "    return 1\n"

@@ -1,16 +1,155 @@
-"""`rrr solve`: being built (issue 2)."""
+"""`rrr solve`: the best completion for one task file, with how every candidate did on its examples."""
 
 from __future__ import annotations
 
-from typing import List, Optional
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from rrr_cli.errors import NotBuiltYet
+from rrr_cli import config
+from rrr_cli.commands import options
+from rrr_cli.errors import RrrError
+from rrr_cli.generation.prompts import check_style
+from rrr_cli.tasks import EXTENSIONS
+from rrr_cli.tasks.taskfile import load_task_file
+from rrr_cli.ui import notice, stderr, stdout
 
 
 def command(
-    args: Optional[List[str]] = typer.Argument(None, help="Arguments (the command is not built yet)."),
+    task_file: Path = typer.Argument(..., help="A file whose last function has a signature and a "
+                                     "doc comment but no body (task.py, Task.java, task.cpp, ...)."),
+    n: Optional[int] = typer.Option(None, "-n", help="Candidates to sample (default: 8)."),
+    temperature: Optional[float] = options.Temperature,
+    top_p: Optional[float] = options.TopP,
+    max_tokens: Optional[int] = options.MaxTokens,
+    seed: Optional[int] = options.Seed,
+    model: Optional[str] = options.Model,
+    backend: Optional[str] = options.Backend,
+    prompt_style: Optional[str] = options.PromptStyle,
+    scorer: Optional[str] = typer.Option(None, "--scorer", help="How to pick: public_examples, "
+                                         "mean_logprob, random, weighted, reranker (default: the newest "
+                                         "trained reranker, else public_examples)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the machine-readable result."),
+    write: bool = typer.Option(False, "--write", help="Write the chosen body into the file "
+                               "(the original is kept as FILE.bak)."),
 ) -> None:
-    """Not built yet."""
-    raise NotBuiltYet("`rrr solve` is not built yet (issue 2)")
+    """Write the body of the function a task file leaves open, and show how the candidates did.
+
+    Samples N candidates, runs the doc comment's `>>>` examples against each in the sandbox, and
+    picks the best (most examples passed, ties by the model's mean log-prob; a trained reranker
+    takes over once there is one).
+
+    Examples:
+
+      rrr solve examples/is_palindrome.py
+
+      rrr solve task.py -n 16 --temperature 0.6 --json
+
+      rrr solve Solution.java --write
+    """
+    from rrr_cli.generation.backends import open_backend  # heavy: loads llama.cpp
+    from rrr_cli.generation.sampling import sample_candidates
+    from rrr_cli.ranking import default_scorer, rank
+    from rrr_cli.ranking.scorers import PublicExamplesScorer, get_scorer
+
+    if task_file.suffix not in EXTENSIONS:
+        raise RrrError(f"{task_file}: unknown task file extension {task_file.suffix!r} "
+                       f"(known: {', '.join(sorted(EXTENSIONS))})")
+    task = load_task_file(task_file)
+    params = options.sampling_params("solve", n, temperature, top_p, max_tokens, seed)
+    style = check_style(config.get("sample.prompt_style", prompt_style))
+    started = time.perf_counter()
+    with open_backend(model, config.get("sample.backend", backend)) as engine:
+        with stderr.status(f"sampling {params.n} candidates with {engine.model_name}…",
+                           spinner="dots") if stderr.is_terminal else _nothing():
+            candidates = list(sample_candidates([task], engine, params, style))
+    sampled = time.perf_counter() - started
+    examples = PublicExamplesScorer()
+    outcomes = examples.examples_passed(task, candidates)
+    chooser = get_scorer(scorer) if scorer else default_scorer()
+    ranked = rank(task, candidates, chooser)
+    elapsed = time.perf_counter() - started
+    best = ranked[0]
+    by_id = {c.sample_id: o for c, o in zip(candidates, outcomes)}
+    if as_json:
+        result = {
+            "task_id": task.task_id, "file": str(task_file), "language": task.language,
+            "scorer": chooser.name, "completion": best.completion, "score": best.score,
+            "sample_id": best.sample_id, **by_id[best.sample_id].to_dict(),
+            "seconds": round(elapsed, 2), "sampling_seconds": round(sampled, 2),
+            "candidates": [{**c.to_dict(), **by_id[c.sample_id].to_dict()} for c in ranked],
+        }
+        stdout.print_json(json.dumps(result))
+    else:
+        _render(task, ranked, by_id, chooser.name, elapsed)
+    if write:
+        _write_back(task_file, task, best.completion)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _render(task, ranked, outcomes, scorer_name, elapsed) -> None:
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    best = ranked[0]
+    function_start = _function_start(task)
+    code = "".join(task.prompt.splitlines(keepends=True)[function_start:]) + best.completion
+    lexer = {"cs": "csharp", "sh": "bash", "ts": "typescript"}.get(task.language, task.language)
+    stdout.print(Syntax(code.rstrip("\n"), lexer, line_numbers=False, word_wrap=True))
+    outcome = outcomes[best.sample_id]
+    stdout.print(f"[bold]candidate {best.sample_id}[/] chosen by {scorer_name} "
+                 f"(score {best.score:.3f}; {outcome.describe()}) in {elapsed:.1f} s")
+    table = Table(title=None, show_edge=False, header_style="bold")
+    for column in ("rank", "candidate", "examples", "mean log-prob", "tokens", "score"):
+        table.add_column(column, justify="right")
+    for candidate in ranked:
+        mean = candidate.mean_logprob
+        table.add_row(str(candidate.rank), str(candidate.sample_id), outcomes[candidate.sample_id].describe(),
+                      "-" if mean is None else f"{mean:.3f}", str(candidate.n_tokens), f"{candidate.score:.3f}")
+    stderr.print(table)
+
+
+def _function_start(task) -> int:
+    """Index of the first line of the function to complete within the prompt (0 if unknown)."""
+    lines = task.prompt.splitlines()
+    start = task.extra.get("function_start_line")
+    if isinstance(start, int):
+        return max(0, start - 1)
+    if task.language == "python" and task.entry_point:
+        for index in range(len(lines) - 1, -1, -1):
+            if lines[index].lstrip().startswith(("def ", "async def ")) and task.entry_point in lines[index]:
+                while index > 0 and lines[index - 1].lstrip().startswith("@"):
+                    index -= 1
+                return index
+    return 0
+
+
+def _write_back(path: Path, task, completion: str) -> None:
+    """Put the chosen body into the file, keeping the original as FILE.bak; atomic."""
+    from rrr_cli.atomic import atomic_write_text
+
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    start = task.extra.get("body_start_line")
+    end = task.extra.get("body_end_line")
+    if not isinstance(start, int) or not isinstance(end, int):
+        raise RrrError(f"{path}: --write is not supported for {task.language} task files yet")
+    if not text.startswith(task.prompt.rstrip("\n")):
+        raise RrrError(f"{path}: the file changed while solving; not writing")
+    body_end = max(end, start - 1)
+    new_text = "".join(lines[: start - 1]) + completion + "".join(lines[body_end:])
+    backup = path.with_name(path.name + ".bak")
+    shutil.copy2(path, backup)
+    atomic_write_text(path, new_text)
+    notice(f"wrote the body into {path} (original kept as {backup})")

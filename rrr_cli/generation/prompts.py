@@ -1,15 +1,17 @@
 """Prompt styles. Whatever the style, a candidate's `completion` is code that continues `task.prompt`.
 
 - completion: the model continues the task's code directly; per-language stop sequences end it.
-- chat: an instruct model is asked for the whole completed function in a fenced code block; the
-  function's body (and any helpers it wrote) is cut out of the reply and turned back into the
-  continuation of the prompt, so every later stage sees the same kind of record.
+- chat: an instruct model is asked, through its chat template, for the whole completed function in
+  a fenced code block, and its reply is started for it with the fence and the prompt's code
+  ("response prefix"). The model then writes only the body (not the signature and docstring again,
+  which halves the tokens) while answering as the assistant it was tuned to be. The function's body,
+  and any helpers it wrote, become the continuation of the prompt, so every later stage sees the same
+  kind of record.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 import textwrap
 
 from rrr_cli.errors import RrrError
@@ -25,8 +27,8 @@ FENCE_TAGS = {
     "python": "python", "cpp": "cpp", "java": "java", "php": "php", "ts": "typescript",
     "cs": "csharp", "sh": "bash", "js": "javascript",
 }
-# The reply's closing fence; the opening one is "```python\n", so this never matches it.
-CHAT_STOP = ("\n```\n",)
+# The reply's closing fence (the opening one is part of the prefilled reply).
+CHAT_STOP = ("\n```",)
 
 SYSTEM_PROMPT = "You are an expert programmer. You write correct, complete and efficient code."
 
@@ -53,20 +55,9 @@ def stop_sequences(task: Task, style: str) -> tuple[str, ...]:
     return CHAT_STOP if style == "chat" else tuple(task.stop_tokens)
 
 
-_FENCE = re.compile(r"```[ \t]*([\w+#-]*)[ \t]*\n(.*?)(?:\n```|\Z)", re.DOTALL)
-
-
-def extract_code_block(reply: str, language: str) -> str:
-    """The code of the reply's fenced block (the first one tagged with the language, else the first);
-    an unfenced reply is taken as code."""
-    blocks = _FENCE.findall(reply)
-    if not blocks:
-        return reply.strip("\n")
-    tag = FENCE_TAGS[language]
-    for block_tag, code in blocks:
-        if block_tag.lower() in (tag, language):
-            return code
-    return blocks[0][1]
+def reply_prefix(task: Task) -> str:
+    """The start of the assistant's reply in chat style: the opening fence and the prompt's code."""
+    return f"```{FENCE_TAGS[task.language]}\n{task.prompt}"
 
 
 def _body_indent(prompt: str) -> str:
@@ -87,36 +78,32 @@ _KEPT_TOP_LEVEL = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctio
                    ast.Assign, ast.AnnAssign)
 
 
-def python_continuation(task: Task, code: str) -> str:
-    """Turn a complete Python function (plus helpers) into the continuation of `task.prompt`.
+def python_continuation(task: Task, text: str) -> str:
+    """Turn the model's continuation of the prompt (body plus, perhaps, helpers and example calls)
+    into a clean continuation of `task.prompt`.
 
     The target function's body replaces the prompt's empty body. Helpers, imports and constants the
     reply defined go after it at module level (Python resolves names at call time, so that works);
     example calls, prints and `if __name__ == "__main__"` blocks are dropped.
     """
     indent = _body_indent(task.prompt)
+    code = task.prompt + text
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        # A broken reply stays broken: keep the text after the signature so the verdict says so.
-        lines = code.splitlines()
-        start = next((i + 1 for i, line in enumerate(lines) if line.lstrip().startswith("def ")), 0)
-        return _reindent(lines[start:], indent)
+        return text  # a broken reply stays broken, so its verdict says so
     lines = code.splitlines()
     functions = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
     target = next((f for f in functions if f.name == task.entry_point), None)
     if target is None and functions and not task.entry_point:
         target = functions[-1]
     if target is None:
-        # No function of that name: treat the reply as the body itself.
-        return _reindent(lines, indent)
+        return text
     body = target.body
     if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str) and len(body) > 1):
         body = body[1:]  # the prompt already has the docstring
-    first = body[0].lineno - 1
-    if getattr(body[0], "decorator_list", None):
-        first = min(d.lineno for d in body[0].decorator_list) - 1
+    first = min([body[0].lineno, *[d.lineno for d in getattr(body[0], "decorator_list", [])]]) - 1
     continuation = _reindent(lines[first: target.end_lineno], indent)
     prompt_lines = set(task.prompt.splitlines())
     extras = []
@@ -126,6 +113,8 @@ def python_continuation(task: Task, code: str) -> str:
         start = min([node.lineno, *[d.lineno for d in getattr(node, "decorator_list", [])]]) - 1
         segment = "\n".join(lines[start: node.end_lineno])
         if isinstance(node, (ast.Import, ast.ImportFrom)) and segment.strip() in prompt_lines:
+            continue
+        if segment.strip() in task.prompt:  # a helper the prompt itself defines
             continue
         extras.append(segment)
     if extras:
@@ -167,34 +156,27 @@ def _matching_brace(code: str, open_index: int, language: str) -> int | None:
     return None
 
 
-def braced_continuation(task: Task, code: str) -> str:
-    """For brace languages: the body of the reply's function whose signature ends the prompt.
+def braced_body(task: Task, text: str) -> str:
+    """For brace languages: the function body that `text` continues, up to its closing brace.
 
     MultiPL-E's tests begin by closing the function, so the continuation stops before its `}`.
-    Helpers the reply defined outside the function are dropped (they would land after the close).
+    Anything the model wrote after the function is dropped (it would land after the tests' close).
     """
-    signature = task.prompt.rstrip().splitlines()[-1].strip()
-    head = signature.rstrip("{").strip()
-    name = re.search(r"([A-Za-z_]\w*)\s*\(", head) or re.search(r"([A-Za-z_]\w*)\s*$", head)
-    position = code.find(head) if head else -1
-    if position < 0 and name:
-        found = re.search(rf"\b{re.escape(name.group(1))}\s*\(", code)
-        position = found.start() if found else -1
-    if position < 0:
-        return code.rstrip() + "\n"
-    brace = code.find("{", position)
+    code = task.prompt + text
+    brace = task.prompt.rfind("{")
     if brace < 0:
-        return code[position:].rstrip() + "\n"
+        return text
     close = _matching_brace(code, brace, task.language)
-    body = code[brace + 1: close if close is not None else len(code)]
-    return body.lstrip("\n").rstrip() + "\n"
+    if close is None or close < len(task.prompt):
+        return text
+    return code[len(task.prompt): close].rstrip() + "\n"
 
 
 def to_completion(task: Task, style: str, text: str) -> str:
     """The continuation of `task.prompt` that a backend's raw text stands for in this style."""
     if style == "completion":
         return text
-    code = extract_code_block(text, task.language)
+    text = text.split("```", 1)[0]  # a closing fence the stop sequence did not catch
     if task.language == "python":
-        return python_continuation(task, code)
-    return braced_continuation(task, code)
+        return python_continuation(task, text)
+    return braced_body(task, text)

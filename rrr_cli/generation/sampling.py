@@ -6,7 +6,8 @@ import dataclasses
 from typing import Callable, Iterable, Iterator
 
 from rrr_cli.generation.base import Backend, SamplingParams
-from rrr_cli.generation.prompts import check_style, chat_messages, stop_sequences, to_completion
+from rrr_cli.generation.prompts import (check_style, chat_messages, reply_prefix, stop_sequences,
+                                        to_completion)
 from rrr_cli.records import Candidate, Task
 
 # Measured defaults (see README "Prompt styles"): instruct models do better when asked in chat form.
@@ -16,7 +17,7 @@ DEFAULT_STYLE = "chat"
 def render_prompt(task: Task, backend: Backend, style: str) -> str:
     """The text the backend continues for this task in this style."""
     if style == "chat":
-        return backend.render_chat(chat_messages(task))
+        return backend.render_chat(chat_messages(task)) + reply_prefix(task)
     return task.prompt
 
 

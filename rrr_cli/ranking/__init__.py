@@ -28,3 +28,22 @@ def rank(task: Task, candidates: Sequence[Candidate], scorer: Scorer) -> list[Sc
             {**candidate.to_dict(), "score": float(scores[index]), "scorer": scorer.name, "rank": position})
         ranked.append(scored)
     return ranked
+
+
+def default_scorer(announce: bool = True) -> Scorer:
+    """What `rrr solve` and `rrr rerank` use when no scorer is named: the newest trained reranker,
+    else the public examples with mean log-prob breaking ties (said once on stderr)."""
+    from rrr_cli.ranking.scorers import get_scorer
+
+    try:
+        from rrr_cli.ranking.reward import newest_reranker
+    except ImportError:
+        newest_reranker = None
+    path = newest_reranker() if newest_reranker else None
+    if path is not None:
+        return get_scorer("reranker", path=str(path))
+    if announce:
+        from rrr_cli.ui import notice
+
+        notice("no trained reranker yet: ranking by public examples, ties by mean log-prob")
+    return get_scorer("public_examples")
