@@ -48,3 +48,41 @@ def save_tiny(path: Path, seed: int = 0) -> Path:
     tiny_model(seed).save_pretrained(path)
     tiny_tokenizer().save_pretrained(path)
     return path
+
+
+def digit_tasks(names: list[str]) -> list[dict]:
+    """Tasks `def <name>(): return <k>` where k is the task's position mod 3 + 1, in completion style:
+    the program is the prompt, the completion (one line) and an assert on the returned digit."""
+    return [{"task_id": f"toy/{name}", "language": "python", "prompt": f"def {name}():\n    return",
+             "tests": f"\nassert {name}() == {index % 3 + 1}\n", "stop_tokens": ["\n"], "source": "toy"}
+            for index, name in enumerate(names)]
+
+
+def train_on_digits(model, tokenizer, prompts: list[str], steps: int = 150, seed: int = 0):
+    """Teach the tiny model that every prompt continues with ` 1`, ` 2` or ` 3` and a newline (each a
+    third of the time), so sampled candidates pass about a third of the time: some pass, some fail."""
+    import torch
+
+    torch.manual_seed(seed)
+    texts = [p + f" {d}\n" + tokenizer.eos_token for p in prompts for d in (1, 2, 3)]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    return model
+
+
+def save_digit_model(path: Path, prompts: list[str], seed: int = 0) -> Path:
+    """The tiny model trained on the digit tasks, saved as a Hugging Face folder."""
+    tokenizer = tiny_tokenizer()
+    tokenizer.padding_side = "right"
+    model = train_on_digits(tiny_model(seed), tokenizer, prompts, seed=seed)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -1,16 +1,95 @@
-"""`rrr selftrain`: not built yet (issue 6)."""
+"""`rrr selftrain`: the iterative self-training loop (PPO + hard negatives), resumable, with a report."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from rrr_cli.errors import NotBuiltYet
+from rrr_cli.errors import RrrError
+
+O = typer.Option
 
 
 def command(
-    args: Optional[List[str]] = typer.Argument(None, help="Arguments (the command is not built yet)."),
+    iterations: Optional[int] = O(None, "--iterations", "-k", help="Self-training iterations [quick: 3]."),
+    profile: str = O("quick", "--profile", help="Defaults for every knob: quick (2-core CPU) or full (GPU)."),
+    resume: Optional[str] = O(None, "--resume", metavar="RUN", help="Continue an interrupted run (id or folder)."),
+    report: Optional[str] = O(None, "--report", metavar="RUN", help="Print a run's per-iteration report and write its PNG."),
+    png: Optional[Path] = O(None, "--png", help="Where --report writes the chart [RUN/report.png]."),
+    run_id: Optional[str] = O(None, "--run-id", help="Name of a new run [a timestamp]."),
+    tasks: Optional[List[str]] = O(None, "--tasks", help="Training task source(s) [mbpp]."),
+    split: Optional[str] = O(None, "--split", help="Split of the training source [train+validation]."),
+    train_tasks: Optional[int] = O(None, "--train-tasks", help="How many training tasks, 0 = all [quick: 64]."),
+    heldout: Optional[List[str]] = O(None, "--heldout", help="Held-out task source(s) for the report [mbpp]."),
+    heldout_split: Optional[str] = O(None, "--heldout-split", help="Split of the held-out source [test]."),
+    heldout_tasks: Optional[int] = O(None, "--heldout-tasks", help="How many held-out tasks, 0 = all [quick: 16]."),
+    generator: Optional[str] = O(None, "--generator", "-m", help="Base generator: catalog name, GGUF or HF folder."),
+    backend: Optional[str] = O(None, "--backend", help="Backend for the base generator [auto]."),
+    n: Optional[int] = O(None, "-n", "--n", help="Candidates per task [quick: 8]."),
+    temperature: Optional[float] = O(None, "--temperature", help="Sampling temperature [0.8]."),
+    top_p: Optional[float] = O(None, "--top-p", help="Nucleus sampling [0.95]."),
+    max_tokens: Optional[int] = O(None, "--max-tokens", help="Tokens per candidate [quick: 384]."),
+    prompt_style: Optional[str] = O(None, "--prompt-style", help="chat or completion [chat]."),
+    seed: Optional[int] = O(None, "--seed", help="Run seed [0]."),
+    exec_timeout_s: Optional[float] = O(None, "--exec-timeout", help="Seconds per program [10]."),
+    reranker_base: Optional[str] = O(None, "--reranker-base", help="Reward model base weights [the generator]."),
+    hard_negative_top_k: Optional[int] = O(None, "--hard-negative-top-k", help="Failing candidates in the top k are hard negatives [1]."),
+    rm_epochs: Optional[int] = O(None, "--rm-epochs", help="Reranker epochs per iteration [quick: 1]."),
+    rm_learning_rate: Optional[float] = O(None, "--rm-learning-rate", help="Reranker learning rate [1e-4]."),
+    rm_batch_size: Optional[int] = O(None, "--rm-batch-size", help="Reranker pairs per step [quick: 8]."),
+    rm_max_length: Optional[int] = O(None, "--rm-max-length", help="Reranker tokens per text [quick: 768]."),
+    rm_max_pairs: Optional[int] = O(None, "--rm-max-pairs", help="Pairs per reranker training, 0 = all [quick: 256]."),
+    no_ppo: Optional[bool] = O(None, "--no-ppo/--ppo", help="Ablation: sample from the base generator every iteration."),
+    ppo_steps: Optional[int] = O(None, "--ppo-steps", help="PPO steps per iteration [quick: 3]."),
+    ppo_batch_size: Optional[int] = O(None, "--ppo-batch-size", help="Rollouts per PPO step [quick: 8]."),
+    ppo_mini_batch_size: Optional[int] = O(None, "--ppo-mini-batch-size", help="Rollouts per gradient step [quick: 4]."),
+    ppo_epochs: Optional[int] = O(None, "--ppo-epochs", help="Passes over each PPO batch [quick: 2]."),
+    ppo_learning_rate: Optional[float] = O(None, "--ppo-learning-rate", help="PPO learning rate [5e-5]."),
+    ppo_kl_coef: Optional[float] = O(None, "--ppo-kl-coef", help="KL penalty to the reference policy [0.05]."),
+    ppo_max_new_tokens: Optional[int] = O(None, "--ppo-max-new-tokens", help="Tokens per PPO rollout [quick: 256]."),
+    ppo_temperature: Optional[float] = O(None, "--ppo-temperature", help="PPO rollout temperature [0.8]."),
+    lora_r: Optional[int] = O(None, "--lora-r", help="LoRA rank of the policy [quick: 8]."),
+    device: Optional[str] = O(None, "--device", help="auto, cpu or cuda [auto]."),
 ) -> None:
-    """Not built yet: this command arrives with issue 6."""
-    raise NotBuiltYet("`rrr selftrain` is not built yet (tracked in issue 6)")
+    """Self-train the reranker: sample, execute, mine pairs and hard negatives, retrain, PPO; repeat.
+
+    Every step's output lands under the cache's runs/<run-id>/ (`rrr models path` shows the cache).
+    Ctrl-C stops after the current step; `--resume RUN` continues; `--report RUN` shows the results.
+    """
+    from rrr_cli import selftrain as st
+    from rrr_cli.ui import notice, stdout
+
+    if report:
+        _report(st, st.RunStore(st.find_run(report)), png, stdout, notice)
+        return
+    options = {k: v for k, v in locals().items() if k in st.SelfTrainConfig.__dataclass_fields__ and v is not None}
+    if resume:
+        if options or run_id:
+            raise RrrError("--resume continues a run with its own run.toml; other options cannot change it")
+        store = st.RunStore(st.find_run(resume))
+        notice(f"resuming run {store.run_id} ({store.root})")
+    else:
+        store = st.start_run(st.build_config(profile, options), run_id)
+        notice(f"run {store.run_id}: {store.root}")
+    with st.StopFlag() as stop:
+        st.SelfTrainLoop(store, say=notice, stop=stop).run()
+    _report(st, store, png, stdout, notice)
+
+
+def _report(st, store, png, stdout, notice) -> None:
+    from rich.table import Table
+
+    rows = st.report_rows(store)
+    if not rows:
+        raise RrrError(f"run {store.run_id} has no finished iteration yet (continue it with --resume {store.run_id})")
+    table = Table(title=f"rrr selftrain {store.run_id}")
+    for _, header in st.COLUMNS:
+        table.add_column(header, justify="right")
+    for row in rows:
+        table.add_row(*[st.format_cell(key, row) for key, _ in st.COLUMNS])
+    stdout.print(table)
+    stdout.print(st.LEGEND, style="dim")
+    path = st.render_png(rows, png or store.root / "report.png", f"rrr selftrain {store.run_id}")
+    notice(f"chart: {path}")

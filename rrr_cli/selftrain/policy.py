@@ -1,0 +1,85 @@
+"""Torch models for self-training: the base generator as a transformers causal LM (from a catalog GGUF,
+a GGUF path or a Hugging Face folder), a trained PPO policy as a sampling backend, and PPO training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from rrr_cli.errors import RrrError
+from rrr_cli.generation.prompts import chat_messages, to_completion
+from rrr_cli.records import Task
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RrrError("--device cuda: torch sees no CUDA GPU")
+    return device
+
+
+def load_causal_lm(model: str | None, device: str = "cpu"):
+    """(model, tokenizer) in torch from a catalog name, a GGUF file (dequantised) or a HF folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rrr_cli.models import resolve_model
+
+    path = resolve_model(model or None)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if path.is_dir():
+        where, extra = str(path), {}
+    else:
+        where, extra = str(path.parent), {"gguf_file": path.name}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, **extra)
+        lm = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)
+    except (OSError, ValueError) as exc:
+        raise RrrError(f"{path}: cannot load as a transformers model: {str(exc).splitlines()[0]}") from None
+    lm.to(device).eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return lm, tokenizer
+
+
+def policy_prompt(task: Task, tokenizer, style: str) -> str:
+    """What the policy continues for `task`: the same text `rrr sample` renders in this style."""
+    if style == "chat":
+        return tokenizer.apply_chat_template(chat_messages(task), tokenize=False, add_generation_prompt=True)
+    return task.prompt
+
+
+def policy_backend(base: str | None, policy_dir: Path, device: str, name: str):
+    """A transformers backend sampling from base + the PPO policy's adapter, merged."""
+    from rrr_cli.generation.hf import HFBackend
+    from rrr_cli.training.ppo import load_policy_model
+
+    lm, tokenizer = load_causal_lm(base, device)
+    return HFBackend(load_policy_model(lm, policy_dir), tokenizer, name=name)
+
+
+def train_policy(base: str | None, tasks: list[Task], style: str, score: Callable[[list[Task], list[str]], list[float]],
+                 ppo_config, steps: int, out_dir: Path, device: str, on_step=None) -> list[dict]:
+    """A fresh PPO policy from the base generator, trained `steps` steps on the tasks' prompts against
+    `score(tasks, completions)`; saved (atomically) to `out_dir`. Returns the per-step statistics."""
+    import torch
+
+    from rrr_cli.training.ppo import PPOTrainer
+
+    lm, tokenizer = load_causal_lm(base, device)
+    prompts = [policy_prompt(task, tokenizer, style) for task in tasks]
+    by_prompt = {prompt: task for prompt, task in zip(prompts, tasks)}
+
+    def reward_fn(batch_prompts: list[str], texts: list[str]) -> list[float]:
+        batch_tasks = [by_prompt[p] for p in batch_prompts]
+        completions = [to_completion(t, style, text) for t, text in zip(batch_tasks, texts)]
+        return score(batch_tasks, completions)
+
+    torch.manual_seed(ppo_config.seed)
+    trainer = PPOTrainer(lm, tokenizer, reward_fn, ppo_config)
+    history = trainer.train(prompts, steps, on_step=on_step)
+    trainer.save(out_dir)
+    return history

@@ -1,0 +1,157 @@
+"""The parameters of a self-training run: one dataclass, two profiles, and `run.toml` round-trips.
+
+A run's parameters are fixed when it starts and written to `run.toml`; `--resume` reads them back,
+so a resumed run does exactly what the interrupted one would have done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rrr_cli.errors import RrrError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class SelfTrainConfig:
+    """Every knob of `rrr selftrain`; each is also a command-line option of the same name."""
+
+    iterations: int = 3
+    # Training tasks (MBPP train+validation by default) and held-out tasks for the per-iteration report.
+    tasks: list[str] = field(default_factory=lambda: ["mbpp"])
+    split: str = "train+validation"
+    train_tasks: int = 64  # how many training tasks (0: all)
+    heldout: list[str] = field(default_factory=lambda: ["mbpp"])
+    heldout_split: str = "test"
+    heldout_tasks: int = 16  # how many held-out tasks (0: all)
+    # Sampling.
+    generator: str = ""  # catalog name, GGUF path or HF folder ("" = the configured default model)
+    backend: str = "auto"  # backend for the base generator; a PPO policy is always sampled with transformers
+    n: int = 8
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 384
+    prompt_style: str = "chat"
+    seed: int = 0
+    exec_timeout_s: float = 10.0
+    # Pair mining and the reranker.
+    reranker_base: str = ""  # the reward model starts from these weights ("" = the generator)
+    hard_negative_top_k: int = 1  # a failing candidate in the reranker's top k is a hard negative
+    rm_epochs: int = 1
+    rm_learning_rate: float = 1e-4
+    rm_batch_size: int = 8
+    rm_max_length: int = 768
+    rm_max_pairs: int = 256  # pairs per training run, newest kept first (0: all)
+    # PPO.
+    no_ppo: bool = False  # the ablation: every iteration samples from the base generator
+    ppo_steps: int = 3
+    ppo_batch_size: int = 8
+    ppo_mini_batch_size: int = 4
+    ppo_epochs: int = 2
+    ppo_learning_rate: float = 5e-5
+    ppo_kl_coef: float = 0.05
+    ppo_max_new_tokens: int = 256
+    ppo_temperature: float = 0.8
+    lora_r: int = 8
+    device: str = "auto"  # auto | cpu | cuda
+
+    def validate(self) -> "SelfTrainConfig":
+        checks = [
+            (self.iterations >= 1, "iterations must be at least 1"),
+            (self.n >= 2, "n must be at least 2 (pairs need a passing and a failing candidate)"),
+            (self.train_tasks >= 0 and self.heldout_tasks >= 0, "task counts must be >= 0"),
+            (self.temperature >= 0 and 0 < self.top_p <= 1, "temperature must be >= 0 and top-p in (0, 1]"),
+            (self.max_tokens >= 1 and self.ppo_max_new_tokens >= 1, "token limits must be at least 1"),
+            (self.prompt_style in ("chat", "completion"), "prompt-style must be chat or completion"),
+            (self.hard_negative_top_k >= 1, "hard-negative-top-k must be at least 1"),
+            (self.rm_epochs >= 1 and self.rm_batch_size >= 1, "rm-epochs and rm-batch-size must be at least 1"),
+            (self.ppo_steps >= 0, "ppo-steps must be >= 0"),
+            (1 <= self.ppo_mini_batch_size <= self.ppo_batch_size, "ppo-mini-batch-size must be in 1..ppo-batch-size"),
+            (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
+            (bool(self.tasks), "no training task source"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise RrrError(message)
+        return self
+
+    def ppo_config(self, iteration: int):
+        """The PPO settings for one iteration's policy (seeded by run seed and iteration)."""
+        from rrr_cli.training.ppo import PPOConfig
+
+        return PPOConfig(learning_rate=self.ppo_learning_rate, batch_size=self.ppo_batch_size,
+                         mini_batch_size=self.ppo_mini_batch_size, ppo_epochs=self.ppo_epochs,
+                         kl_coef=self.ppo_kl_coef, max_new_tokens=self.ppo_max_new_tokens,
+                         temperature=self.ppo_temperature, top_p=1.0, lora_r=self.lora_r, lora_alpha=2 * self.lora_r,
+                         seed=self.seed * 1000 + iteration, whiten_rewards=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "") -> "SelfTrainConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise RrrError(f"{where}unknown setting(s): {', '.join(unknown)}")
+        return cls(**data).validate()
+
+
+# Profiles fill in the knobs a user did not set; `quick` fits a 2-core CPU, `full` wants a GPU.
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {},
+    "full": {
+        "train_tasks": 0, "heldout_tasks": 200, "n": 16, "max_tokens": 512,
+        "rm_epochs": 2, "rm_max_pairs": 0, "rm_batch_size": 16, "rm_max_length": 1024,
+        "ppo_steps": 100, "ppo_batch_size": 32, "ppo_mini_batch_size": 8, "ppo_epochs": 4,
+        "ppo_max_new_tokens": 512, "lora_r": 16,
+    },
+}
+
+
+def build_config(profile: str, overrides: dict[str, Any]) -> SelfTrainConfig:
+    """The profile's settings with the options the user gave (None = not given) on top."""
+    if profile not in PROFILES:
+        raise RrrError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    values = dict(PROFILES[profile])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return SelfTrainConfig.from_dict(values)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON's string escapes are valid TOML basic-string escapes
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def to_toml(config: SelfTrainConfig, run_id: str, created: str) -> str:
+    lines = ["# rrr selftrain run parameters; `rrr selftrain --resume RUN` reads them back.",
+             "[run]", f"id = {_toml_value(run_id)}", f"created = {_toml_value(created)}", "", "[selftrain]"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in config.to_dict().items()]
+    return "\n".join(lines) + "\n"
+
+
+def read_toml(path: Path) -> tuple[SelfTrainConfig, dict[str, Any]]:
+    """(config, [run] table) from a run's `run.toml`."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RrrError(f"{path}: no such file (not a selftrain run?)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RrrError(f"{path}: invalid TOML: {exc}") from None
+    return SelfTrainConfig.from_dict(data.get("selftrain", {}), where=f"{path}: "), data.get("run", {})
