@@ -171,6 +171,12 @@ class LlamaCppBackend(Backend):
             results.append(out)
         return results
 
+    def forget_prompt(self) -> None:
+        """Drop the cached prompt, so the next call evaluates its prompt afresh (fair timings)."""
+        if self._ctx is not None:
+            self._ll.llama_memory_clear(self._ll.llama_get_memory(self._ctx), True)
+        self._prefix = []
+
     def _ensure_context(self, cells: int, n_seq: int) -> None:
         ll = self._ll
         cells = min(MAX_KV_CELLS, max(self.n_ctx, -(-cells // KV_GRANULE) * KV_GRANULE))
