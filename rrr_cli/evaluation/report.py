@@ -51,8 +51,10 @@ def headers(report: dict[str, Any]) -> list[str]:
 def rich_table(report: dict[str, Any]) -> Table:
     settings = report["settings"]
     title = (f"{settings['model']} · n={settings['n']} · T={settings['temperature']:g} · "
-             f"{settings['prompt_style']} prompts · % of tasks solved")
-    table = Table(title=title, title_justify="left")
+             f"{settings['prompt_style']} prompts")
+    table = Table(title=title, title_justify="left",
+                  caption="% of tasks solved; ties at the top count as a random pick among them",
+                  caption_justify="left")
     table.add_column("")
     for header in headers(report):
         table.add_column(header, justify="right")
