@@ -61,3 +61,9 @@ def test_braced_reply_keeps_only_the_body():
 def test_completion_style_is_the_raw_text():
     task = humaneval(0)
     assert to_completion(task, "completion", "    return 1\n") == "    return 1\n"
+
+
+def test_braced_reply_keeps_the_close_where_the_tests_do_not_close():
+    task = humaneval(0, "js")
+    completion = to_completion(task, "chat", "  return string.length;\n}\nconsole.log(strlen('x'));\n")
+    assert completion == "  return string.length;\n}\n"

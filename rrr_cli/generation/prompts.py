@@ -159,8 +159,9 @@ def _matching_brace(code: str, open_index: int, language: str) -> int | None:
 def braced_body(task: Task, text: str) -> str:
     """For brace languages: the function body that `text` continues, up to its closing brace.
 
-    MultiPL-E's tests begin by closing the function, so the continuation stops before its `}`.
-    Anything the model wrote after the function is dropped (it would land after the tests' close).
+    Where the tests begin by closing the function (MultiPL-E's C++, Java, C#, Bash), the
+    continuation stops before its `}`; otherwise (PHP, TypeScript, JavaScript) it includes it.
+    Anything the model wrote after the function is dropped.
     """
     code = task.prompt + text
     brace = task.prompt.rfind("{")
@@ -169,6 +170,8 @@ def braced_body(task: Task, text: str) -> str:
     close = _matching_brace(code, brace, task.language)
     if close is None or close < len(task.prompt):
         return text
+    if not task.tests.lstrip().startswith("}"):
+        close += 1
     return code[len(task.prompt): close].rstrip() + "\n"
 
 
