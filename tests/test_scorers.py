@@ -170,3 +170,17 @@ def test_reranker_absent_says_so(monkeypatch):
     monkeypatch.setitem(sys.modules, "rrr_cli.ranking.reward", None)  # as if not built
     with pytest.raises(RrrError, match="no trained reranker"):
         get_scorer("reranker", path="nowhere")
+
+
+def test_python_examples_in_other_styles():
+    from rrr_cli.ranking.scorers import python_inline_examples
+
+    task = Task(task_id="t", language="python", tests="", entry_point="f", prompt=(
+        'def f(x, y):\n    """Examples:\n    f(1, 2) ➞ 3\n    * f(2, 2) => 4 # two and two\n'
+        '    >>> f(0, 0) == 0\n    for f(5, 5) == 10\n    f(x) is prose, and g(1) == 2 is not ours\n    """\n'))
+    found = [(e.call, e.expected) for e in python_inline_examples(task)]
+    assert found == [("f(1, 2)", "3"), ("f(2, 2)", "4"), ("f(0, 0)", "0"), ("f(5, 5)", "10")]
+    assert not example_checks(task).fallback
+    humaneval = load_tasks(["humaneval-python"])
+    # Most HumanEval prompts now yield examples (only `>>>` with the result on the next line: 70 of 164).
+    assert sum(not example_checks(t).fallback for t in humaneval) >= 130

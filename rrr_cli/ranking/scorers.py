@@ -15,6 +15,8 @@ Every scorer maps (task, candidates) to one float per candidate, higher is bette
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import hashlib
 import math
 import re
@@ -186,6 +188,63 @@ class _ShTemplate(AssertionTemplate):
         return f"{self.head}{call}{self.separator}{expected}{self.tail}"
 
 
+_ARROW = re.compile(r"\s*(?:==>|==|➞|=>|->|#\s*=>|#\s*returns?|should return|returns?)\s*")
+_LEAD = re.compile(r"^\s*(?:[*-]\s+|for\s+|assert\s+|>>>\s*)?")
+
+
+def _python_literal_prefix(text: str) -> str | None:
+    """The longest leading part of `text` that parses as a Python expression (drops trailing prose)."""
+    text = text.strip().rstrip(".")
+    for end in sorted({len(text), *[m.start() for m in re.finditer(r"\s[#(]|\s{2,}", text)]}, reverse=True):
+        candidate = text[:end].strip().rstrip(".")
+        try:
+            ast.parse(candidate, mode="eval")
+        except SyntaxError:
+            continue
+        # A trailing `# comment` parses too, but would swallow the bracket the check wraps it in.
+        for comment in re.finditer(r"\s#", candidate):
+            with contextlib.suppress(SyntaxError):
+                ast.parse(candidate[: comment.start()], mode="eval")
+                return candidate[: comment.start()].strip()
+        return candidate
+    return None
+
+
+def _without_comment(example: Example) -> Example:
+    """`f(x)  # prose` as `f(x)`: a comment in the call would swallow the rest of the check's line."""
+    call = _python_literal_prefix(example.call)
+    return Example(call=call, expected=example.expected) if call else example
+
+
+def python_inline_examples(task: Task) -> list[Example]:
+    """Examples written on one line in the many other styles HumanEval's prompts use:
+    `f(x) == y`, `f(x) ➞ y`, `f(x) => y`, `f(x) # returns y`, `>>> f(x) == y`, `* f(x) -> y`, ...
+    Only calls of the task's own function count; the expected part must parse as Python."""
+    if not task.entry_point:
+        return []
+    examples = []
+    for line in task.prompt.splitlines():
+        lead = _LEAD.match(line)
+        start = lead.end() if lead else 0
+        if not line.startswith(f"{task.entry_point}(", start):
+            continue
+        end = _balanced_end(line, start + len(task.entry_point) + 1)
+        if end is None or end >= len(line):
+            continue
+        arrow = _ARROW.match(line, end + 1)
+        if not arrow:
+            continue
+        expected = _python_literal_prefix(line[arrow.end():])
+        call = line[start:end + 1]
+        if expected:
+            try:
+                ast.parse(call, mode="eval")
+            except SyntaxError:
+                continue
+            examples.append(Example(call=call, expected=expected))
+    return examples
+
+
 @dataclass(frozen=True)
 class ExampleChecks:
     """What the public-examples scorer runs for one task: the programs' tails, to go after
@@ -208,6 +267,7 @@ def example_checks(task: Task) -> ExampleChecks:
     examples = list(task.extra.get("examples") or []) if isinstance(task.extra, dict) else []
     parsed = [Example(**e) if isinstance(e, dict) else e for e in examples] or extract_examples(task.prompt)
     if task.language == "python":
+        parsed = [_without_comment(e) for e in parsed] or python_inline_examples(task)
         if parsed:
             return ExampleChecks(tuple(parsed), tuple(python_example_check(e) for e in parsed), False)
         return ExampleChecks((), ("\n",), True)
