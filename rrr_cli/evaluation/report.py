@@ -40,6 +40,11 @@ def rows(report: dict[str, Any]) -> list[tuple[str, list[str], bool]]:
     for index, name in enumerate(report["scorers"]):
         cells = [_percent(c["gap_recovered"][name]) for c in columns]
         out.append((f"gap recovered: {name}", cells, index == 0))
+    if any(c.get("sampling_s_per_task") for c in columns):
+        # Seconds per task, so a bigger run can be planned from a small one.
+        cells = [f"{c['sampling_s_per_task']:.0f}" if c.get("sampling_s_per_task") else "–" for c in columns]
+        out.append(("sampling, s/task", cells, True))
+        out.append(("execution, s/task", [f"{c['execution_s_per_task']:.1f}" for c in columns], False))
     return out
 
 

@@ -172,9 +172,15 @@ def sample_stage(run: RunDir, tasks: Sequence[Task], settings: EvalSettings, log
     backend = (backend_factory or _default_backend)(settings)
     try:
         buffer: list[Candidate] = []
+        mark = time.monotonic()
         for candidate in sample_candidates(missing, backend, params, settings.prompt_style):
             buffer.append(candidate)
             if len(buffer) == settings.n:
+                # Wall time to sample this task, so the report can say what each language costs.
+                now = time.monotonic()
+                for c in buffer:
+                    c.extra["task_sampling_s"] = round(now - mark, 3)
+                mark = now
                 log.append(c.to_dict() for c in buffer)
                 have[buffer[0].task_id] = sorted(buffer, key=lambda c: c.sample_id)
                 buffer = []
@@ -298,7 +304,8 @@ class EvalResult:
 
 def build_report(tasks: Sequence[Task], settings: EvalSettings, verdicts: dict[str, list[Verdict]],
                  scores: dict[str, dict[str, list[dict[str, Any]]]], greedy: dict[str, list[Verdict]] | None = None,
-                 ks: Sequence[int] | None = None) -> dict[str, Any]:
+                 ks: Sequence[int] | None = None,
+                 candidates: dict[str, list[Candidate]] | None = None) -> dict[str, Any]:
     """Per-task values, then per-group means and an average over the groups (as the paper averages
     its languages). Values are fractions in [0, 1]."""
     n = settings.n
@@ -307,7 +314,10 @@ def build_report(tasks: Sequence[Task], settings: EvalSettings, verdicts: dict[s
     for task in tasks:
         passed = [v.passed for v in verdicts[task.task_id]]
         c = sum(passed)
+        sampled = candidates[task.task_id][0].extra.get("task_sampling_s") if candidates else None
         row: dict[str, Any] = {"task_id": task.task_id, "group": group_label(task), "n": n, "correct": c,
+                               "sampling_s": sampled,
+                               "execution_s": sum(v.duration_s or 0.0 for v in verdicts[task.task_id]),
                                "oracle": metrics.oracle(passed),
                                "statuses": [v.status for v in verdicts[task.task_id]]}
         for k in ks:
@@ -336,6 +346,9 @@ def build_report(tasks: Sequence[Task], settings: EvalSettings, verdicts: dict[s
 def _summarise(rows: list[dict[str, Any]], ks: list[int], scorer_names: list[str], n: int,
                with_greedy: bool) -> dict[str, Any]:
     column: dict[str, Any] = {"tasks": len(rows)}
+    # Seconds per task: sampling (wall clock, where the log recorded it) and running the programs.
+    column["sampling_s_per_task"] = metrics.mean([r.get("sampling_s") for r in rows])
+    column["execution_s_per_task"] = metrics.mean([r["execution_s"] for r in rows])
     for k in ks:
         column[f"pass@{k}"] = metrics.mean([r[f"pass@{k}"] for r in rows])
     column["oracle"] = metrics.mean([r["oracle"] for r in rows])
@@ -355,6 +368,8 @@ def _average(columns: list[dict[str, Any]], ks: list[int], scorer_names: list[st
              with_greedy: bool) -> dict[str, Any]:
     keys = [f"pass@{k}" for k in ks] + ["pass@1", "oracle"] + (["greedy"] if with_greedy else [])
     average: dict[str, Any] = {"tasks": sum(c["tasks"] for c in columns)}
+    for key in ("sampling_s_per_task", "execution_s_per_task"):
+        average[key] = metrics.mean([c[key] for c in columns])
     for key in keys:
         average[key] = metrics.mean([c[key] for c in columns])
     average["reranked@1"] = {name: metrics.mean([c["reranked@1"][name] for c in columns]) for name in scorer_names}
@@ -404,7 +419,7 @@ def run_eval(tasks: Sequence[Task], settings: EvalSettings, scorers: Sequence[Sc
                 raise RrrError(f"scorer {scorer.name!r} given twice")
             scores[scorer.name] = score_stage(run, tasks, candidates, scorer, progress)
         timings["scoring_s"] = time.monotonic() - mark
-        report = build_report(tasks, settings, verdicts, scores, greedy_verdicts)
+        report = build_report(tasks, settings, verdicts, scores, greedy_verdicts, candidates=candidates)
         timings["total_s"] = time.monotonic() - started
         report["run_dir"] = str(run.path)
         report["timings"] = timings
