@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -213,7 +214,9 @@ class PPOTrainer:
         if not prompts:
             raise RrrError("PPO step needs at least one prompt")
         self.steps += 1
+        started = time.perf_counter()
         query, response, texts = self.generate(prompts, seed=cfg.seed * 100_003 + self.steps)
+        generated = time.perf_counter()
         scores = torch.tensor([float(s) for s in self.reward_fn(list(prompts), texts)], dtype=torch.float32,
                               device=self.device)
         if scores.shape[0] != len(prompts) or not torch.isfinite(scores).all():
@@ -223,6 +226,7 @@ class PPOTrainer:
         attention_mask = torch.cat([query["attention_mask"], mask.long()], dim=1)
         start, length = query["input_ids"].shape[1], response.shape[1]
 
+        scored = time.perf_counter()
         with torch.no_grad():
             old_logprobs, old_values = self._forward(input_ids, attention_mask, start, length)
             with self.policy.disable_adapter():
@@ -256,6 +260,9 @@ class PPOTrainer:
             if stop:
                 break
         lengths = mask.sum(1)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        finished = time.perf_counter()
         return {
             "step": self.steps,
             "reward_mean": scores.mean().item(),
@@ -267,6 +274,10 @@ class PPOTrainer:
             "approx_kl": totals["approx_kl"] / updates,
             "response_length": lengths.mean().item(),
             "epochs": epochs_run,
+            # Wall-clock seconds of the step's phases (they vary run to run; nothing else does).
+            "seconds_rollout": generated - started,
+            "seconds_reward": scored - generated,
+            "seconds_update": finished - scored,
         }
 
     def _update(self, input_ids, attention_mask, start, length, mask, old_logprobs, old_values, advantages,
