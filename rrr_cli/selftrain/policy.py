@@ -22,27 +22,15 @@ def pick_device(device: str = "auto") -> str:
 
 
 def load_causal_lm(model: str | None, device: str = "cpu"):
-    """(model, tokenizer) in torch from a catalog name, a GGUF file (dequantised) or a HF folder."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """(model, tokenizer) in torch from a catalog name, a GGUF file (dequantised) or a HF folder; the
+    transformers backend's loader, so a policy and `--backend hf` see the same weights and dtype."""
+    from rrr_cli.generation.hf import HFBackend
     from rrr_cli.models import resolve_model
 
-    path = resolve_model(model or None)
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    if path.is_dir():
-        where, extra = str(path), {}
-    else:
-        where, extra = str(path.parent), {"gguf_file": path.name}
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **extra)
-        lm = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)
-    except (OSError, ValueError) as exc:
-        raise RrrError(f"{path}: cannot load as a transformers model: {str(exc).splitlines()[0]}") from None
-    lm.to(device).eval()
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return lm, tokenizer
+    backend = HFBackend.from_path(resolve_model(model or None), device=device)
+    if backend.tokenizer.pad_token_id is None:
+        backend.tokenizer.pad_token = backend.tokenizer.eos_token
+    return backend.model, backend.tokenizer
 
 
 def policy_prompt(task: Task, tokenizer, style: str) -> str:
@@ -58,7 +46,7 @@ def policy_backend(base: str | None, policy_dir: Path, device: str, name: str):
     from rrr_cli.training.ppo import load_policy_model
 
     lm, tokenizer = load_causal_lm(base, device)
-    return HFBackend(load_policy_model(lm, policy_dir), tokenizer, name=name)
+    return HFBackend(load_policy_model(lm, policy_dir), tokenizer, name=name, device=device)
 
 
 def train_policy(base: str | None, tasks: list[Task], style: str, score: Callable[[list[Task], list[str]], list[float]],
