@@ -61,8 +61,7 @@ def command(
                                 "its pass@1."),
     prompt_style: Optional[str] = options.PromptStyle,
     scorers: str = typer.Option(DEFAULT_SCORERS, "--scorers", help="Comma-separated scorers: random, "
-                                "mean_logprob, public_examples, weighted:NAME=W+NAME=W (default: "
-                                "random,mean_logprob,public_examples)."),
+                                "mean_logprob, public_examples, weighted:NAME=W+NAME=W."),
     reranker: Optional[str] = typer.Option(None, "--reranker", help="Also score with this trained "
                                            "reranker (a name under the cache's rerankers/, or a path)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
@@ -81,7 +80,7 @@ def command(
 
       rrr eval --benchmark multipl-e --limit 20 -n 8 --markdown --plot eval.png
 
-      rrr eval --benchmark mbpp --split validation --reranker latest --json
+      rrr eval --benchmark mbpp --split validation --reranker NAME --json
     """
     from rrr_cli.evaluation import report as render
     from rrr_cli.evaluation.runs import EvalSettings, run_eval
