@@ -3,6 +3,9 @@ Ctrl-C at a step boundary, and the command's one-line errors."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from typer.testing import CliRunner
 
@@ -87,3 +90,12 @@ def test_command_errors_are_one_line():
     assert isinstance(result.exception, RrrError) and "cannot change" in str(result.exception)
     result = runner.invoke(app, ["selftrain", "--report", "r"], standalone_mode=False)
     assert isinstance(result.exception, RrrError) and "no finished iteration" in str(result.exception)
+
+
+def test_first_ctrl_c_only_asks_to_stop_and_the_second_stops_now():
+    with StopFlag() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

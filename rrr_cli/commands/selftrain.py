@@ -74,7 +74,11 @@ def command(
         store = st.start_run(st.build_config(profile, options), run_id)
         notice(f"run {store.run_id}: {store.root}")
     with st.StopFlag() as stop:
-        st.SelfTrainLoop(store, say=notice, stop=stop).run()
+        try:
+            st.SelfTrainLoop(store, say=notice, stop=stop).run()
+        except KeyboardInterrupt:  # the second Ctrl-C: the step in progress is dropped, finished ones kept
+            raise st.Interrupted(f"stopped; finished steps are kept: continue with "
+                                 f"`rrr selftrain --resume {store.run_id}`") from None
     _report(st, store, png, stdout, notice)
 
 

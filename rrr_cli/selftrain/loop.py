@@ -82,6 +82,7 @@ class SelfTrainLoop:
         self.stop = stop or StopFlag()
         self._device: str | None = None
         self._base_backend = None
+        self._loaded_reranker: tuple[int, object] | None = None  # the last one loaded, reused by later steps
 
     # -- the step machinery ----------------------------------------------------------------------
 
@@ -242,7 +243,10 @@ class SelfTrainLoop:
     def _reranker(self, i: int):
         from rrr_cli.selftrain.reranking import load_reranker
 
-        return load_reranker(self.store.iter_dir(i) / "reranker", self.device)
+        if self._loaded_reranker is None or self._loaded_reranker[0] != i:
+            self._loaded_reranker = None  # free the previous one before loading the next
+            self._loaded_reranker = (i, load_reranker(self.store.iter_dir(i) / "reranker", self.device))
+        return self._loaded_reranker[1]
 
     def _score_candidates(self, reranker, candidates: list[Candidate]) -> list[ScoredCandidate]:
         scores = reranker.score_texts([c.prompt for c in candidates], [c.completion for c in candidates])
