@@ -69,15 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         params = SamplingParams(n=n, temperature=args.temperature, top_p=args.top_p,
                                 max_tokens=args.max_tokens, seed=args.seed)
         seconds = {"sequential": 0.0, "batched": 0.0}
+        cpu = {"sequential": 0.0, "batched": 0.0}  # process CPU time: steadier than wall time on a shared machine
         candidates = {"sequential": [], "batched": []}
         for index, task in enumerate(tasks):
             order = ("sequential", "batched") if index % 2 == 0 else ("batched", "sequential")
             for mode in order:
                 backend.batched = mode == "batched"
                 backend.forget_prompt()
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 got = list(sample_candidates([task], backend, params))
                 seconds[mode] += time.perf_counter() - start
+                cpu[mode] += time.process_time() - start_cpu
                 candidates[mode].extend(got)
             print(f"  N={n} task {index + 1}/{len(tasks)}: " + ", ".join(
                 f"{m} {sum(c.n_tokens for c in candidates[m]) / seconds[m]:.1f} tok/s" for m in seconds),
@@ -86,12 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         for mode in ("sequential", "batched"):
             tokens = sum(c.n_tokens for c in candidates[mode])
             run[mode] = {"tokens": tokens, "seconds": round(seconds[mode], 2),
-                         "tokens_per_s": round(tokens / seconds[mode], 2)}
+                         "tokens_per_s": round(tokens / seconds[mode], 2),
+                         "cpu_seconds": round(cpu[mode], 2), "tokens_per_cpu_s": round(tokens / cpu[mode], 2)}
             if not args.no_exec:
                 rate = pass_rate(tasks, candidates[mode], args.workers)
                 if rate is not None:
                     run[mode]["pass@1"], run[mode]["pass@1_stderr"] = round(rate[0], 4), round(rate[1], 4)
         run["speedup"] = round(run["batched"]["tokens_per_s"] / run["sequential"]["tokens_per_s"], 3)
+        run["speedup_cpu"] = round(run["batched"]["tokens_per_cpu_s"] / run["sequential"]["tokens_per_cpu_s"], 3)
         same = sum(a.completion == b.completion for a, b in zip(candidates["sequential"], candidates["batched"]))
         run["identical_samples"] = f"{same}/{len(candidates['batched'])}"
         report["runs"].append(run)

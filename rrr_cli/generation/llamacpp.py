@@ -1,12 +1,13 @@
 """The llama.cpp backend: GGUF models on CPU through llama-cpp-python's low-level API.
 
 One decoding engine serves both paths. A prompt is evaluated once (all but its last token) into
-sequence 0 of a unified KV cache; each sampled sequence gets those cells (`llama_memory_seq_cp`
-only tags the shared cells, it copies nothing), then every step decodes one token per live sequence
-in a single `llama_batch`. The *batched* path runs the N sequences of a prompt together, so each
-step evaluates N tokens at once (far faster per token on a CPU than N single-token steps); the
-*sequential* path runs them one after another through the same engine. Each sequence has its own
-sampler chain (temperature, top-p, `dist(seed)`), its own stop strings, token budget and log-prob sum.
+sequence 0; each sampled sequence gets a copy of those KV cells (`llama_memory_seq_cp`; every sequence
+has its own KV stream, so a token attends only to its own sequence's cells), then every step decodes one
+token per live sequence in a single `llama_batch`. The *batched* path runs the N sequences of a prompt
+together, so each step evaluates N tokens at once (cheaper per token on a CPU than N single-token
+steps); the *sequential* path runs them one after another through the same engine. Each sequence has
+its own sampler chain (temperature, top-p, `dist(seed)`), its own stop strings, token budget and
+log-prob sum. A repeated prompt reuses its cached cells.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class LlamaCppBackend(Backend):
         n_batch: int = 512,
         batched: bool = True,
         max_parallel: int = 64,
+        kv_unified: bool = False,
     ) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -67,6 +69,8 @@ class LlamaCppBackend(Backend):
         self.n_batch = int(n_batch)
         self.batched = batched
         self.max_parallel = max(1, min(int(max_parallel), ll.llama_max_parallel_sequences()))
+        self.kv_unified = kv_unified
+        self._streams = 0
 
         ll.llama_backend_init()
         params = ll.llama_model_default_params()
@@ -162,7 +166,9 @@ class LlamaCppBackend(Backend):
             seeds = [base_seed + j for j in range(params.n)]
             if self.batched and params.n > 1:
                 budget = min(params.max_tokens, self.n_ctx - len(tokens))
-                per_group = max(1, min(self.max_parallel, (MAX_KV_CELLS - len(tokens)) // (budget + 1)))
+                per_seq = len(tokens) + budget + 1
+                fit = (MAX_KV_CELLS - len(tokens)) // (budget + 1) if self.kv_unified else MAX_KV_CELLS // per_seq
+                per_group = max(1, min(self.max_parallel, fit))
                 out: list[Generation] = []
                 for start in range(0, len(seeds), per_group):
                     out.extend(self._decode(tokens, seeds[start : start + per_group], params))
@@ -177,18 +183,31 @@ class LlamaCppBackend(Backend):
             self._ll.llama_memory_clear(self._ll.llama_get_memory(self._ctx), True)
         self._prefix = []
 
-    def _ensure_context(self, cells: int, n_seq: int) -> None:
+    def _ensure_context(self, n_prompt: int, budget: int, n_seq: int) -> None:
+        """A context whose KV cache holds `n_seq` sequences of `n_prompt + budget` tokens."""
         ll = self._ll
-        cells = min(MAX_KV_CELLS, max(self.n_ctx, -(-cells // KV_GRANULE) * KV_GRANULE))
-        if self._ctx is not None and self._ctx_cells >= cells:
-            return
+        per_seq = -(-(n_prompt + budget + 1) // 256) * 256
+        if self.kv_unified:
+            # One pool of cells: the prompt's cells are shared, each sequence adds its own tokens.
+            cells = max(self.n_ctx, -(-(n_prompt + n_seq * (budget + 1)) // KV_GRANULE) * KV_GRANULE)
+            streams = self.max_parallel
+            if self._ctx is not None and self._ctx_cells >= cells:
+                return
+        else:
+            # One stream per sequence: each token attends only to its own sequence's cells, which keeps
+            # attention cheap as N grows; seq_cp copies the prompt's cells into each stream.
+            streams = max(n_seq, self._streams)
+            per_seq = max(per_seq, self._ctx_cells // max(self._streams, 1))
+            cells = streams * per_seq
+            if self._ctx is not None and streams == self._streams and self._ctx_cells >= cells:
+                return
         self._free_context()
         cp = ll.llama_context_default_params()
         cp.n_ctx = cells
         cp.n_batch = self.n_batch
         cp.n_ubatch = self.n_batch
-        cp.n_seq_max = self.max_parallel
-        cp.kv_unified = True  # one cache shared by all sequences, so a prompt's cells serve them all
+        cp.n_seq_max = streams
+        cp.kv_unified = self.kv_unified
         cp.n_threads = self.threads
         cp.n_threads_batch = self.threads
         cp.no_perf = True
@@ -200,17 +219,18 @@ class LlamaCppBackend(Backend):
             raise RrrError(f"llama.cpp could not create a context of {cells} tokens (out of memory?)")
         self._ctx = ctx
         self._ctx_cells = cells
+        self._streams = streams
         self._prefix = []
-        n_max = max(self.n_batch, self.max_parallel)
         if getattr(self, "_batch", None) is None:
+            n_max = max(self.n_batch, self.max_parallel)
             self._batch = ll.llama_batch_init(n_max, 0, 1)
-            self._batch_cap = n_max
 
     def _free_context(self) -> None:
         if self._ctx is not None:
             self._ll.llama_free(self._ctx)
             self._ctx = None
             self._ctx_cells = 0
+            self._streams = 0
             self._prefix = []
 
     def _decode_batch(self, entries: list[tuple[int, int, int, bool]]) -> None:
@@ -259,7 +279,7 @@ class LlamaCppBackend(Backend):
         ll = self._ll
         n_prompt = len(tokens)
         budget = min(params.max_tokens, self.n_ctx - n_prompt)
-        self._ensure_context(n_prompt + len(seeds) * (budget + 1), len(seeds))
+        self._ensure_context(n_prompt, budget, len(seeds))
         mem = ll.llama_get_memory(self._ctx)
         prefix = tokens[:-1]
         self._load_prefix(prefix, mem)
