@@ -2,6 +2,8 @@
 
 The programs are HumanEval-Python's canonical solutions with their tests (the same programs for every
 mode); the cache is off, so every program really runs. Ratios come from one run on one machine.
+The bare loop and the one-at-a-time sandbox alternate program by program, so a change in the machine's
+load during the run weighs on both alike (this machine is shared).
 
     nice python benchmarks/sandbox_overhead.py --tasks 60 --workers 1 2
 """
@@ -20,22 +22,29 @@ from rrr_cli.execution.languages import get_language
 from rrr_cli.tasks import load_tasks
 
 
-def bare(programs: list[str]) -> float:
-    python = get_language("python").argv(("python3",))[0]  # the same interpreter the sandbox runs
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "prog.py"
-        start = time.monotonic()
-        for program in programs:
-            path.write_text(program)
-            subprocess.run([python, str(path)], capture_output=True, timeout=30, cwd=folder)
-        return time.monotonic() - start
-
-
-def sandboxed_serial(programs: list[str], limits: Limits) -> float:
+def bare_once(python: str, folder: str, program: str) -> float:
+    path = Path(folder) / "prog.py"
     start = time.monotonic()
-    for program in programs:
-        run_program("python", program, limits)
+    path.write_text(program)
+    subprocess.run([python, str(path)], capture_output=True, timeout=30, cwd=folder)
     return time.monotonic() - start
+
+
+def sandboxed_once(program: str, limits: Limits) -> float:
+    start = time.monotonic()
+    run_program("python", program, limits)
+    return time.monotonic() - start
+
+
+def bare_vs_sandboxed(programs: list[str], limits: Limits) -> tuple[float, float]:
+    """Total seconds for the bare loop and for the sandbox, one program after the other, alternating."""
+    python = get_language("python").argv(("python3",))[0]  # the same interpreter the sandbox runs
+    base = serial = 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        for program in programs:
+            base += bare_once(python, folder, program)
+            serial += sandboxed_once(program, limits)
+    return base, serial
 
 
 def pooled(programs: list[str], limits: Limits, workers: int) -> float:
@@ -52,10 +61,9 @@ def main() -> None:
     tasks = load_tasks(["humaneval-python"], limit=args.tasks)
     programs = [assemble(t, t.extra["canonical_solution"]) for t in tasks]
     limits = Limits(timeout_s=30.0)
-    bare(programs[:5]), sandboxed_serial(programs[:5], limits)  # warm the page cache
+    bare_vs_sandboxed(programs[:5], limits)  # warm the page cache
     n = len(programs)
-    base = bare(programs)
-    serial = sandboxed_serial(programs, limits)
+    base, serial = bare_vs_sandboxed(programs, limits)
     print(f"programs: {n}")
     print(f"bare python3 loop:        {n / base:7.1f} candidates/s  ({1000 * base / n:6.1f} ms each)")
     print(f"sandbox, one at a time:   {n / serial:7.1f} candidates/s  ({1000 * serial / n:6.1f} ms each)"

@@ -7,16 +7,20 @@ its first process exits, the kernel kills everything it left behind) and dies wi
 Memory is capped with RLIMIT_DATA, not RLIMIT_AS: the JVM, V8 and mono reserve gigabytes of address
 space they never touch, which RLIMIT_AS counts and RLIMIT_DATA does not, while a real allocation
 (malloc, anonymous writable mappings, a JVM heap being committed) is counted by both.
-The process limit is set *inside* the sandbox's user namespace (`ulimit -u` just before exec), where
-the kernel counts processes per namespace: a fork bomb exhausts its own sandbox, not its neighbours.
-Running as root, the sandbox first drops to `nobody`, since root is exempt from RLIMIT_NPROC.
+The process limit is set *inside* the sandbox's user namespace, where the kernel counts processes per
+namespace: a fork bomb exhausts its own sandbox, not its neighbours (set before bwrap, it would count
+every sandbox's processes against one budget). All rlimits are set there by util-linux's `prlimit`,
+exec'd just before the program (a bash `ulimit` wrapper where prlimit is missing): it costs about a
+third of bash's start, and it lets the parent spawn without a `preexec_fn`, which would force Python's
+slow fork path (copying the page tables of a parent that may hold a model) and run Python code between
+fork and exec in a threaded pool. Running as root, the sandbox first drops to `nobody` (root is exempt
+from RLIMIT_NPROC) by exec'ing through util-linux's `setpriv`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import resource
 import selectors
 import shutil
 import signal
@@ -75,8 +79,9 @@ def bwrap_problem() -> str | None:
         return "bubblewrap (bwrap) is not installed"
     workdir = make_workdir()
     try:
-        probe = subprocess.run(_bwrap_prefix(workdir) + ["/bin/true"], capture_output=True, text=True,
-                               timeout=30, preexec_fn=_drop_privileges, env=_environment({}))
+        drop, popen_args = _drop_root()
+        probe = subprocess.run(drop + _bwrap_prefix(workdir) + ["/bin/true"], capture_output=True, text=True,
+                               timeout=30, env=_environment({}), **popen_args)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap does not start: {exc}"
     finally:
@@ -108,11 +113,22 @@ def remove_workdir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _drop_privileges() -> None:
-    if os.geteuid() == 0:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
+@lru_cache(maxsize=1)
+def _drop_root() -> tuple[list[str], dict]:
+    """How a child of root becomes `nobody`: a command prefix, or else Popen arguments.
+
+    util-linux's `setpriv` keeps the spawn on subprocess's vfork path; Popen's `user`/`group` would
+    fork instead, copying the page tables of a parent that may hold a model (and making its pages
+    copy-on-write). Not root: nothing to drop.
+    """
+    if os.geteuid() != 0:
+        return [], {}
+    from rrr_cli.execution.languages import SYSTEM_PATH
+
+    setpriv = shutil.which("setpriv", path=SYSTEM_PATH)
+    if setpriv:
+        return [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"], {}
+    return [], {"user": NOBODY, "group": NOBODY, "extra_groups": []}
 
 
 def _hidden_home() -> list[str]:
@@ -159,37 +175,48 @@ def _environment(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _rlimits(limits: Limits, sandboxed: bool):
+@lru_cache(maxsize=1)
+def _prlimit() -> str | None:
+    from rrr_cli.execution.languages import SYSTEM_PATH
+
+    return shutil.which("prlimit", path=SYSTEM_PATH)
+
+
+def _limit_prefix(limits: Limits, processes: bool) -> list[str]:
+    """A command prefix that sets the rlimits on itself and execs the rest (rlimits survive exec).
+
+    `processes`: also cap RLIMIT_NPROC; only inside the sandbox, whose user namespace counts its own.
+    """
     cpu = int(math.ceil(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 1))
     data = limits.memory_mb << 20
     fsize = limits.file_size_mb << 20
-
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_DATA, (data, data))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if sandboxed:
-            _drop_privileges()
-
-    return apply
+    prlimit = _prlimit()
+    if prlimit:
+        return [prlimit, f"--cpu={cpu}:{cpu + 1}", f"--data={data}", f"--fsize={fsize}",
+                f"--nofile={limits.open_files}", "--core=0",
+                *([f"--nproc={limits.processes}"] if processes else []), "--"]
+    ulimits = (f"ulimit -S -t {cpu} && ulimit -H -t {cpu + 1} && ulimit -d {data >> 10} && "
+               f"ulimit -f {fsize >> 10} && ulimit -n {limits.open_files} && ulimit -c 0 && "
+               + (f"ulimit -u {limits.processes} && " if processes else ""))
+    return ["/bin/bash", "-c", ulimits + 'exec "$@"', "rrr-sandbox"]
 
 
 def run_sandboxed(argv: list[str], workdir: Path, limits: Limits, *, timeout_s: float,
                   env: dict[str, str] | None = None, sandboxed: bool = True) -> Completed:
     """Run `argv` in `workdir` under the sandbox; never raises for anything the program does."""
     if sandboxed:
-        limit_processes = ["/bin/bash", "-c", f'ulimit -u {limits.processes} && exec "$@"', "rrr-sandbox"]
-        command = _bwrap_prefix(workdir) + limit_processes + argv
+        drop, privileges = _drop_root()
+        command = drop + _bwrap_prefix(workdir) + _limit_prefix(limits, processes=True) + argv
         environment = _environment(env or {})
     else:
-        command = argv
+        command = _limit_prefix(limits, processes=False) + argv
         environment = {**_environment(env or {}), "HOME": str(workdir), "TMPDIR": str(workdir)}
+        privileges = {}
     start = time.monotonic()
+    # No preexec_fn: without one (and without a user switch) subprocess spawns with vfork/posix_spawn.
     process = subprocess.Popen(command, cwd=workdir, env=environment, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                               preexec_fn=_rlimits(limits, sandboxed))
+                               **privileges)
     buffers = {process.stdout: bytearray(), process.stderr: bytearray()}
     timed_out = exceeded = False
     deadline = start + timeout_s
