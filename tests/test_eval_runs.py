@@ -171,3 +171,12 @@ def test_jsonl_log_drops_only_a_torn_tail(tmp_path):
 
     with pytest.raises(RrrError, match="log.jsonl:2: invalid JSON"):
         log.load()
+
+
+def test_greedy_adds_its_own_pass_at_1(tasks, home):
+    result = run_eval(tasks, SETTINGS, [MeanLogprobScorer()], greedy=True, root=home / "runs",
+                      backend_factory=lambda s: ScriptedBackend())
+    # The scripted greedy answer is each task's first text: a + b (passes), None (passes), x (fails).
+    assert [row["greedy"] for row in result.per_task] == [1.0, 1.0, 0.0]
+    assert result.report["average"]["greedy"] == pytest.approx(2 / 3)
+    assert len(_lines(result.run_dir / "greedy-samples.jsonl")) == len(tasks)
