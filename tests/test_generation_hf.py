@@ -39,6 +39,7 @@ def test_seeded_sampling_repeats_and_records_are_sound(backend):
             assert 0 < g.n_tokens <= 12
             assert g.logprob_sum is not None and g.logprob_sum <= 0
             assert g.mean_logprob == pytest.approx(g.logprob_sum / g.n_tokens)
+            assert len(g.token_logprobs) == g.n_tokens and sum(g.token_logprobs) == pytest.approx(g.logprob_sum)
             assert g.finish_reason in ("length", "eos", "stop")
     other_seed = backend.generate(PROMPTS, SamplingParams(n=3, temperature=0.9, top_p=0.9, max_tokens=12, seed=5))
     assert other_seed != first

@@ -89,6 +89,7 @@ def test_seeded_sampling_repeats_and_records_are_sound(backend, prompt, batched)
             assert 0 < g.n_tokens <= 24
             assert g.logprob_sum is not None and g.logprob_sum <= 0
             assert g.mean_logprob == pytest.approx(g.logprob_sum / g.n_tokens)
+            assert len(g.token_logprobs) == g.n_tokens and sum(g.token_logprobs) == pytest.approx(g.logprob_sum)
             assert g.finish_reason in ("eos", "length", "stop")
             if g.finish_reason == "length":
                 assert g.n_tokens == 24

@@ -162,7 +162,7 @@ class HFBackend(Backend):
             n, finish = lo, "stop"
         total = float(sum(logprobs[:n]))
         return Generation(text=text, n_tokens=n, logprob_sum=total if params.logprobs else None,
-                          finish_reason=finish)
+                          finish_reason=finish, token_logprobs=list(logprobs[:n]) if params.logprobs else [])
 
     def close(self) -> None:
         """Drop the references (an in-memory policy stays alive where its trainer holds it)."""

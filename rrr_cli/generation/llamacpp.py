@@ -303,7 +303,9 @@ class LlamaCppBackend(Backend):
                     logits = np.ctypeslib.as_array(ll.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
                     token = ll.llama_sampler_sample(samplers[seq], self._ctx, index)
                     state.n_tokens += 1
-                    state.logprob_sum += _logprob(logits, token)
+                    logprob = _logprob(logits, token)
+                    state.logprob_sum += logprob
+                    state.token_logprobs.append(logprob)
                     if ll.llama_vocab_is_eog(self._vocab, token):
                         state.finish = "eos"
                     else:
@@ -335,6 +337,7 @@ class LlamaCppBackend(Backend):
                     n_tokens=state.n_tokens,
                     logprob_sum=state.logprob_sum if params.logprobs else None,
                     finish_reason=state.finish or "length",
+                    token_logprobs=state.token_logprobs if params.logprobs else [],
                 )
             )
         return out
@@ -362,7 +365,7 @@ class LlamaCppBackend(Backend):
 class _Sequence:
     """Decoding state of one sampled sequence."""
 
-    __slots__ = ("data", "text", "checked", "n_tokens", "logprob_sum", "finish")
+    __slots__ = ("data", "text", "checked", "n_tokens", "logprob_sum", "token_logprobs", "finish")
 
     def __init__(self) -> None:
         self.data = b""
@@ -370,6 +373,7 @@ class _Sequence:
         self.checked = 0
         self.n_tokens = 0
         self.logprob_sum = 0.0
+        self.token_logprobs: list[float] = []
         self.finish: str | None = None
 
 
