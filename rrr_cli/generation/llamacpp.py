@@ -13,6 +13,7 @@ log-prob sum. A repeated prompt reuses its cached cells.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 from pathlib import Path
 
@@ -164,7 +165,11 @@ class LlamaCppBackend(Backend):
                     f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx} tokens (raise --n-ctx)"
                 )
             seeds = [base_seed + j for j in range(params.n)]
-            if self.batched and params.n > 1:
+            if params.temperature == 0:
+                # Greedy decoding gives every sequence the same text: decode one, repeat it.
+                greedy = self._decode(tokens, seeds[:1], params)[0]
+                out = [dataclasses.replace(greedy, token_logprobs=list(greedy.token_logprobs)) for _ in seeds]
+            elif self.batched and params.n > 1:
                 budget = min(params.max_tokens, self.n_ctx - len(tokens))
                 per_seq = len(tokens) + budget + 1
                 fit = (MAX_KV_CELLS - len(tokens)) // (budget + 1) if self.kv_unified else MAX_KV_CELLS // per_seq
