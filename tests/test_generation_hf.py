@@ -45,6 +45,17 @@ def test_seeded_sampling_repeats_and_records_are_sound(backend):
     assert other_seed != first
 
 
+def test_a_policy_in_train_mode_samples_in_eval_mode_and_stays_in_train_mode(backend):
+    params = SamplingParams(n=2, temperature=0.9, max_tokens=6, seed=2)
+    expected = backend.generate(PROMPTS[:1], params)
+    backend.model.train()
+    try:
+        assert backend.generate(PROMPTS[:1], params) == expected
+        assert backend.model.training
+    finally:
+        backend.model.eval()
+
+
 def test_sequences_differ_at_positive_temperature(backend):
     gens = backend.generate(PROMPTS[:1], SamplingParams(n=4, temperature=1.0, max_tokens=8, seed=0))[0]
     assert len({g.text for g in gens}) >= 2

@@ -119,11 +119,17 @@ class HFBackend(Backend):
             if params.stop:
                 options.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
             devices = [torch.cuda.current_device()] if self.device.startswith("cuda") else []
-            with torch.random.fork_rng(devices=devices), torch.inference_mode():
-                torch.manual_seed(0 if params.seed is None else int(params.seed))
-                result = self.model.generate(
-                    input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **options
-                )
+            # A policy under training may be in train mode: sample without dropout, then restore.
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                with torch.random.fork_rng(devices=devices), torch.inference_mode():
+                    torch.manual_seed(0 if params.seed is None else int(params.seed))
+                    result = self.model.generate(
+                        input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **options
+                    )
+            finally:
+                self.model.train(was_training)
             new_tokens = result.sequences[:, input_ids.shape[1]:]
             logprobs = torch.stack([step.float().log_softmax(-1) for step in result.logits], dim=1)
             chosen = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
