@@ -1,0 +1,537 @@
+"""The reward model (the reranker): a code LM trunk, LoRA adapters on its top layers, and a scalar head.
+
+The input is the task prompt followed by the candidate's completion and an end-of-sequence token;
+the score is a linear head on the trunk's final hidden state at that last token. The trunk starts
+from the generator's own weights (Qwen2.5-Coder-0.5B-Instruct by default), loaded from the catalog's
+GGUF file (transformers dequantises it) or from a Hugging Face model directory.
+
+Only the top `trainable_layers` decoder layers get LoRA adapters, so the layers below are frozen and
+their output for a text never changes during training: `RewardModel.trunk_states` computes it once
+per text, and `RewardModel.score_from_states` runs only the top of the model on it. That is what
+makes training on a CPU affordable (see `rrr_cli.training.train_reward`).
+
+A trained reranker is a small directory under `config.data_path("rerankers")/<name>/`:
+`adapter/` (peft LoRA weights), `head.safetensors` and `manifest.json` (base model and its sha256,
+settings, training data, metrics, date). The base weights and tokenizer are not copied: the
+manifest names the base model, and loading checks its sha256.
+It is written to a temporary directory and renamed into place, so a reranker is whole or absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from rrr_cli import config
+from rrr_cli.errors import RrrError
+
+MANIFEST = "manifest.json"
+HEAD_FILE = "head.safetensors"
+ADAPTER_DIR = "adapter"
+FORMAT_VERSION = 1
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise RrrError(f"the reward model needs torch: pip install torch ({exc})") from None
+    return torch
+
+
+def bf16_supported() -> bool:
+    """Whether bf16 autocast pays off here: a CUDA device, or a CPU with native bf16 (AVX512-BF16/AMX)."""
+    torch = _torch()
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # pragma: no cover - old torch
+        return False
+    if capability not in ("AVX512", "AMX"):
+        return False
+    with contextlib.suppress(OSError):
+        flags = Path("/proc/cpuinfo").read_text()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    return False
+
+
+def default_device() -> str:
+    return "cuda" if _torch().cuda.is_available() else "cpu"
+
+
+# --- the base model ---------------------------------------------------------------------------------
+
+@dataclass
+class BaseModelInfo:
+    """Where the trunk came from, so a saved reranker can find (and check) it again."""
+
+    spec: str  # what the user named: a catalog name, a .gguf path or a HF directory
+    path: str  # the resolved local file or directory
+    sha256: str  # of the GGUF file, or of the directory's weight files in name order
+    format: str  # "gguf" or "hf"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"spec": self.spec, "path": self.path, "sha256": self.sha256, "format": self.format}
+
+
+def _sha256_files(paths: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _resolve_base(spec: str | None) -> tuple[str, Path]:
+    """A catalog name (pulled if needed), a GGUF file or a HF model directory → local path."""
+    from rrr_cli.models import resolve_model
+
+    spec = str(spec if spec is not None else config.get("models.default"))
+    return spec, Path(resolve_model(spec))
+
+
+def base_model_info(spec: str | None) -> BaseModelInfo:
+    """Resolve and fingerprint a base model without loading it."""
+    from rrr_cli.models import CATALOG, model_path, verify
+
+    spec, path = _resolve_base(spec)
+    if path.is_dir():
+        weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin"))
+        if not weights:
+            raise RrrError(f"{path}: no model weights (*.safetensors) in this directory")
+        return BaseModelInfo(spec, str(path), _sha256_files(weights), "hf")
+    if spec in CATALOG and path == model_path(spec) and verify(spec):
+        # The catalog already checked this file against its sha256; no need to hash it again.
+        from rrr_cli.models import get_model
+
+        return BaseModelInfo(spec, str(path), get_model(spec).sha256, "gguf")
+    return BaseModelInfo(spec, str(path), _sha256_files([path]), "gguf")
+
+
+def load_trunk(info: BaseModelInfo):
+    """(trunk, tokenizer) for a base model: the bare decoder (no LM head) in float32."""
+    torch = _torch()
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = Path(info.path)
+    kwargs: dict[str, Any] = {}
+    if info.format == "gguf":
+        try:
+            import gguf  # noqa: F401  (transformers needs it to read GGUF files)
+        except ImportError:
+            raise RrrError("loading a GGUF model into transformers needs the gguf package: pip install gguf") from None
+        directory, kwargs = path.parent, {"gguf_file": path.name}
+    else:
+        directory = path
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "some weights were not used (lm_head)" is expected here
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+        trunk = AutoModel.from_pretrained(directory, dtype=torch.float32, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise RrrError(f"cannot load {path} as a transformers model: {str(exc).splitlines()[0]}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    for name in ("layers", "norm", "rotary_emb", "embed_tokens"):
+        if not hasattr(trunk, name):
+            raise RrrError(f"{path}: unsupported architecture {type(trunk).__name__} "
+                           "(the reward model needs a Llama/Qwen-style decoder)")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    trunk.eval()
+    return trunk, tokenizer
+
+
+# --- the model --------------------------------------------------------------------------------------
+
+@dataclass
+class RewardModelSettings:
+    """How the reward model is built; stored in the manifest so a reranker loads as it was trained."""
+
+    trainable_layers: int = 2  # top decoder layers that get LoRA; the ones below stay frozen
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    max_length: int = 512  # tokens of prompt + completion; longer inputs keep their last tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TextStates:
+    """The frozen part of the trunk's output for one text: the hidden states entering the first
+    trainable layer, one row per token (no padding)."""
+
+    hidden: Any  # torch.Tensor [tokens, hidden]
+
+
+class RewardModel:
+    """A scalar reward r(prompt, completion) from a code LM trunk with LoRA and a linear head."""
+
+    def __init__(self, trunk, tokenizer, head, base: BaseModelInfo, settings: RewardModelSettings,
+                 manifest: dict[str, Any] | None = None, device: str | None = None):
+        self.trunk = trunk  # a peft model wrapping the decoder, or the decoder itself (merged)
+        self.tokenizer = tokenizer
+        self.head = head
+        self.base = base
+        self.settings = settings
+        self.manifest = manifest or {}
+        self.device = device or default_device()
+        self.use_bf16 = bf16_supported()
+        self.decoder = trunk.get_base_model() if hasattr(trunk, "get_base_model") else trunk
+        layers = len(self.decoder.layers)
+        if not 0 <= settings.trainable_layers <= layers:
+            raise RrrError(f"trainable layers must be between 0 and {layers} (got {settings.trainable_layers})")
+        self.split = layers - settings.trainable_layers  # index of the first trainable layer
+        self.trunk.to(self.device)
+        self.head.to(self.device)
+
+    # construction ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_base(cls, spec: str | None = None, settings: RewardModelSettings | None = None,
+                  seed: int = 0, device: str | None = None) -> "RewardModel":
+        """A fresh reward model: the base trunk, new LoRA adapters on its top layers, a new head."""
+        torch = _torch()
+        settings = settings or RewardModelSettings()
+        info = base_model_info(spec)
+        trunk, tokenizer = load_trunk(info)
+        torch.manual_seed(seed)
+        hidden = trunk.config.hidden_size
+        head = torch.nn.Linear(hidden, 1)
+        # Small weights so the first scores sit near 0 and the first gradients are gentle.
+        torch.nn.init.normal_(head.weight, std=1.0 / hidden)
+        torch.nn.init.zeros_(head.bias)
+        return cls(_with_lora(trunk, settings), tokenizer, head, info, settings, device=device)
+
+    # encoding ----------------------------------------------------------------------------------
+
+    def encode(self, prompt: str, completion: str) -> list[int]:
+        """Token ids of prompt + completion + end-of-sequence, cut to the last `max_length` tokens
+        (the end of the completion is what the head reads, so that part is kept)."""
+        ids = self.tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+        eos = self.tokenizer.eos_token_id
+        if eos is not None:
+            ids = ids + [eos]
+        return ids[-self.settings.max_length:]
+
+    def _autocast(self):
+        torch = _torch()
+        device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
+        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.use_bf16)
+
+    def _padded(self, sequences: Sequence[list[int]]):
+        torch = _torch()
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[row, :len(seq)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    # forward paths -----------------------------------------------------------------------------
+
+    def _run_layers(self, hidden, attention_mask, start: int, end: int):
+        """Decoder layers [start, end) on hidden states, with the model's own rotary embeddings and
+        causal+padding mask, exactly as the decoder's forward runs them."""
+        torch = _torch()
+        from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
+
+        decoder = self.decoder
+        position_ids = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0)
+        masks = {"full_attention": create_causal_mask(decoder.config, hidden, attention_mask, None,
+                                                      position_ids=position_ids)}
+        layer_types = getattr(decoder.config, "layer_types", None) or ["full_attention"] * len(decoder.layers)
+        if "sliding_attention" in layer_types[start:end]:
+            masks["sliding_attention"] = create_sliding_window_causal_mask(
+                decoder.config, hidden, attention_mask, None, position_ids=position_ids)
+        position_embeddings = decoder.rotary_emb(hidden, position_ids)
+        for index in range(start, end):
+            hidden = decoder.layers[index](hidden, attention_mask=masks[layer_types[index]],
+                                           position_ids=position_ids, position_embeddings=position_embeddings)
+        return hidden
+
+    def _pool(self, final, attention_mask):
+        torch = _torch()
+        last = attention_mask.sum(dim=1) - 1  # right padding: the last real token of each row
+        pooled = final[torch.arange(final.shape[0], device=final.device), last]
+        return self.head(pooled.float()).squeeze(-1)
+
+    def forward_ids(self, sequences: Sequence[list[int]]):
+        """Scores (a tensor, with grad if enabled) for token sequences, through the whole model."""
+        ids, mask = self._padded(sequences)
+        with self._autocast():
+            final = self.trunk(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self._pool(final, mask)
+
+    def trunk_states(self, sequences: Sequence[list[int]]) -> list[TextStates]:
+        """The frozen bottom's output for each sequence (computed once, reused every epoch)."""
+        torch = _torch()
+        ids, mask = self._padded(sequences)
+        # no_grad rather than inference_mode: the states are later read by steps that build a graph.
+        with torch.no_grad(), self._autocast():
+            hidden = self.decoder.embed_tokens(ids)
+            hidden = self._run_layers(hidden, mask, 0, self.split)
+        # Stored at the autocast dtype: half the memory of float32, and what the top layers get anyway.
+        dtype = torch.bfloat16 if self.use_bf16 else torch.float32
+        return [TextStates(hidden[row, :len(seq)].to(dtype=dtype, device="cpu").clone())
+                for row, seq in enumerate(sequences)]
+
+    def score_from_states(self, states: Sequence[TextStates]):
+        """Scores (a tensor, with grad) from cached bottom states: top layers, final norm, head."""
+        torch = _torch()
+        width = max(s.hidden.shape[0] for s in states)
+        size = states[0].hidden.shape[1]
+        hidden = torch.zeros((len(states), width, size), dtype=states[0].hidden.dtype)
+        mask = torch.zeros((len(states), width), dtype=torch.long)
+        for row, s in enumerate(states):
+            hidden[row, :s.hidden.shape[0]] = s.hidden
+            mask[row, :s.hidden.shape[0]] = 1
+        hidden, mask = hidden.to(self.device), mask.to(self.device)
+        with self._autocast():
+            if self.split < len(self.decoder.layers):
+                hidden = self._run_layers(hidden, mask, self.split, len(self.decoder.layers))
+            final = self.decoder.norm(hidden)
+        return self._pool(final, mask)
+
+    def score_texts(self, texts: Sequence[tuple[str, str]], batch_size: int = 8,
+                    progress: Callable[[int], None] | None = None) -> list[float]:
+        """Scores for (prompt, completion) pairs, in order; batched by similar length (less padding)."""
+        torch = _torch()
+        encoded = [self.encode(p, c) for p, c in texts]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        scores = [0.0] * len(encoded)
+        self.trunk.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start:start + batch_size]
+                values = self.forward_ids([encoded[i] for i in chunk]).float().cpu().tolist()
+                for i, value in zip(chunk, values):
+                    scores[i] = float(value)
+                if progress:
+                    progress(len(chunk))
+        return scores
+
+    # parameters --------------------------------------------------------------------------------
+
+    def trainable_parameters(self) -> list:
+        return [p for p in self.trunk.parameters() if p.requires_grad] + list(self.head.parameters())
+
+    def trainable_state(self) -> dict[str, Any]:
+        """A copy of everything training changes (LoRA weights and the head)."""
+        state = {f"trunk.{n}": p.detach().clone() for n, p in self.trunk.named_parameters() if p.requires_grad}
+        state.update({f"head.{n}": p.detach().clone() for n, p in self.head.named_parameters()})
+        return state
+
+    def load_trainable_state(self, state: dict[str, Any]) -> None:
+        torch = _torch()
+        params = dict(self.trunk.named_parameters())
+        heads = dict(self.head.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                kind, _, rest = name.partition(".")
+                (params if kind == "trunk" else heads)[rest].copy_(value)
+
+    def merge_adapters(self) -> None:
+        """Fold the LoRA weights into the trunk for scoring: the same scores, a plain forward pass."""
+        if hasattr(self.trunk, "merge_and_unload"):
+            self.trunk = self.trunk.merge_and_unload()
+            self.decoder = self.trunk
+
+    # saving ------------------------------------------------------------------------------------
+
+    def save(self, directory: str | os.PathLike, manifest: dict[str, Any] | None = None) -> Path:
+        """Write the reranker (adapters, head, manifest) atomically: a temp dir renamed into place.
+
+        Any existing reranker at `directory` is replaced only once the new one is complete.
+        """
+        from safetensors.torch import save_file
+
+        if not hasattr(self.trunk, "save_pretrained") or not hasattr(self.trunk, "peft_config"):
+            raise RrrError("this reward model's adapters were merged into the trunk; it cannot be saved")
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            self.trunk.save_pretrained(tmp / ADAPTER_DIR)
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
+                      str(tmp / HEAD_FILE))
+            data = {
+                "format": FORMAT_VERSION,
+                "name": target.name,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "base_model": self.base.to_dict(),
+                "settings": self.settings.to_dict(),
+                **(manifest or {}),
+            }
+            (tmp / MANIFEST).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            for path in tmp.rglob("*"):
+                if path.is_file():
+                    with open(path, "rb") as handle:
+                        os.fsync(handle.fileno())
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+                os.replace(target, old)
+            os.replace(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.manifest = data
+        return target
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device: str | None = None, merge: bool = False,
+             check_base: bool = True) -> "RewardModel":
+        """Load a saved reranker onto its base model. `merge` folds the adapters in (for scoring).
+
+        The base model is found from the manifest (its spec, then its recorded path) and must have
+        the recorded sha256 unless `check_base` is false.
+        """
+        from peft import PeftModel
+        from safetensors.torch import load_file
+
+        torch = _torch()
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        base = manifest.get("base_model") or {}
+        settings = RewardModelSettings(**{k: v for k, v in (manifest.get("settings") or {}).items()
+                                          if k in RewardModelSettings.__dataclass_fields__})
+        info = _find_base(base, directory)
+        if check_base and base.get("sha256") and info.sha256 != base["sha256"]:
+            raise RrrError(f"{directory}: base model {info.path} does not match the one this reranker "
+                           f"was trained on (sha256 {info.sha256[:12]}… != {base['sha256'][:12]}…)")
+        trunk, tokenizer = load_trunk(info)
+        try:
+            trunk = PeftModel.from_pretrained(trunk, directory / ADAPTER_DIR)
+        except (OSError, ValueError, KeyError) as exc:
+            raise RrrError(f"{directory}: cannot load the reranker's adapters: {exc}") from None
+        head = torch.nn.Linear(trunk.get_base_model().config.hidden_size, 1)
+        try:
+            head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+        except (OSError, RuntimeError) as exc:
+            raise RrrError(f"{directory}: cannot load the reranker's head: {exc}") from None
+        model = cls(trunk, tokenizer, head, info, settings, manifest=manifest, device=device)
+        if merge:
+            model.merge_adapters()
+        return model
+
+
+def _with_lora(trunk, settings: RewardModelSettings):
+    """The trunk with LoRA adapters on its top `trainable_layers` layers; everything else frozen."""
+    from peft import LoraConfig, get_peft_model
+
+    for param in trunk.parameters():
+        param.requires_grad_(False)
+    layers = len(trunk.layers)
+    top = list(range(layers - settings.trainable_layers, layers))
+    if not top:
+        # Head-only training: peft still wraps the trunk so the artifact has one format.
+        top = [layers - 1]
+        lora = LoraConfig(r=1, lora_alpha=1, target_modules=["o_proj"], layers_to_transform=top,
+                          layers_pattern="layers", inference_mode=True)
+        model = get_peft_model(trunk, lora)
+        for param in model.parameters():
+            param.requires_grad_(False)
+        return model
+    lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=list(LORA_TARGETS), layers_to_transform=top, layers_pattern="layers")
+    return get_peft_model(trunk, lora)
+
+
+def _find_base(base: dict[str, Any], directory: Path) -> BaseModelInfo:
+    spec = base.get("spec")
+    path = base.get("path")
+    if spec is None and path is None:
+        raise RrrError(f"{directory / MANIFEST}: no base model recorded")
+    for candidate in (spec, path):
+        if candidate is None:
+            continue
+        try:
+            info = base_model_info(candidate)
+        except RrrError:
+            continue
+        return info
+    raise RrrError(f"{directory}: its base model {spec or path} is not available here")
+
+
+def read_manifest(directory: str | os.PathLike) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise RrrError(f"{directory}: not a reranker (no {MANIFEST})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RrrError(f"{path}: unreadable manifest: {exc}") from None
+    if not isinstance(data, dict):
+        raise RrrError(f"{path}: manifest is not a JSON object")
+    return data
+
+
+# --- the rerankers directory ------------------------------------------------------------------------
+
+def rerankers_dir() -> Path:
+    """Where trained rerankers live: `<cache>/rerankers/<name>/`."""
+    return config.data_path("rerankers")
+
+
+def list_rerankers() -> list[tuple[str, Path, dict[str, Any]]]:
+    """(name, directory, manifest) of every complete reranker, newest first."""
+    root = rerankers_dir()
+    found = []
+    for entry in root.iterdir():
+        if entry.name.startswith(".") or not (entry / MANIFEST).is_file():
+            continue
+        try:
+            manifest = read_manifest(entry)
+        except RrrError:
+            continue
+        found.append((entry.name, entry, manifest))
+    found.sort(key=lambda item: (str(item[2].get("created", "")), (item[1] / MANIFEST).stat().st_mtime),
+               reverse=True)
+    return found
+
+
+def newest_reranker() -> Path | None:
+    found = list_rerankers()
+    return found[0][1] if found else None
+
+
+def find_reranker(name_or_path: str | os.PathLike | None) -> Path:
+    """A reranker directory from a name (under the rerankers dir) or a path; None means the newest."""
+    if name_or_path is None:
+        newest = newest_reranker()
+        if newest is None:
+            raise RrrError("no trained reranker yet (train one with `rrr train-reranker`)")
+        return newest
+    path = Path(name_or_path).expanduser()
+    if (path / MANIFEST).is_file():
+        return path
+    named = rerankers_dir() / str(name_or_path)
+    if os.sep not in str(name_or_path) and (named / MANIFEST).is_file():
+        return named
+    known = ", ".join(name for name, _, _ in list_rerankers()) or "none trained yet"
+    raise RrrError(f"no reranker {str(name_or_path)!r} (known: {known})")
+
+
+def new_reranker_name(prefix: str = "reranker") -> str:
+    """A fresh, sortable name: reranker-YYYYmmdd-HHMMSS."""
+    return f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,330 @@
+"""Training the reward model on preference pairs with the Bradley-Terry loss.
+
+    loss = -log sigmoid(r(chosen) - r(rejected))
+
+Validation holds out whole tasks (never single pairs of a task seen in training) and reports, each
+epoch, the pairwise accuracy on the held-out pairs and reranked@1 on the held-out tasks' candidates.
+The best epoch by validation reranked@1 (then pairwise accuracy) is the one kept.
+
+Why it is fast enough on a CPU: the layers below the trainable top are frozen, so their output for a
+text never changes; it is computed once per distinct (prompt, completion) text, and pairs share texts
+(8 candidates of a task give up to 16 pairs but only 8 texts). Each step then runs only the top layers,
+the final norm and the head, under bf16 autocast where the CPU has native bf16.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from rrr_cli.errors import RrrError
+from rrr_cli.records import Pair
+from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, split_by_task
+from rrr_cli.training.reward_model import RewardModel, RewardModelSettings
+
+
+@dataclass
+class RewardTrainingConfig:
+    """Everything one reward-model training run needs (named as in TRL's RewardConfig where it can)."""
+
+    model_name_or_path: str | None = None  # base model: catalog name, .gguf file or HF dir; None = default
+    num_train_epochs: int = 2
+    learning_rate: float = 2e-4  # LoRA adapters
+    head_learning_rate: float = 1e-3  # the freshly initialised scalar head learns faster
+    per_device_train_batch_size: int = 16  # pairs per optimiser step
+    per_device_eval_batch_size: int = 16  # texts per forward pass when caching and validating
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    max_length: int = 512
+    trainable_layers: int = 2
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    validation_fraction: float = 0.1  # of tasks, held out whole; 0 = no validation
+    load_best_model_at_end: bool = True
+    seed: int = 0
+    device: str | None = None  # default: cuda when available, else cpu
+    bf16: bool | None = None  # autocast to bf16; default: where the hardware has native bf16
+
+    def settings(self) -> RewardModelSettings:
+        return RewardModelSettings(trainable_layers=self.trainable_layers, lora_r=self.lora_r,
+                                   lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                                   max_length=self.max_length)
+
+    def check(self) -> None:
+        for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
+                     "max_length", "lora_r"):
+            if getattr(self, name) < 1:
+                raise RrrError(f"{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if not self.learning_rate > 0 or not self.head_learning_rate > 0:
+            raise RrrError("learning rates must be positive")
+        if self.trainable_layers < 0:
+            raise RrrError(f"trainable-layers must be >= 0 (got {self.trainable_layers})")
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_pairwise_accuracy: float
+    val_pairwise_accuracy: float | None
+    val_reranked_at_1: float | None
+    seconds: float
+
+    def describe(self) -> str:
+        parts = [f"epoch {self.epoch}", f"loss {self.train_loss:.4f}", f"train acc {self.train_pairwise_accuracy:.3f}"]
+        if self.val_pairwise_accuracy is not None:
+            parts.append(f"val acc {self.val_pairwise_accuracy:.3f}")
+        if self.val_reranked_at_1 is not None:
+            parts.append(f"val reranked@1 {self.val_reranked_at_1:.3f}")
+        parts.append(f"{self.seconds:.0f}s")
+        return ", ".join(parts)
+
+
+@dataclass
+class TrainingResult:
+    model: RewardModel
+    epochs: list[EpochMetrics]
+    best_epoch: int | None
+    train_tasks: int
+    train_pairs: int
+    val_tasks: int
+    val_pairs: int
+    distinct_texts: int
+    cache_seconds: float
+    train_seconds: float
+    tokens_cached: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, Any]:
+        """What goes into the reranker's manifest."""
+        return {
+            "epochs": [asdict(e) for e in self.epochs],
+            "best_epoch": self.best_epoch,
+            "train_tasks": self.train_tasks, "train_pairs": self.train_pairs,
+            "val_tasks": self.val_tasks, "val_pairs": self.val_pairs,
+            "distinct_texts": self.distinct_texts, "tokens_cached": self.tokens_cached,
+            "cache_seconds": round(self.cache_seconds, 1), "train_seconds": round(self.train_seconds, 1),
+            **self.extra,
+        }
+
+
+def bradley_terry_loss(chosen, rejected):
+    """Mean of -log sigmoid(r_chosen - r_rejected) (logsigmoid is stable for large margins)."""
+    import torch.nn.functional as F
+
+    return -F.logsigmoid(chosen - rejected).mean()
+
+
+def reranked_at_1_mean(tasks: Sequence[LabelledTask], scores: Sequence[Sequence[float]]) -> float:
+    """Mean reranked@1 over tasks (ties at the top count as a random pick among them)."""
+    from rrr_cli.evaluation.metrics import reranked_at_1
+
+    if not tasks:
+        return float("nan")
+    return sum(reranked_at_1(list(s), t.passed) for t, s in zip(tasks, scores)) / len(tasks)
+
+
+class _StateCache:
+    """Frozen-trunk states per distinct (prompt, completion), computed in length-sorted batches."""
+
+    def __init__(self, model: RewardModel, batch_size: int):
+        self.model = model
+        self.batch_size = batch_size
+        self.states: dict[tuple[str, str], Any] = {}
+        self.tokens = 0
+
+    def fill(self, texts: Sequence[tuple[str, str]], progress: Callable[[int], None] | None = None) -> None:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.states]
+        encoded = {t: self.model.encode(*t) for t in todo}
+        todo.sort(key=lambda t: len(encoded[t]))
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start:start + self.batch_size]
+            for text, states in zip(chunk, self.model.trunk_states([encoded[t] for t in chunk])):
+                self.states[text] = states
+                self.tokens += states.hidden.shape[0]
+            if progress:
+                progress(len(chunk))
+
+    def __getitem__(self, text: tuple[str, str]):
+        return self.states[text]
+
+
+def _score_tasks(model: RewardModel, cache: _StateCache, tasks: Sequence[LabelledTask],
+                 batch_size: int) -> list[list[float]]:
+    import torch
+
+    texts = [(t.prompt, c) for t in tasks for c in t.completions]
+    values: dict[tuple[str, str], float] = {}
+    order = sorted(dict.fromkeys(texts), key=lambda t: cache[t].hidden.shape[0])
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for text, value in zip(chunk, model.score_from_states([cache[t] for t in chunk]).float().tolist()):
+                values[text] = value
+    return [[values[(t.prompt, c)] for c in t.completions] for t in tasks]
+
+
+def _pairwise_accuracy(pairs: Sequence[Pair], scores: dict[tuple[str, str], float]) -> float:
+    if not pairs:
+        return float("nan")
+    wins = sum(scores[(p.prompt, p.chosen)] > scores[(p.prompt, p.rejected)] for p in pairs)
+    return wins / len(pairs)
+
+
+def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | None = None,
+                       val_tasks: Sequence[LabelledTask] | None = None,
+                       model: RewardModel | None = None,
+                       log: Callable[[str], None] | None = None,
+                       progress: Callable[[str, int, int], None] | None = None) -> TrainingResult:
+    """Train a reward model on `pairs` with the Bradley-Terry loss.
+
+    Validation: `val_tasks` (whole tasks with all their labelled candidates) when given; otherwise
+    `config.validation_fraction` of the pairs' tasks are held out and their tasks rebuilt from the
+    pairs. Pairs of validation tasks never reach training. `model` continues training an existing
+    reward model (selftrain's next iteration); by default a fresh one is built on the base model.
+    `log` gets one line per epoch; `progress(stage, done, total)` is called as work advances.
+    """
+    import torch
+
+    config = config or RewardTrainingConfig()
+    config.check()
+    pairs = list(pairs)
+    if not pairs:
+        raise RrrError("no training pairs (need tasks with both passing and failing candidates)")
+    log = log or (lambda line: None)
+    if val_tasks is None:
+        train_pairs, held_pairs = split_by_task(pairs, config.validation_fraction, config.seed)
+        val_tasks = labelled_from_pairs(held_pairs)
+    else:
+        held = {t.task_id for t in val_tasks}
+        train_pairs = [p for p in pairs if p.task_id not in held]
+        held_pairs = [p for p in pairs if p.task_id in held]
+    val_tasks = [t for t in val_tasks if t.completions]
+    if not train_pairs:
+        raise RrrError("no training pairs left after holding out the validation tasks")
+    val_pairs = [Pair(t.task_id, t.language, t.prompt, c, r)
+                 for t in val_tasks for c, ok_c in zip(t.completions, t.passed) if ok_c
+                 for r, ok_r in zip(t.completions, t.passed) if not ok_r] or held_pairs
+
+    torch.manual_seed(config.seed)
+    model = model or RewardModel.from_base(config.model_name_or_path, config.settings(), seed=config.seed,
+                                           device=config.device)
+    if config.bf16 is not None:
+        model.use_bf16 = config.bf16
+    cache = _StateCache(model, config.per_device_eval_batch_size)
+    texts = [(p.prompt, t) for p in train_pairs for t in (p.chosen, p.rejected)]
+    texts += [(t.prompt, c) for t in val_tasks for c in t.completions]
+    distinct = len(set(texts))
+    started = time.perf_counter()
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("caching trunk states", done, distinct)
+
+    cache.fill(texts, advance)
+    cache_seconds = time.perf_counter() - started
+    log(f"cached frozen-trunk states for {distinct} distinct texts ({cache.tokens} tokens) "
+        f"in {cache_seconds:.0f}s ({cache.tokens / max(cache_seconds, 1e-9):.0f} tokens/s)")
+
+    lora_params = [p for p in model.trunk.parameters() if p.requires_grad]
+    groups = [{"params": list(model.head.parameters()), "lr": config.head_learning_rate}]
+    if lora_params:
+        groups.append({"params": lora_params, "lr": config.learning_rate})
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_pairs) / config.per_device_train_batch_size)
+    total_steps = steps_per_epoch * config.num_train_epochs
+    warmup = max(1, int(config.warmup_ratio * total_steps))
+    # Linear warmup then linear decay, as TRL/transformers' default schedule.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
+
+    rng = random.Random(config.seed)
+    epochs: list[EpochMetrics] = []
+    best_key, best_state, best_epoch = None, None, None
+    train_started = time.perf_counter()
+    for epoch in range(1, config.num_train_epochs + 1):
+        epoch_started = time.perf_counter()
+        model.trunk.train()
+        order = list(train_pairs)
+        rng.shuffle(order)
+        losses, wins = [], 0
+        for step in range(steps_per_epoch):
+            batch = order[step * config.per_device_train_batch_size:(step + 1) * config.per_device_train_batch_size]
+            # A text shared by several pairs in the batch runs once.
+            batch_texts = list(dict.fromkeys((p.prompt, t) for p in batch for t in (p.chosen, p.rejected)))
+            where = {t: i for i, t in enumerate(batch_texts)}
+            scores = model.score_from_states([cache[t] for t in batch_texts])
+            chosen = scores[[where[(p.prompt, p.chosen)] for p in batch]]
+            rejected = scores[[where[(p.prompt, p.rejected)] for p in batch]]
+            loss = bradley_terry_loss(chosen, rejected)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()) * len(batch))
+            wins += int((chosen > rejected).sum())
+            if progress:
+                progress(f"epoch {epoch}/{config.num_train_epochs}", step + 1, steps_per_epoch)
+        model.trunk.eval()
+        val_acc = val_r1 = None
+        if val_tasks:
+            task_scores = _score_tasks(model, cache, val_tasks, config.per_device_eval_batch_size)
+            by_text = {(t.prompt, c): s for t, row in zip(val_tasks, task_scores) for c, s in zip(t.completions, row)}
+            val_acc = _pairwise_accuracy(val_pairs, by_text)
+            val_r1 = reranked_at_1_mean(val_tasks, task_scores)
+        metrics = EpochMetrics(epoch, sum(losses) / len(train_pairs), wins / len(train_pairs), val_acc, val_r1,
+                               time.perf_counter() - epoch_started)
+        epochs.append(metrics)
+        log(metrics.describe())
+        if config.load_best_model_at_end and val_tasks:
+            key = (_nan_low(val_r1), _nan_low(val_acc))
+            if best_key is None or key > best_key:
+                best_key, best_state, best_epoch = key, model.trainable_state(), epoch
+    if best_state is not None and best_epoch != len(epochs):
+        model.load_trainable_state(best_state)
+        log(f"kept epoch {best_epoch} (best validation reranked@1)")
+    model.trunk.eval()
+    return TrainingResult(
+        model=model, epochs=epochs, best_epoch=best_epoch if best_state is not None else len(epochs),
+        train_tasks=len({p.task_id for p in train_pairs}), train_pairs=len(train_pairs),
+        val_tasks=len(val_tasks), val_pairs=len(val_pairs), distinct_texts=distinct,
+        cache_seconds=cache_seconds, train_seconds=time.perf_counter() - train_started,
+        tokens_cached=cache.tokens)
+
+
+def _nan_low(value: float | None) -> float:
+    return -1.0 if value is None or math.isnan(value) else value
+
+
+def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: str | None = None,
+                   val_tasks: Sequence[LabelledTask] | None = None,
+                   training_data: dict[str, Any] | None = None,
+                   log: Callable[[str], None] | None = None,
+                   progress: Callable[[str, int, int], None] | None = None) -> tuple[TrainingResult, Any]:
+    """Train on `pairs` and save the reranker under the rerankers dir as `name` (default: a dated
+    name). Returns (result, directory). This is the entry point selftrain calls each iteration."""
+    from rrr_cli.training.reward_model import new_reranker_name, rerankers_dir
+
+    name = name or new_reranker_name()
+    if not name or "/" in name or name.startswith("."):
+        raise RrrError(f"invalid reranker name {name!r}")
+    result = train_reward_model(pairs, config, val_tasks=val_tasks, log=log, progress=progress)
+    kinds: dict[str, int] = {}
+    for pair in pairs:
+        kinds[pair.kind_] = kinds.get(pair.kind_, 0) + 1
+    manifest = {
+        "training_data": {**(training_data or {}), "pairs": len(pairs), "pair_kinds": kinds,
+                          "tasks": len({p.task_id for p in pairs})},
+        "training_config": {k: v for k, v in asdict(config).items() if k != "device"},
+        "metrics": result.metrics(),
+    }
+    directory = result.model.save(rerankers_dir() / name, manifest)
+    return result, directory

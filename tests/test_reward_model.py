@@ -1,0 +1,119 @@
+"""The reward model's mechanics on a tiny random Qwen2 model: the cached split forward equals the full
+forward, Bradley-Terry training learns a toy preference, and save → load gives the same scores."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from reward_tiny import save_tiny_base  # noqa: E402
+
+from rrr_cli.errors import RrrError  # noqa: E402
+from rrr_cli.records import Pair  # noqa: E402
+from rrr_cli.training.reward_model import (RewardModel, RewardModelSettings, find_reranker,  # noqa: E402
+                                           list_rerankers, read_manifest)
+from rrr_cli.training.train_reward import RewardTrainingConfig, bradley_terry_loss, train_and_save  # noqa: E402
+
+
+def toy_pairs(tasks: int = 12, per_task: int = 2, seed: int = 0) -> list[Pair]:
+    """A learnable preference: the chosen completion adds, the rejected one subtracts."""
+    rng = random.Random(seed)
+    pairs = []
+    for t in range(tasks):
+        prompt = f"def f{t}(x):\n"
+        for _ in range(per_task):
+            a = rng.randint(1, 9)
+            pairs.append(Pair(f"t{t}", "python", prompt, f"    return x + {a}\n", f"    return x - {a}\n"))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return save_tiny_base(tmp_path_factory.mktemp("tiny") / "base")
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_bradley_terry_loss_matches_its_formula():
+    chosen, rejected = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 1.0])
+    expected = -(torch.log(torch.sigmoid(torch.tensor(2.0))) + torch.log(torch.sigmoid(torch.tensor(-1.0)))) / 2
+    assert torch.allclose(bradley_terry_loss(chosen, rejected), expected)
+
+
+def test_cached_split_forward_equals_the_full_forward(base):
+    model = RewardModel.from_base(str(base), RewardModelSettings(trainable_layers=1), device="cpu")
+    model.use_bf16 = False
+    texts = [model.encode("def f(x):\n", c) for c in ("    return x\n", "    return x * 2  # longer\n", "")]
+    with torch.no_grad():
+        full = model.forward_ids(texts)
+        split = model.score_from_states(model.trunk_states(texts))
+        alone = torch.cat([model.forward_ids([t]) for t in texts])  # padding must not matter
+    assert torch.allclose(full, split, atol=1e-5)
+    assert torch.allclose(full, alone, atol=1e-5)
+
+
+def test_encode_keeps_the_end_of_long_inputs(base):
+    model = RewardModel.from_base(str(base), RewardModelSettings(max_length=16), device="cpu")
+    ids = model.encode("p" * 100, "completion")
+    assert len(ids) == 16 and ids[-1] == model.tokenizer.eos_token_id
+    assert model.tokenizer.decode(ids[:-1]).endswith("completion")
+
+
+def test_training_learns_a_toy_preference_and_saves_a_reranker(base, home):
+    pairs = toy_pairs()
+    config = RewardTrainingConfig(model_name_or_path=str(base), num_train_epochs=4, trainable_layers=1,
+                                  learning_rate=3e-3, head_learning_rate=1e-2, per_device_train_batch_size=4,
+                                  validation_fraction=0.25, bf16=False, seed=0)
+    lines: list[str] = []
+    result, directory = train_and_save(pairs, config, name="toy", training_data={"source": "toy"},
+                                       log=lines.append)
+    losses = [e.train_loss for e in result.epochs]
+    assert losses[-1] < losses[0] * 0.7
+    assert result.epochs[-1].train_pairwise_accuracy > result.epochs[0].train_pairwise_accuracy or \
+        result.epochs[0].train_pairwise_accuracy == 1.0
+    assert result.val_tasks == 3 and result.train_pairs == len(pairs) - 6
+    best = max(e.val_pairwise_accuracy for e in result.epochs)
+    assert best >= 0.8 and max(e.val_reranked_at_1 for e in result.epochs) >= 0.8
+    assert any(line.startswith("epoch 1,") for line in lines)
+    # A text shared by pairs is cached once: 12 tasks x 2 pairs, but repeated adds/subtracts dedupe.
+    assert result.distinct_texts <= 2 * len(pairs)
+
+    manifest = read_manifest(directory)
+    assert manifest["base_model"]["path"] == str(base) and len(manifest["base_model"]["sha256"]) == 64
+    assert manifest["training_data"]["pairs"] == len(pairs) and manifest["training_data"]["source"] == "toy"
+    assert manifest["settings"]["trainable_layers"] == 1
+    assert len(manifest["metrics"]["epochs"]) == 4 and manifest["created"]
+    assert (directory / "adapter" / "adapter_config.json").is_file() and (directory / "head.safetensors").is_file()
+    assert not [p for p in directory.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
+    assert find_reranker(None) == directory == find_reranker("toy")
+    assert [name for name, _, _ in list_rerankers()] == ["toy"]
+
+    texts = [(p.prompt, c) for p in pairs[:4] for c in (p.chosen, p.rejected)]
+    before = result.model.score_texts(texts)
+    loaded = RewardModel.load(directory, device="cpu")
+    loaded.use_bf16 = False
+    assert loaded.score_texts(texts) == pytest.approx(before, abs=1e-5)
+    merged = RewardModel.load(directory, device="cpu", merge=True)
+    merged.use_bf16 = False
+    assert merged.score_texts(texts) == pytest.approx(before, abs=1e-4)
+
+
+def test_load_refuses_a_different_base_model(base, home, tmp_path):
+    model = RewardModel.from_base(str(base), RewardModelSettings(trainable_layers=1), device="cpu")
+    directory = model.save(tmp_path / "r")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["base_model"]["sha256"] = "0" * 64
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RrrError, match="does not match"):
+        RewardModel.load(directory)
+    with pytest.raises(RrrError, match="not a reranker"):
+        RewardModel.load(tmp_path)
