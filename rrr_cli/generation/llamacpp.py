@@ -1,13 +1,16 @@
 """The llama.cpp backend: GGUF models on CPU through llama-cpp-python's low-level API.
 
-One decoding engine serves both paths. A prompt is evaluated once (all but its last token) into
-sequence 0; each sampled sequence gets a copy of those KV cells (`llama_memory_seq_cp`; every sequence
-has its own KV stream, so a token attends only to its own sequence's cells), then every step decodes one
-token per live sequence in a single `llama_batch`. The *batched* path runs the N sequences of a prompt
-together, so each step evaluates N tokens at once (cheaper per token on a CPU than N single-token
-steps); the *sequential* path runs them one after another through the same engine. Each sequence has
-its own sampler chain (temperature, top-p, `dist(seed)`), its own stop strings, token budget and
-log-prob sum. A repeated prompt reuses its cached cells.
+One decoding engine serves both paths: continuous batching over a fixed number of slots, each slot a
+sequence id with its own KV stream (a token attends only to its own sequence's cells). A prompt is
+evaluated once (all but its last token) into a spare "prompt" stream; each of its sampled sequences
+gets a copy of those cells (`llama_memory_seq_cp`) in a free slot, and every step decodes one token per
+live sequence in a single `llama_batch`. When a sequence finishes, its cells are dropped
+(`llama_memory_seq_rm`) and the slot takes the next pending (prompt, j) of the call, so the batch stays
+full across prompts rather than shrinking to the longest sample of one prompt. The *batched* path
+uses `max_parallel` slots (each step evaluates that many tokens at once, cheaper per token on a CPU);
+the *sequential* path uses one. Each sequence has its own sampler chain (temperature, top-p,
+`dist(seed + j)`), its own stop strings, token budget and log-prob sum. A repeated prompt reuses its
+cached cells.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import os
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +26,11 @@ import numpy as np
 from rrr_cli.errors import RrrError
 from rrr_cli.generation.base import Backend, Generation, SamplingParams
 
-# The KV cache holds every live sequence's tokens; beyond this many cells we split a prompt's N
-# sequences into groups rather than grow memory without bound.
+# The KV cache holds every live sequence's tokens; beyond this many cells we use fewer slots rather
+# than grow memory without bound.
 MAX_KV_CELLS = 32768
-KV_GRANULE = 1024
+# Slots decoded together by default: on a CPU, 16 tokens per step cost little more than 8.
+DEFAULT_PARALLEL = 16
 
 
 def _llama_cpp():
@@ -41,8 +46,9 @@ def _llama_cpp():
 class LlamaCppBackend(Backend):
     """A GGUF model loaded with llama.cpp.
 
-    `batched=True` (the default) decodes the N sequences of a prompt together; `batched=False`
-    decodes them one at a time. Both give per-sequence seeds `params.seed + j`.
+    `batched=True` (the default) decodes up to `max_parallel` sequences together, across the prompts
+    of a `generate` call; `batched=False` decodes them one at a time. Both give per-sequence seeds
+    `params.seed + j`.
     """
 
     name = "llama.cpp"
@@ -56,8 +62,7 @@ class LlamaCppBackend(Backend):
         threads: int | None = None,
         n_batch: int = 512,
         batched: bool = True,
-        max_parallel: int = 64,
-        kv_unified: bool = False,
+        max_parallel: int = DEFAULT_PARALLEL,
     ) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -70,7 +75,6 @@ class LlamaCppBackend(Backend):
         self.n_batch = int(n_batch)
         self.batched = batched
         self.max_parallel = max(1, min(int(max_parallel), ll.llama_max_parallel_sequences()))
-        self.kv_unified = kv_unified
         self._streams = 0
 
         ll.llama_backend_init()
@@ -153,34 +157,37 @@ class LlamaCppBackend(Backend):
     # ----------------------------------------------------------------- generation
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:
-        """N generations per prompt; sequence j is seeded `params.seed + j`."""
-        base_seed = 0 if params.seed is None else int(params.seed)
+        """N generations per prompt; sequence j is seeded `params.seed + j`.
+
+        Batched, up to `max_parallel` sequences decode together, drawn from every prompt of the call
+        in order: when one finishes, its slot takes the next (prompt, j). Sequential, one at a time.
+        """
+        encoded = [self._prompt_tokens(prompt) for prompt in prompts]
+        # Greedy decoding gives every sequence the same text: decode one per prompt, repeat it.
+        count = 1 if params.temperature == 0 else params.n
+        budgets = [min(params.max_tokens, self.n_ctx - len(tokens)) for tokens in encoded]
+        per_seq = max((len(t) + b + 1 for t, b in zip(encoded, budgets)), default=1)
+        slots = self.max_parallel if self.batched else 1
+        # Bound the KV cache (one stream per slot plus one holding the current prompt).
+        slots = max(1, min(slots, MAX_KV_CELLS // per_seq - 1))
+        done = self._run(encoded, budgets, count, params, slots, per_seq)
         results = []
-        for prompt in prompts:
-            tokens = self.tokenize(prompt)
-            if not tokens:
-                raise RrrError("cannot generate from an empty prompt (the model adds no BOS token)")
-            if len(tokens) >= self.n_ctx:
-                raise RrrError(
-                    f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx} tokens (raise --n-ctx)"
-                )
-            seeds = [base_seed + j for j in range(params.n)]
-            if params.temperature == 0:
-                # Greedy decoding gives every sequence the same text: decode one, repeat it.
-                greedy = self._decode(tokens, seeds[:1], params)[0]
-                out = [dataclasses.replace(greedy, token_logprobs=list(greedy.token_logprobs)) for _ in seeds]
-            elif self.batched and params.n > 1:
-                budget = min(params.max_tokens, self.n_ctx - len(tokens))
-                per_seq = len(tokens) + budget + 1
-                fit = (MAX_KV_CELLS - len(tokens)) // (budget + 1) if self.kv_unified else MAX_KV_CELLS // per_seq
-                per_group = max(1, min(self.max_parallel, fit))
-                out: list[Generation] = []
-                for start in range(0, len(seeds), per_group):
-                    out.extend(self._decode(tokens, seeds[start : start + per_group], params))
-            else:
-                out = [self._decode(tokens, [seed], params)[0] for seed in seeds]
-            results.append(out)
+        for i in range(len(prompts)):
+            row = [done[i, j] for j in range(count)]
+            if count < params.n:
+                row = [dataclasses.replace(row[0], token_logprobs=list(row[0].token_logprobs)) for _ in range(params.n)]
+            results.append(row)
         return results
+
+    def _prompt_tokens(self, prompt: str) -> list[int]:
+        tokens = self.tokenize(prompt)
+        if not tokens:
+            raise RrrError("cannot generate from an empty prompt (the model adds no BOS token)")
+        if len(tokens) >= self.n_ctx:
+            raise RrrError(
+                f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx} tokens (raise --n-ctx)"
+            )
+        return tokens
 
     def forget_prompt(self) -> None:
         """Drop the cached prompt, so the next call evaluates its prompt afresh (fair timings)."""
@@ -188,31 +195,26 @@ class LlamaCppBackend(Backend):
             self._ll.llama_memory_clear(self._ll.llama_get_memory(self._ctx), True)
         self._prefix = []
 
-    def _ensure_context(self, n_prompt: int, budget: int, n_seq: int) -> None:
-        """A context whose KV cache holds `n_seq` sequences of `n_prompt + budget` tokens."""
+    def _ensure_context(self, per_seq: int, n_slots: int) -> None:
+        """A context with `n_slots` sequence streams plus one for the prompt, each of `per_seq` cells.
+
+        One stream per sequence: each token attends only to its own sequence's cells, which keeps
+        attention cheap as N grows; seq_cp copies the prompt's cells into a slot's stream.
+        """
         ll = self._ll
-        per_seq = -(-(n_prompt + budget + 1) // 256) * 256
-        if self.kv_unified:
-            # One pool of cells: the prompt's cells are shared, each sequence adds its own tokens.
-            cells = max(self.n_ctx, -(-(n_prompt + n_seq * (budget + 1)) // KV_GRANULE) * KV_GRANULE)
-            streams = self.max_parallel
-            if self._ctx is not None and self._ctx_cells >= cells:
-                return
-        else:
-            # One stream per sequence: each token attends only to its own sequence's cells, which keeps
-            # attention cheap as N grows; seq_cp copies the prompt's cells into each stream.
-            streams = max(n_seq, self._streams)
-            per_seq = max(per_seq, self._ctx_cells // max(self._streams, 1))
-            cells = streams * per_seq
-            if self._ctx is not None and streams == self._streams and self._ctx_cells >= cells:
-                return
+        per_seq = -(-per_seq // 256) * 256
+        streams = max(n_slots + 1, self._streams)
+        per_seq = max(per_seq, self._ctx_cells // max(self._streams, 1))
+        cells = streams * per_seq
+        if self._ctx is not None and streams == self._streams and self._ctx_cells >= cells:
+            return
         self._free_context()
         cp = ll.llama_context_default_params()
         cp.n_ctx = cells
         cp.n_batch = self.n_batch
         cp.n_ubatch = self.n_batch
         cp.n_seq_max = streams
-        cp.kv_unified = self.kv_unified
+        cp.kv_unified = False
         cp.n_threads = self.threads
         cp.n_threads_batch = self.threads
         cp.no_perf = True
@@ -254,16 +256,16 @@ class LlamaCppBackend(Backend):
             raise RrrError(f"llama.cpp decode failed (code {rc}): the context is too small for this request")
 
     def _load_prefix(self, prefix: list[int], mem) -> None:
-        """Make sequence 0 hold exactly `prefix`, reusing it when the last prompt was the same."""
+        """Make the prompt stream hold exactly `prefix`, reusing it when the last prompt was the same."""
         ll = self._ll
         if prefix == self._prefix:
             return
-        # A different prompt: start from an empty cache so results never depend on earlier calls.
-        ll.llama_memory_clear(mem, True)
+        home = self._streams - 1
+        ll.llama_memory_seq_rm(mem, home, -1, -1)
         self._prefix = []
         for start in range(0, len(prefix), self.n_batch):
             chunk = prefix[start : start + self.n_batch]
-            self._decode_batch([(t, start + k, 0, False) for k, t in enumerate(chunk)])
+            self._decode_batch([(t, start + k, home, False) for k, t in enumerate(chunk)])
         self._prefix = list(prefix)
 
     def _sampler(self, params: SamplingParams, seed: int):
@@ -279,34 +281,44 @@ class LlamaCppBackend(Backend):
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
         return chain
 
-    def _decode(self, tokens: list[int], seeds: list[int], params: SamplingParams) -> list[Generation]:
-        """Sample len(seeds) sequences of one prompt together, one token per sequence per step."""
-        ll = self._ll
-        n_prompt = len(tokens)
-        budget = min(params.max_tokens, self.n_ctx - n_prompt)
-        self._ensure_context(n_prompt, budget, len(seeds))
-        mem = ll.llama_get_memory(self._ctx)
-        prefix = tokens[:-1]
-        self._load_prefix(prefix, mem)
-        for seq in range(1, len(seeds)):
-            ll.llama_memory_seq_cp(mem, 0, seq, -1, -1)
+    def _run(
+        self,
+        encoded: list[list[int]],
+        budgets: list[int],
+        count: int,
+        params: SamplingParams,
+        n_slots: int,
+        per_seq: int,
+    ) -> dict[tuple[int, int], Generation]:
+        """Continuous batching: sequences (prompt i, j) in order through `n_slots` slots.
 
+        Each step decodes one token for every live sequence in a single llama_batch. A sequence that
+        finishes frees its slot's cells and the slot takes the next pending sequence at once, so the
+        batch stays full across prompts instead of shrinking to the longest sample of one prompt.
+        A prompt is evaluated once (all but its last token) into the prompt stream; each of its
+        sequences copies those cells and starts by decoding the last token at its own position.
+        The schedule depends only on the sampled tokens, so seeded runs repeat exactly.
+        """
+        ll = self._ll
+        self._ensure_context(per_seq, n_slots)
+        mem = ll.llama_get_memory(self._ctx)
+        home = self._streams - 1
+        base_seed = 0 if params.seed is None else int(params.seed)
         stops = [s for s in params.stop if s]
         longest_stop = max((len(s) for s in stops), default=0)
-        samplers = [self._sampler(params, seed) for seed in seeds]
-        states = [_Sequence() for _ in seeds]
-        # Every sequence starts by decoding the prompt's last token at its own position.
-        feed = {seq: tokens[-1] for seq in range(len(seeds))}
-        pos = n_prompt - 1
+        pending = deque((i, j) for i in range(len(encoded)) for j in range(count))
+        free = list(range(n_slots))
+        live: dict[int, _Sequence] = {}
+        done: dict[tuple[int, int], Generation] = {}
         try:
-            while feed:
-                live = sorted(feed)
-                self._decode_batch([(feed[seq], pos, seq, True) for seq in live])
-                feed = {}
-                for index, seq in enumerate(live):
-                    state = states[seq]
+            while pending or live:
+                self._refill(pending, free, live, encoded, budgets, params, base_seed, mem, home)
+                order = sorted(live)
+                self._decode_batch([(live[slot].feed, live[slot].pos, slot, True) for slot in order])
+                for index, slot in enumerate(order):
+                    state = live[slot]
                     logits = np.ctypeslib.as_array(ll.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
-                    token = ll.llama_sampler_sample(samplers[seq], self._ctx, index)
+                    token = ll.llama_sampler_sample(state.sampler, self._ctx, index)
                     state.n_tokens += 1
                     logprob = _logprob(logits, token)
                     state.logprob_sum += logprob
@@ -320,32 +332,47 @@ class LlamaCppBackend(Backend):
                         state.checked = len(text)
                         if cut is not None:
                             state.text, state.finish = text[:cut], "stop"
-                        elif state.n_tokens >= budget:
+                        elif state.n_tokens >= state.budget:
                             state.finish = "length"
                     if state.finish is None:
-                        feed[seq] = token
-                pos += 1
+                        state.feed, state.pos = token, state.pos + 1
+                        continue
+                    done[state.key] = state.result(params.logprobs)
+                    ll.llama_sampler_free(state.sampler)
+                    state.sampler = None
+                    ll.llama_memory_seq_rm(mem, slot, -1, -1)
+                    del live[slot]
+                    free.append(slot)
         finally:
-            for sampler in samplers:
-                ll.llama_sampler_free(sampler)
-            # Keep only the prompt prefix in sequence 0, so the next call on this prompt reuses it.
-            for seq in range(1, len(seeds)):
-                ll.llama_memory_seq_rm(mem, seq, -1, -1)
-            if self._prefix == prefix:
-                ll.llama_memory_seq_rm(mem, 0, len(prefix), -1)
-        out = []
-        for state in states:
-            text = state.text if state.text is not None else state.data.decode("utf-8", errors="replace")
-            out.append(
-                Generation(
-                    text=text,
-                    n_tokens=state.n_tokens,
-                    logprob_sum=state.logprob_sum if params.logprobs else None,
-                    finish_reason=state.finish or "length",
-                    token_logprobs=state.token_logprobs if params.logprobs else [],
-                )
-            )
-        return out
+            for slot, state in live.items():
+                if state.sampler is not None:
+                    ll.llama_sampler_free(state.sampler)
+                ll.llama_memory_seq_rm(mem, slot, -1, -1)
+        return done
+
+    def _refill(self, pending, free, live, encoded, budgets, params, base_seed, mem, home) -> None:
+        """Start pending sequences in the free slots (lowest first), in (prompt, j) order."""
+        ll = self._ll
+        copied = False
+        while pending and free:
+            i, j = pending[0]
+            prefix = encoded[i][:-1]
+            if prefix != self._prefix and copied:
+                # Copies into slots are applied by the next decode: let that happen before the
+                # prompt stream is overwritten with the next prompt (it joins one step later).
+                break
+            pending.popleft()
+            free.sort()
+            slot = free.pop(0)
+            self._load_prefix(prefix, mem)
+            if prefix:
+                ll.llama_memory_seq_cp(mem, home, slot, -1, -1)
+                copied = True
+            state = _Sequence()
+            state.key, state.budget = (i, j), budgets[i]
+            state.sampler = self._sampler(params, base_seed + j)
+            state.feed, state.pos = encoded[i][-1], len(encoded[i]) - 1
+            live[slot] = state
 
     def close(self) -> None:
         """Free the context, the batch and the model."""
@@ -370,9 +397,15 @@ class LlamaCppBackend(Backend):
 class _Sequence:
     """Decoding state of one sampled sequence."""
 
-    __slots__ = ("data", "text", "checked", "n_tokens", "logprob_sum", "token_logprobs", "finish")
+    __slots__ = ("data", "text", "checked", "n_tokens", "logprob_sum", "token_logprobs", "finish",
+                 "key", "budget", "sampler", "feed", "pos")
 
     def __init__(self) -> None:
+        self.key = (0, 0)  # (prompt index, sample index j)
+        self.budget = 0
+        self.sampler = None
+        self.feed = 0  # the token this sequence decodes next, at position `pos`
+        self.pos = 0
         self.data = b""
         self.text: str | None = None
         self.checked = 0
@@ -380,6 +413,16 @@ class _Sequence:
         self.logprob_sum = 0.0
         self.token_logprobs: list[float] = []
         self.finish: str | None = None
+
+    def result(self, logprobs: bool) -> Generation:
+        text = self.text if self.text is not None else self.data.decode("utf-8", errors="replace")
+        return Generation(
+            text=text,
+            n_tokens=self.n_tokens,
+            logprob_sum=self.logprob_sum if logprobs else None,
+            finish_reason=self.finish or "length",
+            token_logprobs=self.token_logprobs if logprobs else [],
+        )
 
 
 def _logprob(logits: np.ndarray, token: int) -> float:
