@@ -1,9 +1,11 @@
 """Batched vs sequential llama.cpp sampling: aggregate tokens/s and pass@1, in one run, same settings.
 
-For each N, every task is sampled twice with the same seeds, once with the N sequences decoded
-together in one batch and once one after another; the two paths alternate task by task so a change in
-machine load hits both alike, and each timed run starts with an empty KV cache (both pay for the
-prompt once). The candidates of both paths are then executed in the sandbox and pass@1 is reported.
+For each N, the tasks are sampled twice through `sample_candidates` with the same seeds: once
+sequentially (`batched=False`, one sequence at a time) and once with continuous batching (up to
+`--parallel` sequences decoded together, drawn from several tasks per backend call, a finished slot
+refilled at once). The order of the two paths alternates between values of N, each timed run starts
+with an empty KV cache, and throughput is reported per process CPU-second (steady on a shared
+machine) and per wall second. The candidates of both paths are executed in the sandbox for pass@1.
 
     python benchmarks/batched_sampling.py                      # default model, N = 8 and 16, 10 tasks
     python benchmarks/batched_sampling.py --model smollm2-135m-instruct --tasks 3 --n 8
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
+    parser.add_argument("--parallel", type=int, default=16, help="sequences decoded together (slots)")
     parser.add_argument("--workers", type=int, default=None, help="sandbox workers for pass@1")
     parser.add_argument("--no-exec", action="store_true", help="throughput only")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here as JSON")
@@ -57,33 +60,30 @@ def main(argv: list[str] | None = None) -> int:
 
     tasks = load_tasks([args.source], limit=args.tasks)
     path = resolve_model(args.model)
-    backend = LlamaCppBackend(path, model_name=args.model, threads=args.threads)
+    backend = LlamaCppBackend(path, model_name=args.model, threads=args.threads, max_parallel=args.parallel)
     print(f"model {args.model} ({path.name}), {len(tasks)} tasks of {args.source}, threads {backend.threads}, "
-          f"T={args.temperature} top_p={args.top_p} max_tokens={args.max_tokens}", file=sys.stderr)
-    # Warm up: allocate the KV cache for the largest N before any timing (stop after one token).
-    backend.generate(["Hello"], SamplingParams(n=max(args.n), max_tokens=args.max_tokens,
-                                               stop=tuple(chr(c) for c in range(32, 127)) + ("\n",)))
-    report = {"model": args.model, "tasks": len(tasks), "threads": backend.threads,
+          f"slots {backend.max_parallel}, T={args.temperature} top_p={args.top_p} max_tokens={args.max_tokens}",
+          file=sys.stderr)
+    # Warm up: allocate the KV cache for every slot before any timing (stop after one token).
+    backend.generate(["Hello"] * 2, SamplingParams(n=backend.max_parallel, max_tokens=args.max_tokens,
+                                                   stop=tuple(chr(c) for c in range(32, 127)) + ("\n",)))
+    report = {"model": args.model, "tasks": len(tasks), "threads": backend.threads, "slots": backend.max_parallel,
               "temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens, "runs": []}
-    for n in args.n:
+    for round_index, n in enumerate(args.n):
         params = SamplingParams(n=n, temperature=args.temperature, top_p=args.top_p,
                                 max_tokens=args.max_tokens, seed=args.seed)
-        seconds = {"sequential": 0.0, "batched": 0.0}
-        cpu = {"sequential": 0.0, "batched": 0.0}  # process CPU time: steadier than wall time on a shared machine
-        candidates = {"sequential": [], "batched": []}
-        for index, task in enumerate(tasks):
-            order = ("sequential", "batched") if index % 2 == 0 else ("batched", "sequential")
-            for mode in order:
-                backend.batched = mode == "batched"
-                backend.forget_prompt()
-                start, start_cpu = time.perf_counter(), time.process_time()
-                got = list(sample_candidates([task], backend, params))
-                seconds[mode] += time.perf_counter() - start
-                cpu[mode] += time.process_time() - start_cpu
-                candidates[mode].extend(got)
-            print(f"  N={n} task {index + 1}/{len(tasks)}: " + ", ".join(
-                f"{m} {sum(c.n_tokens for c in candidates[m]) / seconds[m]:.1f} tok/s" for m in seconds),
-                file=sys.stderr)
+        seconds, cpu, candidates = {}, {}, {}
+        order = ("sequential", "batched") if round_index % 2 == 0 else ("batched", "sequential")
+        for mode in order:
+            backend.batched = mode == "batched"
+            backend.forget_prompt()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            candidates[mode] = list(sample_candidates(tasks, backend, params))
+            seconds[mode] = time.perf_counter() - start
+            cpu[mode] = time.process_time() - start_cpu
+            tokens = sum(c.n_tokens for c in candidates[mode])
+            print(f"  N={n} {mode}: {tokens} tokens, {tokens / cpu[mode]:.1f} tok/CPU-s, "
+                  f"{tokens / seconds[mode]:.1f} tok/s wall", file=sys.stderr, flush=True)
         run = {"n": n}
         for mode in ("sequential", "batched"):
             tokens = sum(c.n_tokens for c in candidates[mode])

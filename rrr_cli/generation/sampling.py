@@ -31,31 +31,59 @@ def sample_candidates(
     """`params.n` candidates per task, task by task (so output streams and progress moves).
 
     Candidate j of a task is sampled with seed `params.seed + j` and carries that seed, its token
-    count and the sum and mean of its tokens' log-probabilities.
+    count and the sum and mean of its tokens' log-probabilities. The backend gets up to
+    `TASK_WINDOW` consecutive tasks (with the same stop strings) per `generate` call, so a batching
+    backend keeps its batch full across tasks; candidates still come out task by task, in order.
     """
     check_style(prompt_style)
+    for window, task_params in _windows(tasks, params, prompt_style):
+        prompts = [render_prompt(task, backend, prompt_style) for task in window]
+        rows = backend.generate(prompts, task_params)
+        for task, generations in zip(window, rows):
+            for sample_id, generation in enumerate(generations):
+                yield _candidate(task, backend, params, prompt_style, sample_id, generation)
+            if progress:
+                progress(1)
+
+
+# Tasks per backend call: enough to keep a continuous batch full between tasks, few enough that
+# candidates stream out steadily and an interrupted run loses little.
+TASK_WINDOW = 10
+
+
+def _windows(tasks: Iterable[Task], params: SamplingParams, prompt_style: str):
+    """Consecutive runs of up to TASK_WINDOW tasks whose sampling parameters (stop strings) agree."""
+    window: list[Task] = []
+    window_params = None
     for task in tasks:
         task_params = dataclasses.replace(params, stop=tuple(params.stop) + stop_sequences(task, prompt_style))
-        [generations] = backend.generate([render_prompt(task, backend, prompt_style)], task_params)
-        for sample_id, generation in enumerate(generations):
-            candidate = Candidate(
-                task_id=task.task_id,
-                language=task.language,
-                prompt=task.prompt,
-                completion=to_completion(task, prompt_style, generation.text),
-                sample_id=sample_id,
-                model=backend.model_name,
-                backend=backend.name,
-                prompt_style=prompt_style,
-                temperature=params.temperature,
-                seed=None if params.seed is None else params.seed + sample_id,
-                n_tokens=generation.n_tokens,
-                logprob_sum=generation.logprob_sum,
-                mean_logprob=generation.mean_logprob,
-            )
-            candidate.extra = {"finish_reason": generation.finish_reason, "top_p": params.top_p}
-            if prompt_style == "chat":
-                candidate.extra["response"] = generation.text
-            yield candidate
-        if progress:
-            progress(1)
+        if window and (task_params != window_params or len(window) >= TASK_WINDOW):
+            yield window, window_params
+            window = []
+        window.append(task)
+        window_params = task_params
+    if window:
+        yield window, window_params
+
+
+def _candidate(task: Task, backend: Backend, params: SamplingParams, prompt_style: str, sample_id: int,
+               generation) -> Candidate:
+    candidate = Candidate(
+        task_id=task.task_id,
+        language=task.language,
+        prompt=task.prompt,
+        completion=to_completion(task, prompt_style, generation.text),
+        sample_id=sample_id,
+        model=backend.model_name,
+        backend=backend.name,
+        prompt_style=prompt_style,
+        temperature=params.temperature,
+        seed=None if params.seed is None else params.seed + sample_id,
+        n_tokens=generation.n_tokens,
+        logprob_sum=generation.logprob_sum,
+        mean_logprob=generation.mean_logprob,
+    )
+    candidate.extra = {"finish_reason": generation.finish_reason, "top_p": params.top_p}
+    if prompt_style == "chat":
+        candidate.extra["response"] = generation.text
+    return candidate
