@@ -1,16 +1,53 @@
-"""`rrr rerank`: not built yet (issue 5)."""
+"""`rrr rerank`: score candidate records and write them best first within each task."""
 
 from __future__ import annotations
 
-from typing import List, Optional
+import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from rrr_cli.errors import NotBuiltYet
+from rrr_cli.commands import options
+from rrr_cli.errors import RrrError
+from rrr_cli.records import Candidate, RecordWriter, read_records
+from rrr_cli.ui import notice, progress
 
 
 def command(
-    args: Optional[List[str]] = typer.Argument(None, help="Arguments (the command is not built yet)."),
+    source: Optional[str] = typer.Argument(None, help="Candidate JSONL file, or - for stdin "
+                                           "(the default when input is piped)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Keep only the best K of each task."),
+    reranker: Optional[str] = typer.Option(None, "--reranker", "-r", help="A trained reranker's name or "
+                                           "directory (default: the newest trained one, else public "
+                                           "examples + mean log-prob)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Candidates per reward-model forward pass."),
+    output: Optional[Path] = options.Output,
 ) -> None:
-    """Not built yet: this command arrives with issue 5."""
-    raise NotBuiltYet("`rrr rerank` is not built yet (tracked in issue 5)")
+    """Score candidates and write them as scored records (score, scorer, rank), best first per task.
+
+    Examples:
+
+      rrr sample humaneval-python --limit 10 -n 8 | rrr rerank --top-k 1
+
+      rrr rerank candidates.jsonl --reranker reranker-20260101-120000 -o ranked.jsonl
+    """
+    from rrr_cli.ranking.rerank import default_scorer, rerank_stream
+
+    if source is None:
+        if sys.stdin.isatty():
+            raise RrrError("no candidates: give a candidate JSONL file, or pipe candidate records into stdin")
+        source = "-"
+    if batch_size < 1:
+        raise RrrError(f"--batch-size must be at least 1 (got {batch_size})")
+    options.check_output_path(output)
+    scorer = default_scorer(reranker, notice=notice)
+    if hasattr(scorer, "batch_size"):
+        scorer.batch_size = batch_size
+    with RecordWriter(output) as writer, progress() as bar:
+        job = bar.add_task(f"reranking ({scorer.name})", total=None)
+        writer.write_all(rerank_stream(read_records(source, Candidate), scorer, top_k,
+                                       batch_candidates=max(batch_size, 64),
+                                       progress=lambda n: bar.advance(job, n)))
+    if output is not None:
+        notice(f"wrote {writer.count} scored candidates to {output}")

@@ -1,0 +1,78 @@
+"""`rrr train-reranker`: train a reward model on executed candidates (or a pair file) and save it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rrr_cli.errors import RrrError
+from rrr_cli.ui import notice, progress
+
+
+def command(
+    candidates: Optional[Path] = typer.Argument(None, help="Candidate JSONL (from `rrr sample`)."),
+    verdicts: Optional[Path] = typer.Argument(None, help="Their verdicts JSONL (from `rrr exec`)."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Train on this pair JSONL instead of "
+                                         "candidates + verdicts."),
+    name: Optional[str] = typer.Option(None, "--name", help="Reranker name (default: reranker-DATE-TIME)."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="Catalog name, GGUF file or HF "
+                                             "directory (default: models.default)."),
+    epochs: int = typer.Option(2, "--epochs", help="Passes over the training pairs."),
+    trainable_layers: int = typer.Option(2, "--trainable-layers", help="Top decoder layers with LoRA "
+                                         "(the rest is frozen and its output cached)."),
+    max_length: int = typer.Option(512, "--max-length", help="Most tokens of prompt + completion."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Pairs per optimiser step."),
+    learning_rate: float = typer.Option(2e-4, "--learning-rate", help="LoRA learning rate."),
+    max_pairs_per_task: int = typer.Option(16, "--max-pairs-per-task", help="Cap on pairs from one task."),
+    validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Share of tasks held out."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split, the pair cap and initialisation."),
+    save_pairs: Optional[Path] = typer.Option(None, "--save-pairs", help="Also write the pairs used (JSONL)."),
+) -> None:
+    """Train a reranker with the Bradley-Terry loss and save it under the rerankers directory.
+
+    Examples:
+
+      rrr train-reranker candidates.jsonl verdicts.jsonl --name mbpp
+
+      rrr train-reranker --pairs pairs.jsonl --epochs 3
+    """
+    from rrr_cli.records import Candidate, Pair, Verdict, read_records, write_records
+    from rrr_cli.training.pairs import build_pairs, labelled_tasks, split_by_task
+    from rrr_cli.training.train_reward import RewardTrainingConfig, train_and_save
+
+    config = RewardTrainingConfig(model_name_or_path=base_model, num_train_epochs=epochs,
+                                  trainable_layers=trainable_layers, max_length=max_length,
+                                  per_device_train_batch_size=batch_size, learning_rate=learning_rate,
+                                  validation_fraction=validation_fraction, seed=seed)
+    config.check()
+    val_tasks = None
+    if pairs is not None:
+        if candidates is not None or verdicts is not None:
+            raise RrrError("give either CANDIDATES VERDICTS or --pairs, not both")
+        training = list(read_records(pairs, Pair))
+        data = {"pairs_file": str(pairs)}
+    else:
+        if candidates is None or verdicts is None:
+            raise RrrError("give CANDIDATES and VERDICTS files (or --pairs FILE)")
+        cands = list(read_records(candidates, Candidate))
+        verdict_list = list(read_records(verdicts, Verdict))
+        training = build_pairs(cands, verdict_list, max_per_task=max_pairs_per_task, seed=seed)
+        # Validation keeps every labelled candidate of the held-out tasks, for a faithful reranked@1.
+        _, val_tasks = split_by_task(labelled_tasks(cands, verdict_list), validation_fraction, seed)
+        data = {"candidates_file": str(candidates), "verdicts_file": str(verdicts), "candidates": len(cands)}
+    if save_pairs is not None:
+        write_records(save_pairs, training)
+    notice(f"training on {len(training)} pairs from {len({p.task_id for p in training})} tasks")
+    with progress() as bar:
+        jobs: dict[str, int] = {}
+
+        def advance(stage: str, done: int, total: int) -> None:
+            if stage not in jobs:
+                jobs[stage] = bar.add_task(stage, total=total)
+            bar.update(jobs[stage], completed=done, total=total)
+
+        result, directory = train_and_save(training, config, name=name, val_tasks=val_tasks,
+                                           training_data=data, log=notice, progress=advance)
+    print(directory)

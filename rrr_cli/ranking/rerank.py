@@ -1,0 +1,85 @@
+"""Reranking a stream of candidate records: group by task, score, emit best first.
+
+Candidates of one task arrive together (as `rrr sample` writes them), so a task is complete when the
+next task starts; complete tasks are scored in batches of about `batch_candidates` candidates, which
+lets a reward model fill its batches while output still streams task by task.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+from rrr_cli.errors import RrrError
+from rrr_cli.ranking import Scorer
+from rrr_cli.ranking.scorers import get_scorer, score_many
+from rrr_cli.records import Candidate, ScoredCandidate, Task
+
+FALLBACK_SCORER = "weighted"  # public examples + mean log-prob (see rrr_cli.ranking.scorers)
+FALLBACK_NOTICE = ("no trained reranker: ranking by public examples + mean log-prob "
+                   "(train one with `rrr train-reranker`)")
+
+
+def default_scorer(reranker: str | None = None, notice: Callable[[str], None] | None = None) -> Scorer:
+    """The scorer `rrr rerank` and `rrr solve` use: the named reranker, else the newest trained one,
+    else the public-examples + mean-log-prob weighted scorer (with a one-line notice)."""
+    from rrr_cli.training.reward_model import newest_reranker
+
+    if reranker is None and newest_reranker() is None:
+        if notice:
+            notice(FALLBACK_NOTICE)
+        return get_scorer(FALLBACK_SCORER)
+    from rrr_cli.ranking.reward import RewardModelScorer
+
+    return RewardModelScorer.load(reranker)
+
+
+def task_of(candidate: Candidate) -> Task:
+    """The task a candidate record stands for (its prompt; tests only if the record carries them)."""
+    return Task(task_id=candidate.task_id, language=candidate.language, prompt=candidate.prompt,
+                tests=str(candidate.extra.get("tests", "")))
+
+
+def rank_scores(candidates: list[Candidate], scores: list[float], scorer_name: str) -> list[ScoredCandidate]:
+    order = sorted(range(len(candidates)), key=lambda i: -scores[i])  # stable: ties keep input order
+    return [ScoredCandidate.from_dict({**candidates[i].to_dict(), "score": float(scores[i]),
+                                       "scorer": scorer_name, "rank": position})
+            for position, i in enumerate(order, start=1)]
+
+
+def rerank_stream(candidates: Iterable[Candidate], scorer: Scorer, top_k: int | None = None,
+                  batch_candidates: int = 64,
+                  progress: Callable[[int], None] | None = None) -> Iterator[ScoredCandidate]:
+    """Scored candidates, best first within each task, keeping the top `top_k` of each task.
+
+    A task whose candidates are split across the stream (it reappears after another task) is an
+    error: its ranking would be wrong.
+    """
+    if top_k is not None and top_k < 1:
+        raise RrrError(f"--top-k must be at least 1 (got {top_k})")
+    finished: set[str] = set()
+    ready: list[tuple[Task, list[Candidate]]] = []
+    current: list[Candidate] = []
+
+    def flush() -> Iterator[ScoredCandidate]:
+        groups = list(ready)
+        ready.clear()
+        for (task, members), scores in zip(groups, score_many(scorer, groups)):
+            ranked = rank_scores(members, list(scores), scorer.name)
+            yield from ranked[:top_k] if top_k else ranked
+            if progress:
+                progress(len(members))
+
+    for candidate in candidates:
+        if current and candidate.task_id != current[0].task_id:
+            finished.add(current[0].task_id)
+            ready.append((task_of(current[0]), current))
+            current = []
+            if sum(len(m) for _, m in ready) >= batch_candidates:
+                yield from flush()
+        if candidate.task_id in finished:
+            raise RrrError(f"candidates of task {candidate.task_id} are not together in the input "
+                           "(sort it by task first)")
+        current.append(candidate)
+    if current:
+        ready.append((task_of(current[0]), current))
+    yield from flush()

@@ -1,0 +1,51 @@
+"""The learned reranker as a scorer: a trained reward model scores each (prompt, completion).
+
+It implements the same `Scorer` protocol as random, mean log-prob and public examples, so `rrr rerank`,
+`rrr solve` and `rrr eval` use it the same way; `score_many` scores the candidates of many tasks in
+one length-sorted, batched pass.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+from rrr_cli.ranking.scorers import BatchScorer
+from rrr_cli.records import Candidate, Task
+
+DEFAULT_BATCH_SIZE = 16
+
+
+class RewardModelScorer(BatchScorer):
+    """Scores candidates with a trained reward model (higher is better)."""
+
+    name = "reward_model"
+
+    def __init__(self, model, batch_size: int = DEFAULT_BATCH_SIZE):
+        self.model = model
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+             device: str | None = None, **_: Any) -> "RewardModelScorer":
+        """A scorer for the reranker named `path` (a name under the rerankers dir, or a directory);
+        None loads the newest trained one. The adapters are merged for a plain forward pass."""
+        from rrr_cli.training.reward_model import RewardModel, find_reranker
+
+        return cls(RewardModel.load(find_reranker(path), device=device, merge=True), batch_size=batch_size)
+
+    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
+        return self.score_many([(task, candidates)])[0]
+
+    def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
+                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
+        texts = [(candidate.prompt or task.prompt, candidate.completion)
+                 for task, candidates in groups for candidate in candidates]
+        flat = self.model.score_texts(texts, batch_size=self.batch_size) if texts else []
+        out, at = [], 0
+        for _, candidates in groups:
+            out.append(flat[at:at + len(candidates)])
+            at += len(candidates)
+        if progress:
+            progress(len(groups))
+        return out

@@ -1,0 +1,94 @@
+"""`rrr rerank`: scored records best first per task, --top-k, the default reranker and its fallback,
+and malformed input reported by line with the records already written left valid."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from reward_tiny import save_tiny_base  # noqa: E402
+
+from rrr_cli.records import Candidate, Pair, dumps  # noqa: E402
+from rrr_cli.training.train_reward import RewardTrainingConfig, train_and_save  # noqa: E402
+
+
+def candidates(tasks: int = 3, n: int = 4) -> list[Candidate]:
+    out = []
+    for t in range(tasks):
+        for j in range(n):
+            sign = "+" if j % 2 else "-"
+            out.append(Candidate(task_id=f"T/{t}", language="python", prompt=f"def f{t}(x):\n",
+                                 completion=f"    return x {sign} {j}\n", sample_id=j, mean_logprob=-0.1 * j))
+    return out
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """An RRR_HOME with one tiny reranker trained to prefer `+` over `-`."""
+    root = tmp_path_factory.mktemp("rerank")
+    base = save_tiny_base(root / "base")
+    pairs = [Pair(f"P/{t}", "python", f"def g{t}(x):\n", f"    return x + {t}\n", f"    return x - {t}\n")
+             for t in range(8)]
+    config = RewardTrainingConfig(model_name_or_path=str(base), num_train_epochs=3, trainable_layers=1,
+                                  learning_rate=3e-3, head_learning_rate=1e-2, per_device_train_batch_size=4,
+                                  validation_fraction=0.0, bf16=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RRR_HOME", str(root / "home"))
+        train_and_save(pairs, config, name="tiny")
+    return root / "home"
+
+
+def rrr(args: list[str], home, stdin: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "RRR_HOME": str(home), "RRR_EXECUTION_ALLOW_UNSANDBOXED": "1"}
+    return subprocess.run([sys.executable, "-m", "rrr_cli", "rerank", *args], input=stdin, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_rerank_writes_scored_candidates_best_first_per_task(home, tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(dumps(c) + "\n" for c in candidates()))
+    result = rrr([str(path)], home)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 12
+    for t in range(3):
+        group = [r for r in records if r["task_id"] == f"T/{t}"]
+        assert [r["rank"] for r in group] == [1, 2, 3, 4]
+        assert [r["score"] for r in group] == sorted((r["score"] for r in group), reverse=True)
+        assert {r["scorer"] for r in group} == {"reward_model"}
+        assert "+" in group[0]["completion"]  # the tiny reranker learned to prefer `+`
+        assert group[0]["mean_logprob"] is not None  # candidate fields pass through
+    assert "no trained reranker" not in result.stderr
+
+    top = rrr(["--top-k", "1", "-"], home, stdin=path.read_text())  # stdin, and a name for the reranker
+    assert top.returncode == 0, top.stderr
+    assert [json.loads(line)["rank"] for line in top.stdout.splitlines()] == [1, 1, 1]
+
+
+def test_rerank_without_a_reranker_falls_back_with_a_notice(tmp_path):
+    stdin = "".join(dumps(c) + "\n" for c in candidates(tasks=2, n=2))
+    result = rrr(["--top-k", "1"], tmp_path / "empty-home", stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert "no trained reranker" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 2 and all(r["scorer"].startswith("weighted(") for r in records)
+
+
+def test_malformed_input_names_the_line_and_keeps_what_was_written(home):
+    good = [dumps(c) for c in candidates(tasks=1, n=2)]
+    other = [dumps(c).replace('"T/0"', '"T/9"') for c in candidates(tasks=1, n=2)]
+    stdin = "\n".join(good + other + ['{"task_id": "T/10", "language": "python"}']) + "\n"
+    result = rrr(["--reranker", "tiny"], home, stdin=stdin)
+    assert result.returncode != 0
+    assert "<stdin>:5:" in result.stderr and "missing field" in result.stderr
+    for line in result.stdout.splitlines():
+        json.loads(line)  # every record already written is whole
+    bad = rrr(["--reranker", "nope"], home, stdin=stdin)
+    assert bad.returncode != 0 and "no reranker 'nope'" in bad.stderr
