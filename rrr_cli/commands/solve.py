@@ -105,6 +105,9 @@ def _render(task, ranked, outcomes, scorer_name, elapsed) -> None:
     best = ranked[0]
     function_start = _function_start(task)
     code = "".join(task.prompt.splitlines(keepends=True)[function_start:]) + best.completion
+    if task.tests.lstrip().startswith("}"):  # the tests close the function; show it closed
+        signature = task.prompt.rstrip("\n").splitlines()[-1]
+        code = code.rstrip("\n") + "\n" + signature[: len(signature) - len(signature.lstrip())] + "}\n"
     lexer = {"cs": "csharp", "sh": "bash", "ts": "typescript"}.get(task.language, task.language)
     stdout.print(Syntax(code.rstrip("\n"), lexer, line_numbers=False, word_wrap=True))
     outcome = outcomes[best.sample_id]
