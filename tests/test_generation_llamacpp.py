@@ -208,3 +208,34 @@ def test_many_prompts_share_the_slots_and_keep_their_own_seeds_and_stops(small_g
             assert "\n\n" not in g.text and "()" not in g.text
             assert 0 < g.n_tokens <= 20 and len(g.token_logprobs) == g.n_tokens
             assert g.finish_reason in ("stop", "eos") or g.n_tokens == 20
+
+
+def test_sample_candidates_hands_over_windows_and_yields_task_by_task():
+    from rrr_cli.generation.base import Backend, Generation
+    from rrr_cli.generation.sampling import sample_candidates
+    from rrr_cli.records import Task
+
+    class Recorder(Backend):
+        prompt_window = 2
+        name, model_name = "rec", "rec"
+
+        def __init__(self):
+            self.calls = []
+
+        def generate(self, prompts, params):
+            self.calls.append((list(prompts), params.stop))
+            return [[Generation(text=f"{p[-1]}{params.seed + j}", n_tokens=1) for j in range(params.n)]
+                    for p in prompts]
+
+        def render_chat(self, messages):
+            return messages[-1]["content"]
+
+    tasks = [Task(task_id=f"t{k}", language="python", prompt=f"def f{k}():\n    #{k}", tests="",
+                  stop_tokens=["\nclass"] if k == 3 else ["\ndef"], entry_point=f"f{k}") for k in range(5)]
+    backend, ticks = Recorder(), []
+    got = list(sample_candidates(tasks, backend, SamplingParams(n=2, seed=5), "completion", ticks.append))
+    # Windows of 2, broken where a task's stop strings differ: [0 1] [2] [3] [4].
+    assert [len(prompts) for prompts, _ in backend.calls] == [2, 1, 1, 1]
+    assert backend.calls[2][1] == ("\nclass",)
+    assert [(c.task_id, c.sample_id, c.seed) for c in got] == [(f"t{k}", j, 5 + j) for k in range(5) for j in range(2)]
+    assert [c.completion for c in got[:2]] == ["05", "06"] and ticks == [1] * 5

@@ -52,6 +52,9 @@ class LlamaCppBackend(Backend):
     """
 
     name = "llama.cpp"
+    # Tasks `sample_candidates` hands over per call: enough to keep the slots full between tasks,
+    # few enough that candidates stream out steadily and an interrupted run loses little.
+    prompt_window = 10
 
     def __init__(
         self,

@@ -31,12 +31,14 @@ def sample_candidates(
     """`params.n` candidates per task, task by task (so output streams and progress moves).
 
     Candidate j of a task is sampled with seed `params.seed + j` and carries that seed, its token
-    count and the sum and mean of its tokens' log-probabilities. The backend gets up to
-    `TASK_WINDOW` consecutive tasks (with the same stop strings) per `generate` call, so a batching
-    backend keeps its batch full across tasks; candidates still come out task by task, in order.
+    count and the sum and mean of its tokens' log-probabilities. A backend that batches across prompts
+    (its `prompt_window` attribute, default 1) gets up to that many consecutive tasks with the same
+    stop strings per `generate` call, so its batch stays full between tasks; candidates still come
+    out task by task, in order, and progress moves once per task.
     """
     check_style(prompt_style)
-    for window, task_params in _windows(tasks, params, prompt_style):
+    size = max(1, int(getattr(backend, "prompt_window", 1)))
+    for window, task_params in _windows(tasks, params, prompt_style, size):
         prompts = [render_prompt(task, backend, prompt_style) for task in window]
         rows = backend.generate(prompts, task_params)
         for task, generations in zip(window, rows):
@@ -46,18 +48,13 @@ def sample_candidates(
                 progress(1)
 
 
-# Tasks per backend call: enough to keep a continuous batch full between tasks, few enough that
-# candidates stream out steadily and an interrupted run loses little.
-TASK_WINDOW = 10
-
-
-def _windows(tasks: Iterable[Task], params: SamplingParams, prompt_style: str):
-    """Consecutive runs of up to TASK_WINDOW tasks whose sampling parameters (stop strings) agree."""
+def _windows(tasks: Iterable[Task], params: SamplingParams, prompt_style: str, size: int):
+    """Consecutive runs of up to `size` tasks whose sampling parameters (stop strings) agree."""
     window: list[Task] = []
     window_params = None
     for task in tasks:
         task_params = dataclasses.replace(params, stop=tuple(params.stop) + stop_sequences(task, prompt_style))
-        if window and (task_params != window_params or len(window) >= TASK_WINDOW):
+        if window and (task_params != window_params or len(window) >= size):
             yield window, window_params
             window = []
         window.append(task)
