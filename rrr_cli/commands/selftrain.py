@@ -46,7 +46,7 @@ def command(
     ppo_batch_size: Optional[int] = O(None, "--ppo-batch-size", help="Rollouts per PPO step (quick profile: 8)."),
     ppo_mini_batch_size: Optional[int] = O(None, "--ppo-mini-batch-size", help="Rollouts per gradient step (quick profile: 4)."),
     ppo_epochs: Optional[int] = O(None, "--ppo-epochs", help="Passes over each PPO batch (quick profile: 2)."),
-    ppo_learning_rate: Optional[float] = O(None, "--ppo-learning-rate", help="PPO learning rate (default: 5e-5)."),
+    ppo_learning_rate: Optional[float] = O(None, "--ppo-learning-rate", help="PPO learning rate (default: 1e-4)."),
     ppo_kl_coef: Optional[float] = O(None, "--ppo-kl-coef", help="KL penalty to the reference policy (default: 0.05)."),
     ppo_max_new_tokens: Optional[int] = O(None, "--ppo-max-new-tokens", help="Tokens per PPO rollout (quick profile: 256)."),
     ppo_temperature: Optional[float] = O(None, "--ppo-temperature", help="PPO rollout temperature (default: 0.8)."),

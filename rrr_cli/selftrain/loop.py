@@ -21,6 +21,7 @@ uninterrupted one would have.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections import defaultdict
@@ -102,6 +103,16 @@ class SelfTrainLoop:
         self.store.record_timing(iteration, name, elapsed)
         self.say(f"{label} · {name}: {summary + ', ' if summary else ''}{elapsed:.1f} s")
         return True
+
+    @staticmethod
+    @contextlib.contextmanager
+    def bar(description: str, total: int | None):
+        """A progress bar on stderr (shown on a terminal only); yields `advance(n)`."""
+        from rrr_cli.ui import progress
+
+        with progress() as bars:
+            task = bars.add_task(description, total=total)
+            yield lambda n=1: bars.advance(task, n)
 
     @property
     def device(self) -> str:
@@ -198,8 +209,9 @@ class SelfTrainLoop:
     def _write_samples(self, path: Path, tasks: list[Task], backend, iteration: int) -> str:
         from rrr_cli.generation.sampling import sample_candidates
 
-        count = self.store.write_jsonl(
-            path, sample_candidates(tasks, backend, self._params(iteration), self.config.prompt_style))
+        with self.bar("sampling", len(tasks)) as advance:
+            count = self.store.write_jsonl(path, sample_candidates(
+                tasks, backend, self._params(iteration), self.config.prompt_style, progress=advance))
         return f"{count} candidates for {len(tasks)} tasks from {backend.model_name or backend.name}"
 
     def _sample_heldout(self) -> str:
@@ -229,7 +241,9 @@ class SelfTrainLoop:
 
         tasks = self.store.read_jsonl(folder / "tasks.jsonl", Task) if (folder / "tasks.jsonl").exists() else self.tasks()
         candidates = self.store.read_jsonl(folder / "samples.jsonl", Candidate)
-        verdicts = list(execute(tasks, candidates, limits=Limits.from_config(self.config.exec_timeout_s)))
+        with self.bar("executing", len(candidates)) as advance:
+            verdicts = list(execute(tasks, candidates, limits=Limits.from_config(self.config.exec_timeout_s),
+                                    progress=lambda done, total: advance(1)))
         self.store.write_jsonl(folder / "verdicts.jsonl", verdicts)
         passed = sum(v.passed for v in verdicts)
         return f"{passed}/{len(verdicts)} passed"
@@ -302,7 +316,7 @@ class SelfTrainLoop:
             raise RrrError(f"iteration {i}: no preference pairs (no task had both a passing and a failing "
                            "candidate); use more tasks or a larger -n")
         stats = train_reranker(pairs, self.config, self.store.iter_dir(i) / "reranker", self.device,
-                               seed=self.config.seed * 1000 + i)
+                               seed=self.config.seed * 1000 + i, log=lambda line: self.say(f"iter {i} ·   {line}"))
         return f"{len(pairs)} pairs, {stats}" if stats else f"{len(pairs)} pairs"
 
     def _evaluate(self, i: int) -> str:

@@ -7,7 +7,7 @@ field's words and the reward model's API stays in one place.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from rrr_cli.records import Pair
 from rrr_cli.selftrain.settings import SelfTrainConfig
@@ -29,7 +29,8 @@ def load_reranker(path: Path, device: str) -> LoadedReranker:
     return LoadedReranker(RewardModel.load(path, device=device, merge=True))
 
 
-def train_reranker(pairs: list[Pair], config: SelfTrainConfig, out_dir: Path, device: str, seed: int) -> str:
+def train_reranker(pairs: list[Pair], config: SelfTrainConfig, out_dir: Path, device: str, seed: int,
+                   log: Callable[[str], None] | None = None) -> str:
     """A reward model from `config.reranker_base` (or the generator) trained on `pairs`, saved to
     `out_dir` atomically; returns a one-line summary of how training went.
 
@@ -41,7 +42,7 @@ def train_reranker(pairs: list[Pair], config: SelfTrainConfig, out_dir: Path, de
         model_name_or_path=config.reranker_base or config.generator or None, num_train_epochs=config.rm_epochs,
         learning_rate=config.rm_learning_rate, per_device_train_batch_size=config.rm_batch_size,
         max_length=config.rm_max_length, seed=seed, device=device)
-    result = train_reward_model(pairs, rm_config)
+    result = train_reward_model(pairs, rm_config, log=log)
     result.model.save(out_dir, manifest={"metrics": result.metrics(), "pairs": len(pairs)})
     last = result.epochs[-1]
     return last.describe()

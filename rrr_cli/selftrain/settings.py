@@ -57,7 +57,7 @@ class SelfTrainConfig:
     ppo_batch_size: int = 8
     ppo_mini_batch_size: int = 4
     ppo_epochs: int = 2
-    ppo_learning_rate: float = 5e-5
+    ppo_learning_rate: float = 1e-4
     ppo_kl_coef: float = 0.05
     ppo_max_new_tokens: int = 256
     ppo_temperature: float = 0.8
