@@ -92,3 +92,31 @@ def test_malformed_input_names_the_line_and_keeps_what_was_written(home):
         json.loads(line)  # every record already written is whole
     bad = rrr(["--reranker", "nope"], home, stdin=stdin)
     assert bad.returncode != 0 and "no reranker 'nope'" in bad.stderr
+
+
+def test_train_reranker_command_trains_from_candidates_and_verdicts(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rrr_cli.cli import app
+    from rrr_cli.records import Verdict, read_records
+    from rrr_cli.training.reward_model import read_manifest
+
+    monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
+    base = save_tiny_base(tmp_path / "base")
+    cands = candidates(tasks=6, n=4)
+    (tmp_path / "c.jsonl").write_text("".join(dumps(c) + "\n" for c in cands))
+    verdicts = [Verdict(task_id=c.task_id, sample_id=c.sample_id, status="passed" if "+" in c.completion else "failed")
+                for c in cands]
+    (tmp_path / "v.jsonl").write_text("".join(dumps(v) + "\n" for v in verdicts))
+    result = CliRunner().invoke(app, ["train-reranker", str(tmp_path / "c.jsonl"), str(tmp_path / "v.jsonl"),
+                                      "--name", "cli", "--base-model", str(base), "--epochs", "1",
+                                      "--trainable-layers", "1", "--validation-fraction", "0.34",
+                                      "--save-pairs", str(tmp_path / "pairs.jsonl")])
+    assert result.exit_code == 0, result.output
+    directory = tmp_path / "home" / "cache" / "rerankers" / "cli"
+    assert result.stdout.strip().endswith(str(directory))
+    manifest = read_manifest(directory)
+    assert manifest["training_data"]["candidates"] == 24 and manifest["metrics"]["val_tasks"] == 2
+    assert len(list(read_records(tmp_path / "pairs.jsonl", Pair))) == 6 * 4  # 2 passing x 2 failing per task
+    missing = CliRunner().invoke(app, ["train-reranker", str(tmp_path / "c.jsonl")])
+    assert missing.exit_code != 0
