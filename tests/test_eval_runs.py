@@ -180,3 +180,21 @@ def test_greedy_adds_its_own_pass_at_1(tasks, home):
     assert [row["greedy"] for row in result.per_task] == [1.0, 1.0, 0.0]
     assert result.report["average"]["greedy"] == pytest.approx(2 / 3)
     assert len(_lines(result.run_dir / "greedy-samples.jsonl")) == len(tasks)
+
+
+def test_only_scorers_named_by_what_decides_them_are_cached(tasks, home):
+    from rrr_cli.evaluation.runs import scorer_cache_name
+    from rrr_cli.ranking.scorers import BatchScorer, WeightedScorer
+
+    class Learned(BatchScorer):  # e.g. a reranker: retrained under the same name
+        name = "reward_model"
+
+        def score(self, task, candidates):
+            return MeanLogprobScorer().score(task, candidates)
+
+    assert scorer_cache_name(RandomScorer(seed=3)) == "scores-random-seed3.jsonl"
+    assert scorer_cache_name(WeightedScorer([(MeanLogprobScorer(), 1.0)])) is not None
+    assert scorer_cache_name(Learned()) is None
+    assert scorer_cache_name(WeightedScorer([(Learned(), 1.0)])) is None
+    run_eval(tasks, SETTINGS, [Learned()], root=home / "runs", backend_factory=lambda s: ScriptedBackend())
+    assert not list((home / "runs").glob("eval-*/scores-reward_model.jsonl"))

@@ -25,7 +25,8 @@ from rrr_cli.atomic import atomic_write_text
 from rrr_cli.errors import RrrError
 from rrr_cli.evaluation import metrics
 from rrr_cli.ranking import Scorer
-from rrr_cli.ranking.scorers import PublicExamplesScorer, RandomScorer, score_many
+from rrr_cli.ranking.scorers import (MeanLogprobScorer, PublicExamplesScorer, RandomScorer, WeightedScorer,
+                                     score_many)
 from rrr_cli.records import Candidate, Task, Verdict
 
 RUN_FORMAT = 1
@@ -244,8 +245,16 @@ def execute_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list
     return have
 
 
-def scorer_cache_name(scorer: Scorer) -> str:
-    name = scorer.name + (f"-seed{scorer.seed}" if isinstance(scorer, RandomScorer) else "")
+def scorer_cache_name(scorer: Scorer) -> str | None:
+    """The score log of a scorer whose name says all that decides its scores; None for the others
+    (a learned reranker keeps its name when retrained), which are scored afresh on every run. A
+    scorer can opt in by carrying a `cache_key` that changes whenever its scores could."""
+    key = getattr(scorer, "cache_key", None)
+    if key is None and not isinstance(scorer, (RandomScorer, MeanLogprobScorer, PublicExamplesScorer)):
+        if not (isinstance(scorer, WeightedScorer)
+                and all(scorer_cache_name(part) for part, _ in scorer.parts)):
+            return None
+    name = key or scorer.name + (f"-seed{scorer.seed}" if isinstance(scorer, RandomScorer) else "")
     slug = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in name)
     if len(slug) > 80:
         slug = slug[:60] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
@@ -255,8 +264,9 @@ def scorer_cache_name(scorer: Scorer) -> str:
 def score_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list[Candidate]], scorer: Scorer,
                 progress: Progress, batch: int = 8) -> dict[str, list[dict[str, Any]]]:
     """Each candidate's score (and, for public examples, its example counts), cached per task."""
-    log = run.log(scorer_cache_name(scorer))
-    logged = {(r["task_id"], r["sample_id"], r["completion_sha"]): r for r in log.load()}
+    cache_name = scorer_cache_name(scorer)
+    log = run.log(cache_name) if cache_name else None
+    logged = {(r["task_id"], r["sample_id"], r["completion_sha"]): r for r in log.load()} if log else {}
     have: dict[str, list[dict[str, Any]]] = {}
     pending = []
     for task in tasks:
@@ -282,7 +292,8 @@ def score_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list[C
                     if outcome:
                         row.update(outcome.to_dict())
                 rows.append(row)
-            log.append(rows)
+            if log:
+                log.append(rows)
             have[task.task_id] = rows
             advance(1)
     return have
