@@ -54,12 +54,12 @@ class SelfTrainConfig:
     # PPO.
     no_ppo: bool = False  # the ablation: every iteration samples from the base generator
     ppo_steps: int = 3
-    ppo_batch_size: int = 8
-    ppo_mini_batch_size: int = 4
+    ppo_batch_size: int = 4
+    ppo_mini_batch_size: int = 2
     ppo_epochs: int = 2
     ppo_learning_rate: float = 1e-4
     ppo_kl_coef: float = 0.05
-    ppo_max_new_tokens: int = 256
+    ppo_max_new_tokens: int = 192
     ppo_temperature: float = 0.8
     lora_r: int = 8
     device: str = "auto"  # auto | cpu | cuda
