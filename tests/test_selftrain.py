@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from rrr_cli.errors import RrrError
 from rrr_cli.records import Candidate, Pair, ScoredCandidate, Verdict, read_records
 from tiny_lm import digit_tasks, save_digit_model
 

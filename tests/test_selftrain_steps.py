@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rrr_cli.cli import app
 from rrr_cli.errors import RrrError
-from rrr_cli.selftrain import Interrupted, RunStore, SelfTrainLoop, StopFlag, build_config, find_run, start_run
+from rrr_cli.selftrain import Interrupted, SelfTrainLoop, StopFlag, build_config, find_run, start_run
 from rrr_cli.selftrain.settings import read_toml
 
 
