@@ -131,7 +131,11 @@ def command(
     elif as_markdown:
         stdout.print(render.markdown(report), end="", markup=False, highlight=False, soft_wrap=True)
     else:
-        stdout.print(render.rich_table(report))
+        # Piped output has no terminal width to fit; give the table the room it needs.
+        from rich.console import Console
+
+        console = stdout if stdout.is_terminal else Console(width=200, highlight=False)
+        console.print(render.rich_table(report))
     notice(f"run: {result.run_dir} ({report['timings']['total_s']:.1f} s)")
 
 

@@ -60,7 +60,7 @@ def rich_table(report: dict[str, Any]) -> Table:
     table = Table(title=title, title_justify="left",
                   caption="% of tasks solved; ties at the top count as a random pick among them",
                   caption_justify="left")
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for header in headers(report):
         table.add_column(header, justify="right")
     for label, cells, section in rows(report):
