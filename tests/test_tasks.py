@@ -67,7 +67,8 @@ def test_example_check_compares_values_and_text():
     bad = "def f(x):\n    return [x]\n" + python_example_check(Example("f(1)", "[1, 1]"))
     text = "class P:\n    def __repr__(self):\n        return 'P<1>'\n\ndef f(x):\n    return P()\n" \
         + python_example_check(Example("f(1)", "P<1>"))
-    for program, code in ((ok, 0), (bad, 1), (text, 0)):
+    commented = "def f(x):\n    return x\n" + python_example_check(Example("f(1)  # one", "1"))
+    for program, code in ((ok, 0), (bad, 1), (text, 0), (commented, 0)):
         assert subprocess.run([sys.executable, "-c", program], capture_output=True).returncode == code
 
 

@@ -61,7 +61,7 @@ def _examples_check(language: str, examples: list[Example]) -> str:
     for example in examples:
         call, want = example.call, example.expected
         if language == "cpp":
-            lines.append(f"    assert(({call}) == ({want}));")
+            lines.append(f"    assert({call} == ({want}));")
         elif language in ("js", "ts"):
             lines.append(f"assert.deepEqual({call}, {want});")
         elif language == "php":

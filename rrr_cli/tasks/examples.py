@@ -73,7 +73,8 @@ def python_example_check(example: Example) -> str:
         compare = "repr(__rrr_got) == __rrr_want or str(__rrr_got) == __rrr_want"
     return (
         "\n\n"
-        f"__rrr_got = ({example.call})\n"
+        # The call on its own line inside the parentheses, so a trailing `# comment` is harmless.
+        f"__rrr_got = (\n{example.call}\n)\n"
         f"__rrr_want = {want}\n"
         f"assert {compare}, 'example failed: ' + {example.call!r}\n"
     )
