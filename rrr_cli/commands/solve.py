@@ -32,7 +32,7 @@ def command(
     prompt_style: Optional[str] = options.PromptStyle,
     scorer: Optional[str] = typer.Option(None, "--scorer", help="How to pick: public_examples, "
                                          "mean_logprob, random, weighted, reranker (default: the newest "
-                                         "trained reranker, else public_examples)."),
+                                         "trained reranker, else public examples + mean log-prob)."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine-readable result."),
     write: bool = typer.Option(False, "--write", help="Write the chosen body into the file "
                                "(the original is kept as FILE.bak)."),
@@ -53,7 +53,8 @@ def command(
     """
     from rrr_cli.generation.backends import open_backend  # heavy: loads llama.cpp
     from rrr_cli.generation.sampling import sample_candidates
-    from rrr_cli.ranking import default_scorer, rank
+    from rrr_cli.ranking import rank
+    from rrr_cli.ranking.rerank import default_scorer
     from rrr_cli.ranking.scorers import PublicExamplesScorer, get_scorer
 
     if task_file.suffix not in EXTENSIONS:
@@ -70,7 +71,7 @@ def command(
     sampled = time.perf_counter() - started
     examples = PublicExamplesScorer()
     outcomes = examples.examples_passed(task, candidates)
-    chooser = get_scorer(scorer) if scorer else default_scorer()
+    chooser = get_scorer(scorer) if scorer else default_scorer(notice=notice)
     ranked = rank(task, candidates, chooser)
     elapsed = time.perf_counter() - started
     best = ranked[0]

@@ -17,33 +17,14 @@ class Scorer(ABC):
         """One score per candidate, in the given order; higher is better."""
 
 
-def rank(task: Task, candidates: Sequence[Candidate], scorer: Scorer) -> list[ScoredCandidate]:
-    """The candidates of one task as scored records, best first (rank 1). Ties keep input order."""
-    scores = scorer.score(task, candidates)
+def rank_scores(candidates: Sequence[Candidate], scores: Sequence[float], scorer_name: str) -> list[ScoredCandidate]:
+    """Candidates of one task as scored records, best first (rank 1); ties keep input order."""
     order = sorted(range(len(candidates)), key=lambda i: -scores[i])
-    ranked = []
-    for position, index in enumerate(order, start=1):
-        candidate = candidates[index]
-        scored = ScoredCandidate.from_dict(
-            {**candidate.to_dict(), "score": float(scores[index]), "scorer": scorer.name, "rank": position})
-        ranked.append(scored)
-    return ranked
+    return [ScoredCandidate.from_dict({**candidates[i].to_dict(), "score": float(scores[i]),
+                                       "scorer": scorer_name, "rank": position})
+            for position, i in enumerate(order, start=1)]
 
 
-def default_scorer(announce: bool = True) -> Scorer:
-    """What `rrr solve` and `rrr rerank` use when no scorer is named: the newest trained reranker,
-    else the public examples with mean log-prob breaking ties (said once on stderr)."""
-    from rrr_cli.ranking.scorers import get_scorer
-
-    try:
-        from rrr_cli.ranking.reward import newest_reranker
-    except ImportError:
-        newest_reranker = None
-    path = newest_reranker() if newest_reranker else None
-    if path is not None:
-        return get_scorer("reranker", path=str(path))
-    if announce:
-        from rrr_cli.ui import notice
-
-        notice("no trained reranker yet: ranking by public examples, ties by mean log-prob")
-    return get_scorer("public_examples")
+def rank(task: Task, candidates: Sequence[Candidate], scorer: Scorer) -> list[ScoredCandidate]:
+    """Score one task's candidates with `scorer` and return them best first."""
+    return rank_scores(candidates, scorer.score(task, candidates), scorer.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Iterator
 
 from rrr_cli.errors import RrrError
-from rrr_cli.ranking import Scorer
+from rrr_cli.ranking import Scorer, rank_scores
 from rrr_cli.ranking.scorers import get_scorer, score_many
 from rrr_cli.records import Candidate, ScoredCandidate, Task
 
@@ -37,13 +37,6 @@ def task_of(candidate: Candidate) -> Task:
     """The task a candidate record stands for (its prompt; tests only if the record carries them)."""
     return Task(task_id=candidate.task_id, language=candidate.language, prompt=candidate.prompt,
                 tests=str(candidate.extra.get("tests", "")))
-
-
-def rank_scores(candidates: list[Candidate], scores: list[float], scorer_name: str) -> list[ScoredCandidate]:
-    order = sorted(range(len(candidates)), key=lambda i: -scores[i])  # stable: ties keep input order
-    return [ScoredCandidate.from_dict({**candidates[i].to_dict(), "score": float(scores[i]),
-                                       "scorer": scorer_name, "rank": position})
-            for position, i in enumerate(order, start=1)]
 
 
 def rerank_stream(candidates: Iterable[Candidate], scorer: Scorer, top_k: int | None = None,
