@@ -1,9 +1,9 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Set up rrr on a fresh Debian/Ubuntu machine: the sandbox and the eight languages' toolchains
 # (system packages), then rrr itself with the CPU build of PyTorch.
 #   sh scripts/install.sh          # rrr for use
 #   sh scripts/install.sh --dev    # plus the test tools
-set -euo pipefail
+set -eu
 cd "$(dirname "$0")/.."
 
 SUDO=""
