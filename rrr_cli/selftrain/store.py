@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from rrr_cli import config
-from rrr_cli.atomic import atomic_write_text
+from rrr_cli.atomic import atomic_dir, atomic_write_text
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Record, read_records, write_records
 from rrr_cli.selftrain.settings import SelfTrainConfig, read_toml, to_toml
@@ -105,16 +103,8 @@ class RunStore:
     @contextlib.contextmanager
     def building(path: Path) -> Iterator[Path]:
         """A staging folder that becomes `path` in one rename when the block finishes without error."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        try:
+        with atomic_dir(path) as staging:
             yield staging
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(staging, path)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
 
     def clean_staging(self) -> None:
         """Remove staging files and folders a killed process left behind (they are never artifacts)."""

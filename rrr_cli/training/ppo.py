@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from rrr_cli.atomic import atomic_dir
 from rrr_cli.errors import RrrError
 
 RewardFn = Callable[[list[str], list[str]], Sequence[float]]
@@ -330,18 +329,10 @@ class PPOTrainer:
         """Write the LoRA adapter, the value head and the config to `path`, atomically (a directory
         renamed into place, so a crash never leaves a half-written policy)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        try:
+        with atomic_dir(path) as staging:
             self.policy.save_pretrained(staging)
             torch.save(self.value_head.state_dict(), staging / VALUE_HEAD_FILE)
             (staging / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(staging, path)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return path
 
     @classmethod
