@@ -57,6 +57,16 @@ def command(
 
     Every step's output lands under the cache's runs/<run-id>/ (`rrr models path` shows the cache).
     Ctrl-C stops after the current step; `--resume RUN` continues; `--report RUN` shows the results.
+
+    Examples:
+
+      rrr selftrain --iterations 3 --profile quick --run-id first
+
+      rrr selftrain --resume first
+
+      rrr selftrain --report first
+
+      rrr selftrain --iterations 2 --no-ppo --train-tasks 32
     """
     from rrr_cli import selftrain as st
     from rrr_cli.ui import notice, stdout
