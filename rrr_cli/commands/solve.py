@@ -61,6 +61,8 @@ def command(
         raise RrrError(f"{task_file}: unknown task file extension {task_file.suffix!r} "
                        f"(known: {', '.join(sorted(EXTENSIONS))})")
     task = load_task_file(task_file)
+    if write and task.language != "python":
+        raise RrrError(f"{task_file}: --write is supported for Python task files only, for now")
     params = options.sampling_params("solve", n, temperature, top_p, max_tokens, seed)
     style = check_style(config.get("sample.prompt_style", prompt_style))
     started = time.perf_counter()
@@ -147,7 +149,7 @@ def _write_back(path: Path, task, completion: str) -> None:
     lines = text.splitlines(keepends=True)
     start = task.extra.get("body_start_line")
     end = task.extra.get("body_end_line")
-    if not isinstance(start, int) or not isinstance(end, int):
+    if task.language != "python" or not isinstance(start, int) or not isinstance(end, int):
         raise RrrError(f"{path}: --write is not supported for {task.language} task files yet")
     if not text.startswith(task.prompt.rstrip("\n")):
         raise RrrError(f"{path}: the file changed while solving; not writing")
