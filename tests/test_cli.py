@@ -39,6 +39,7 @@ def test_version_and_help():
     (["sample", "mbpp", "--prompt-style", "poem"], "unknown prompt style"),
     (["sample", "mbpp", "--model", "no-such-model"], "no-such-model"),
     (["solve", "README.md"], "unknown task file extension"),
+    (["solve", "examples/sum_of_squares.cpp", "--write"], "--write is supported for Python task files only"),
 ])
 def test_bad_input_is_one_line_and_nonzero(args, message, home):
     result = rrr(*args, env=home)
