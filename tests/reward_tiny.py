@@ -1,6 +1,6 @@
 """A tiny randomly initialised Qwen2-architecture base model for the reward-model tests.
 
-Two layers, hidden size 32, and a byte-level tokenizer built in memory (no download), saved as a
+Two layers, hidden size 32, and tiny_lm's byte-level tokenizer built in memory (no download), saved as a
 Hugging Face directory, which is one of the two forms a reward model's base can take.
 """
 
@@ -8,19 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def tiny_tokenizer():
-    from tokenizers import Tokenizer, decoders, models
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"<pad>": 0, "<eos>": 1}
-    for char in sorted(ByteLevel.alphabet()):
-        vocab[char] = len(vocab)
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    core.pre_tokenizer = ByteLevel(add_prefix_space=False, use_regex=False)
-    core.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="<eos>")
+from tiny_lm import tiny_tokenizer  # the same byte-level tokenizer as the other mechanism tests
 
 
 def save_tiny_base(path: Path, seed: int = 0, layers: int = 2) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -68,7 +69,7 @@ def command(
     started = time.perf_counter()
     with open_backend(model, config.get("sample.backend", backend)) as engine:
         with stderr.status(f"sampling {params.n} candidates with {engine.model_name}…",
-                           spinner="dots") if stderr.is_terminal else _nothing():
+                           spinner="dots") if stderr.is_terminal else contextlib.nullcontext():
             candidates = list(sample_candidates([task], engine, params, style))
     sampled = time.perf_counter() - started
     examples = PublicExamplesScorer()
@@ -91,14 +92,6 @@ def command(
         _render(task, ranked, by_id, chooser.name, elapsed)
     if write:
         _write_back(task_file, task, best.completion)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _render(task, ranked, outcomes, scorer_name, elapsed) -> None:
