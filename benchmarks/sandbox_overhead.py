@@ -3,7 +3,8 @@
 The programs are HumanEval-Python's canonical solutions with their tests (the same programs for every
 mode); the cache is off, so every program really runs. Ratios come from one run on one machine.
 The bare loop and the one-at-a-time sandbox alternate program by program, so a change in the machine's
-load during the run weighs on both alike (this machine is shared).
+load during the run weighs on both alike (this machine is shared). The sandbox starts through rrr-jail;
+the fallback chain it replaces where no C compiler exists (setpriv, bwrap, prlimit) is timed alongside.
 
     nice python benchmarks/sandbox_overhead.py --tasks 60 --workers 1 2
 """
@@ -17,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rrr_cli.execution import Limits, assemble, run_program, run_programs
+from rrr_cli.execution import Limits, assemble, run_program, run_programs, sandbox
 from rrr_cli.execution.languages import get_language
 from rrr_cli.tasks import load_tasks
 
@@ -36,15 +37,25 @@ def sandboxed_once(program: str, limits: Limits) -> float:
     return time.monotonic() - start
 
 
-def bare_vs_sandboxed(programs: list[str], limits: Limits) -> tuple[float, float]:
-    """Total seconds for the bare loop and for the sandbox, one program after the other, alternating."""
+def fallback_once(program: str, limits: Limits) -> float:
+    jail_sandboxes = sandbox._jail_sandboxes
+    sandbox._jail_sandboxes = lambda: False
+    try:
+        return sandboxed_once(program, limits)
+    finally:
+        sandbox._jail_sandboxes = jail_sandboxes
+
+
+def bare_vs_sandboxed(programs: list[str], limits: Limits) -> tuple[float, float, float]:
+    """Total seconds for the bare loop, the sandbox and the fallback chain, alternating program by program."""
     python = get_language("python").argv(("python3",))[0]  # the same interpreter the sandbox runs
-    base = serial = 0.0
+    base = serial = fallback = 0.0
     with tempfile.TemporaryDirectory() as folder:
         for program in programs:
             base += bare_once(python, folder, program)
             serial += sandboxed_once(program, limits)
-    return base, serial
+            fallback += fallback_once(program, limits)
+    return base, serial, fallback
 
 
 def pooled(programs: list[str], limits: Limits, workers: int) -> float:
@@ -63,11 +74,13 @@ def main() -> None:
     limits = Limits(timeout_s=30.0)
     bare_vs_sandboxed(programs[:5], limits)  # warm the page cache
     n = len(programs)
-    base, serial = bare_vs_sandboxed(programs, limits)
+    base, serial, fallback = bare_vs_sandboxed(programs, limits)
     print(f"programs: {n}")
-    print(f"bare python3 loop:        {n / base:7.1f} candidates/s  ({1000 * base / n:6.1f} ms each)")
-    print(f"sandbox, one at a time:   {n / serial:7.1f} candidates/s  ({1000 * serial / n:6.1f} ms each)"
+    print(f"bare python3 loop:         {n / base:7.1f} candidates/s  ({1000 * base / n:6.1f} ms each)")
+    print(f"sandbox, one at a time:    {n / serial:7.1f} candidates/s  ({1000 * serial / n:6.1f} ms each)"
           f"  cost ratio {serial / base:.2f}x bare")
+    print(f"fallback chain (setpriv):  {n / fallback:7.1f} candidates/s  ({1000 * fallback / n:6.1f} ms each)"
+          f"  cost ratio {fallback / base:.2f}x bare")
     for workers in args.workers:
         took = pooled(programs, limits, workers)
         print(f"sandbox + pool, {workers:2d} workers: {n / took:7.1f} candidates/s"
