@@ -117,3 +117,31 @@ def test_load_refuses_a_different_base_model(base, home, tmp_path):
         RewardModel.load(directory)
     with pytest.raises(RrrError, match="not a reranker"):
         RewardModel.load(tmp_path)
+
+
+def test_mean_pooling_starts_at_the_completion(base):
+    model = RewardModel.from_base(str(base), RewardModelSettings(trainable_layers=1), device="cpu")
+    model.use_bf16 = False
+    prompt = "def f(x):\n"
+    ids = model.encode(prompt, "    return x\n")
+    assert ids.start == len(model.tokenizer(prompt, add_special_tokens=False)["input_ids"]) > 0
+    assert model.encode(prompt, "").start == len(model.encode(prompt, "")) - 1  # the end token alone
+    with torch.no_grad():
+        mean = model.forward_ids([ids])
+        model.settings.pooling = "last"
+        last = model.forward_ids([ids])
+        states = model.trunk_states([ids])
+        model.settings.pooling = "mean"
+        assert states[0].start == ids.start
+        assert torch.allclose(model.score_from_states(states), mean, atol=1e-5)
+    assert not torch.allclose(mean, last)
+
+
+def test_a_reranker_saved_before_pooling_existed_reads_the_last_token(base, tmp_path):
+    model = RewardModel.from_base(str(base), RewardModelSettings(trainable_layers=1), device="cpu")
+    directory = model.save(tmp_path / "old")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["settings"]["pooling"] == "mean"
+    del manifest["settings"]["pooling"]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    assert RewardModel.load(directory, device="cpu").settings.pooling == "last"

@@ -1,7 +1,12 @@
 """The reward model (the reranker): a code LM trunk, LoRA adapters on its top layers, and a scalar head.
 
 The input is the task prompt followed by the candidate's completion and an end-of-sequence token;
-the score is a linear head on the trunk's final hidden state at that last token. The trunk starts
+the score is a linear head on the trunk's final hidden states averaged over the completion's tokens
+(and the end token). Averaging, not the last token alone, is what makes the head generalise from a
+few hundred tasks: on MBPP, a head on the frozen last-token state ranked barely above random, one on
+the mean of the completion's states as well as the generator's own mean log-prob (the closing note of
+issue #5 has the figures). Rerankers saved before this choice existed read the last token
+(`pooling = "last"`). The trunk starts
 from the generator's own weights (Qwen2.5-Coder-0.5B-Instruct by default), loaded from the catalog's
 GGUF file (transformers dequantises it) or from a Hugging Face model directory.
 
@@ -166,17 +171,28 @@ class RewardModelSettings:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     max_length: int = 512  # tokens of prompt + completion; longer inputs keep their last tokens
+    pooling: str = "mean"  # "mean": over the completion's tokens and the end token; "last": the end token
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+class Encoded(list):
+    """Token ids of prompt + completion + end token (a plain list to every caller), plus `start`:
+    the index of the completion's first token, where mean pooling begins."""
+
+    def __init__(self, ids: Sequence[int], start: int = 0):
+        super().__init__(ids)
+        self.start = start
+
+
 @dataclass
 class TextStates:
     """The frozen part of the trunk's output for one text: the hidden states entering the first
-    trainable layer, one row per token (no padding)."""
+    trainable layer, one row per token (no padding), and where its completion starts."""
 
     hidden: Any  # torch.Tensor [tokens, hidden]
+    start: int = 0
 
 
 class RewardModel:
@@ -194,6 +210,8 @@ class RewardModel:
         self.use_bf16 = bf16_supported()
         self.decoder = trunk.get_base_model() if hasattr(trunk, "get_base_model") else trunk
         layers = len(self.decoder.layers)
+        if settings.pooling not in ("mean", "last"):
+            raise RrrError(f"unknown pooling {settings.pooling!r} (mean or last)")
         if not 0 <= settings.trainable_layers <= layers:
             raise RrrError(f"trainable layers must be between 0 and {layers} (got {settings.trainable_layers})")
         self.split = layers - settings.trainable_layers  # index of the first trainable layer
@@ -220,14 +238,17 @@ class RewardModel:
 
     # encoding ----------------------------------------------------------------------------------
 
-    def encode(self, prompt: str, completion: str) -> list[int]:
+    def encode(self, prompt: str, completion: str) -> Encoded:
         """Token ids of prompt + completion + end-of-sequence, cut to the last `max_length` tokens
-        (the end of the completion is what the head reads, so that part is kept)."""
+        (the completion is what the head reads, so that part is kept)."""
         ids = self.tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+        start = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
         eos = self.tokenizer.eos_token_id
         if eos is not None:
             ids = ids + [eos]
-        return ids[-self.settings.max_length:]
+        cut = max(0, len(ids) - self.settings.max_length)
+        start = min(start, len(ids) - 1)  # an empty completion still pools its end token
+        return Encoded(ids[cut:], max(0, start - cut))
 
     def _autocast(self):
         torch = _torch()
@@ -267,18 +288,25 @@ class RewardModel:
                                            position_ids=position_ids, position_embeddings=position_embeddings)
         return hidden
 
-    def _pool(self, final, attention_mask):
+    def _pool(self, final, attention_mask, starts: Sequence[int]):
         torch = _torch()
-        last = attention_mask.sum(dim=1) - 1  # right padding: the last real token of each row
-        pooled = final[torch.arange(final.shape[0], device=final.device), last]
+        if self.settings.pooling == "last":
+            last = attention_mask.sum(dim=1) - 1  # right padding: the last real token of each row
+            pooled = final[torch.arange(final.shape[0], device=final.device), last]
+        else:
+            positions = torch.arange(final.shape[1], device=final.device).unsqueeze(0)
+            begin = torch.tensor(list(starts), device=final.device).unsqueeze(1)
+            weights = ((positions >= begin) & attention_mask.bool()).to(final.dtype).unsqueeze(-1)
+            pooled = (final * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
         return self.head(pooled.float()).squeeze(-1)
 
     def forward_ids(self, sequences: Sequence[list[int]]):
-        """Scores (a tensor, with grad if enabled) for token sequences, through the whole model."""
+        """Scores (a tensor, with grad if enabled) for token sequences (`encode`'s output: a plain
+        list pools from its first token), through the whole model."""
         ids, mask = self._padded(sequences)
         with self._autocast():
             final = self.trunk(input_ids=ids, attention_mask=mask).last_hidden_state
-        return self._pool(final, mask)
+        return self._pool(final, mask, [getattr(s, "start", 0) for s in sequences])
 
     def trunk_states(self, sequences: Sequence[list[int]]) -> list[TextStates]:
         """The frozen bottom's output for each sequence (computed once, reused every epoch)."""
@@ -290,7 +318,7 @@ class RewardModel:
             hidden = self._run_layers(hidden, mask, 0, self.split)
         # Stored at the autocast dtype: half the memory of float32, and what the top layers get anyway.
         dtype = torch.bfloat16 if self.use_bf16 else torch.float32
-        return [TextStates(hidden[row, :len(seq)].to(dtype=dtype, device="cpu").clone())
+        return [TextStates(hidden[row, :len(seq)].to(dtype=dtype, device="cpu").clone(), getattr(seq, "start", 0))
                 for row, seq in enumerate(sequences)]
 
     def score_from_states(self, states: Sequence[TextStates]):
@@ -308,7 +336,7 @@ class RewardModel:
             if self.split < len(self.decoder.layers):
                 hidden = self._run_layers(hidden, mask, self.split, len(self.decoder.layers))
             final = self.decoder.norm(hidden)
-        return self._pool(final, mask)
+        return self._pool(final, mask, [s.start for s in states])
 
     def score_texts(self, texts: Sequence[tuple[str, str]], batch_size: int = 8,
                     progress: Callable[[int], None] | None = None) -> list[float]:
@@ -413,7 +441,8 @@ class RewardModel:
         directory = Path(directory)
         manifest = read_manifest(directory)
         base = manifest.get("base_model") or {}
-        settings = RewardModelSettings(**{k: v for k, v in (manifest.get("settings") or {}).items()
+        saved = {"pooling": "last", **(manifest.get("settings") or {})}  # saved before pooling was a setting
+        settings = RewardModelSettings(**{k: v for k, v in saved.items()
                                           if k in RewardModelSettings.__dataclass_fields__})
         info = _find_base(base, directory)
         if check_base and base.get("sha256") and info.sha256 != base["sha256"]:

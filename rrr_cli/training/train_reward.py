@@ -39,6 +39,7 @@ class RewardTrainingConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     max_length: int = 512
+    pooling: str = "mean"  # see RewardModelSettings
     trainable_layers: int = 2
     lora_r: int = 16
     lora_alpha: int = 32
@@ -52,7 +53,7 @@ class RewardTrainingConfig:
     def settings(self) -> RewardModelSettings:
         return RewardModelSettings(trainable_layers=self.trainable_layers, lora_r=self.lora_r,
                                    lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                                   max_length=self.max_length)
+                                   max_length=self.max_length, pooling=self.pooling)
 
     def check(self) -> None:
         for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
