@@ -52,11 +52,13 @@ def open_backend(
     backend: str = "auto",
     n_ctx: int | None = None,
     threads: int | None = None,
+    lora_path: str | Path | None = None,
 ) -> Backend:
     """Load `model` (a catalog name, a GGUF path, a Hugging Face folder; None = the default model).
 
     `n_ctx` (tokens per sequence, prompt + completion) and `threads` default to the settings
-    `sample.n_ctx` and `sample.threads` (0 = every core).
+    `sample.n_ctx` and `sample.threads` (0 = every core). `lora_path`: a GGUF LoRA adapter that
+    llama.cpp applies on top of the model (see generation/gguf_lora.py).
     """
     from rrr_cli.models import resolve_model
 
@@ -66,12 +68,14 @@ def open_backend(
     n_ctx = int(config.get("sample.n_ctx", n_ctx) or 0) or None
     threads = int(config.get("sample.threads", threads) or 0) or None
     kind = choose_backend(backend, path)
+    if lora_path is not None and kind != "llama.cpp":
+        raise RrrError(f"a GGUF LoRA adapter needs the llama.cpp backend, not {kind}")
     if kind == "llama.cpp":
         if path.is_dir():
             raise RrrError(f"{path}: llama.cpp needs a GGUF file, not a folder (use --backend hf)")
         from rrr_cli.generation.llamacpp import LlamaCppBackend
 
-        return LlamaCppBackend(path, model_name=name, n_ctx=n_ctx, threads=threads)
+        return LlamaCppBackend(path, model_name=name, n_ctx=n_ctx, threads=threads, lora_path=lora_path)
     if kind == "hf":
         from rrr_cli.generation.hf import HFBackend
 

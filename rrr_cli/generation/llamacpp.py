@@ -66,6 +66,7 @@ class LlamaCppBackend(Backend):
         n_batch: int = 512,
         batched: bool = True,
         max_parallel: int = DEFAULT_PARALLEL,
+        lora_path: str | os.PathLike | None = None,
     ) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -88,6 +89,13 @@ class LlamaCppBackend(Backend):
             self._model = ll.llama_model_load_from_file(str(path).encode("utf-8"), params)
         if not self._model:
             raise RrrError(f"llama.cpp could not load {path} (not a GGUF model, or a damaged file)")
+        self._lora = None
+        if lora_path is not None:
+            # A GGUF LoRA adapter (see generation/gguf_lora.py), applied on every context we create.
+            with suppress_stdout_stderr(disable=False):
+                self._lora = ll.llama_adapter_lora_init(self._model, str(lora_path).encode("utf-8"))
+            if not self._lora:
+                raise RrrError(f"llama.cpp could not load the LoRA adapter {lora_path} for {path}")
         self._vocab = ll.llama_model_get_vocab(self._model)
         self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
         self.n_ctx_train = ll.llama_model_n_ctx_train(self._model)
@@ -227,6 +235,11 @@ class LlamaCppBackend(Backend):
             ctx = ll.llama_init_from_model(self._model, cp)
         if not ctx:
             raise RrrError(f"llama.cpp could not create a context of {cells} tokens (out of memory?)")
+        if self._lora:
+            adapters = (ll.llama_adapter_lora_p_ctypes * 1)(self._lora)
+            if ll.llama_set_adapters_lora(ctx, adapters, 1, (ctypes.c_float * 1)(1.0)) != 0:
+                ll.llama_free(ctx)
+                raise RrrError("llama.cpp could not apply the LoRA adapter to its context")
         self._ctx = ctx
         self._ctx_cells = cells
         self._streams = streams
@@ -386,6 +399,7 @@ class LlamaCppBackend(Backend):
         if getattr(self, "_batch", None) is not None:
             ll.llama_batch_free(self._batch)
             self._batch = None
+        self._lora = None  # llama.cpp frees a model's adapters with the model
         if getattr(self, "_model", None):
             ll.llama_model_free(self._model)
             self._model = None

@@ -230,7 +230,7 @@ class SelfTrainLoop:
         self._close_backend()  # free the base generator's memory while the policy samples
         name = f"{Path(self.config.generator).name or 'base'}+ppo-iter{i - 1}"
         backend = policy_backend(self.config.generator or None, self.store.iter_dir(i - 1) / "policy",
-                                 self.device, name)
+                                 self.device, name, self.config.backend)
         try:
             return self._write_samples(path, self.tasks(), backend, i)
         finally:

@@ -35,7 +35,7 @@ class SelfTrainConfig:
     heldout_tasks: int = 16  # how many held-out tasks (0: all)
     # Sampling.
     generator: str = ""  # catalog name, GGUF path or HF folder ("" = the configured default model)
-    backend: str = "auto"  # backend for the base generator; a PPO policy is always sampled with transformers
+    backend: str = "auto"  # sampling backend; a PPO policy uses llama.cpp on the CPU with a GGUF generator, else transformers
     n: int = 8
     temperature: float = 0.8
     top_p: float = 0.95
