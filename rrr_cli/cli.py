@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -49,7 +50,14 @@ app.command("solve", no_args_is_help=True)(solve.command)
 app.add_typer(models.app, name="models")
 
 
+# Library chatter that says nothing to an rrr user: peft saving an adapter without the base model's
+# config beside it (rrr records the base in its manifests), a transformers deprecation inside peft.
+QUIET_WARNINGS = ("Could not find a config file in", "`is_gradient_checkpointing` is deprecated")
+
+
 def main() -> None:
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     try:
         # Without standalone mode Typer *returns* exit codes (130 for Ctrl-C) instead of raising them.
         code = app(prog_name="rrr", standalone_mode=False)

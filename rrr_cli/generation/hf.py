@@ -8,6 +8,8 @@ random stream, so a seeded run repeats exactly, but sequence j is not tied to se
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,23 @@ def _torch():
 def default_device() -> str:
     """"cuda" when torch sees a GPU, else "cpu"."""
     return "cuda" if _torch().cuda.is_available() else "cpu"
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """transformers without its loading chatter: no per-tensor progress bars ("Converting and
+    de-quantizing GGUF tensors", "Loading weights") and only errors logged. rrr reports its own steps."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 class HFBackend(Backend):
@@ -61,8 +80,9 @@ class HFBackend(Backend):
         # bfloat16 on a GPU halves memory; CPUs get float32, which they compute fastest.
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
+            with quiet_loading():
+                tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
         except ImportError as exc:
             raise RrrError(f"cannot load {path} with transformers: {exc}") from None
         except (OSError, ValueError) as exc:

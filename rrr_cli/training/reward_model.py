@@ -129,7 +129,8 @@ def load_trunk(info: BaseModelInfo):
     """(trunk, tokenizer) for a base model: the bare decoder (no LM head) in float32."""
     torch = _torch()
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+
+    from rrr_cli.generation.hf import quiet_loading
 
     path = Path(info.path)
     kwargs: dict[str, Any] = {}
@@ -141,15 +142,12 @@ def load_trunk(info: BaseModelInfo):
         directory, kwargs = path.parent, {"gguf_file": path.name}
     else:
         directory = path
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "some weights were not used (lm_head)" is expected here
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
-        trunk = AutoModel.from_pretrained(directory, dtype=torch.float32, **kwargs)
+        with quiet_loading():  # "some weights were not used (lm_head)" is expected here
+            tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+            trunk = AutoModel.from_pretrained(directory, dtype=torch.float32, **kwargs)
     except (OSError, ValueError) as exc:
         raise RrrError(f"cannot load {path} as a transformers model: {str(exc).splitlines()[0]}") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
     for name in ("layers", "norm", "rotary_emb", "embed_tokens"):
         if not hasattr(trunk, name):
             raise RrrError(f"{path}: unsupported architecture {type(trunk).__name__} "
