@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "sample.top_p": 0.95,
     "sample.max_tokens": 512,
     "sample.seed": 0,
-    "sample.prompt_style": "chat",
+    "sample.prompt_style": "auto",
     "sample.backend": "auto",
     "sample.n_ctx": 4096,
     "sample.threads": 0,

@@ -67,3 +67,20 @@ def test_braced_reply_keeps_the_close_where_the_tests_do_not_close():
     task = humaneval(0, "js")
     completion = to_completion(task, "chat", "  return string.length;\n}\nconsole.log(strlen('x'));\n")
     assert completion == "  return string.length;\n}\n"
+
+
+def test_auto_style_is_chat_for_python_and_completion_elsewhere():
+    from rrr_cli.generation.prompts import check_style, style_for
+    from rrr_cli.generation.sampling import render_prompt
+
+    assert check_style("auto") == "auto"
+    assert style_for(humaneval(0), "auto") == "chat"
+    cpp = humaneval(0, "cpp")
+    assert style_for(cpp, "auto") == "completion" and style_for(cpp, "chat") == "chat"
+
+    class Chat:
+        def render_chat(self, messages):
+            return "<chat>"
+
+    assert render_prompt(cpp, Chat(), "auto") == cpp.prompt
+    assert render_prompt(humaneval(0), Chat(), "auto").startswith("<chat>```python\n")

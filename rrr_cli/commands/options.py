@@ -18,7 +18,8 @@ Temperature = typer.Option(None, "--temperature", "-t", help="Sampling temperatu
 TopP = typer.Option(None, "--top-p", help="Nucleus sampling mass in (0, 1] (default: 0.95).")
 MaxTokens = typer.Option(None, "--max-tokens", help="Most tokens per candidate (default: 512).")
 Seed = typer.Option(None, "--seed", help="Seed of candidate 0; candidate j uses seed+j (default: 0).")
-PromptStyle = typer.Option(None, "--prompt-style", help="chat | completion (default: chat).")
+PromptStyle = typer.Option(None, "--prompt-style",
+                           help="auto | chat | completion (default: auto, chat for Python and completion elsewhere).")
 Limit = typer.Option(None, "--limit", help="At most this many tasks from each source.")
 Split = typer.Option(None, "--split", help="MBPP split: test (default), train, validation, prompt, "
                      "train+validation, all.")

@@ -31,7 +31,7 @@ def command(
     temperature: Optional[float] = O(None, "--temperature", help="Sampling temperature (default: 0.8)."),
     top_p: Optional[float] = O(None, "--top-p", help="Nucleus sampling (default: 0.95)."),
     max_tokens: Optional[int] = O(None, "--max-tokens", help="Tokens per candidate (quick profile: 384)."),
-    prompt_style: Optional[str] = O(None, "--prompt-style", help="chat or completion (default: chat)."),
+    prompt_style: Optional[str] = O(None, "--prompt-style", help="auto, chat or completion (default: auto: chat for Python, completion elsewhere)."),
     seed: Optional[int] = O(None, "--seed", help="Run seed (default: 0)."),
     exec_timeout_s: Optional[float] = O(None, "--exec-timeout", help="Seconds per program (default: 10)."),
     reranker_base: Optional[str] = O(None, "--reranker-base", help="Reward model base weights (default: the generator)."),

@@ -43,7 +43,7 @@ class EvalSettings:
     top_p: float = 0.95
     max_tokens: int = 512
     seed: int = 0
-    prompt_style: str = "chat"
+    prompt_style: str = "auto"
 
     def key(self) -> str:
         text = json.dumps({"format": RUN_FORMAT, **dataclasses.asdict(self)}, sort_keys=True)

@@ -1,6 +1,8 @@
 """Prompt styles. Whatever the style, a candidate's `completion` is code that continues `task.prompt`.
 
 - completion: the model continues the task's code directly; per-language stop sequences end it.
+- auto (the default): chat for Python, completion for the other seven languages, the better style
+  per language in our measurement (README "Prompt styles"; greedy, first 20 HumanEval tasks of each).
 - chat: an instruct model is asked, through its chat template, for the whole completed function in
   a fenced code block, and its reply is started for it with the fence and the prompt's code
   ("response prefix"). The model then writes only the body (not the signature and docstring again,
@@ -17,7 +19,8 @@ import textwrap
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Task
 
-STYLES = ("chat", "completion")
+STYLES = ("auto", "chat", "completion")
+AUTO_STYLES = {"python": "chat"}  # what `auto` picks; every other language: completion
 
 LANGUAGE_NAMES = {
     "python": "Python", "cpp": "C++", "java": "Java", "php": "PHP", "ts": "TypeScript",
@@ -36,6 +39,13 @@ SYSTEM_PROMPT = "You are an expert programmer. You write correct, complete and e
 def check_style(style: str) -> str:
     if style not in STYLES:
         raise RrrError(f"unknown prompt style {style!r} (known: {', '.join(STYLES)})")
+    return style
+
+
+def style_for(task: Task, style: str) -> str:
+    """The concrete style (chat or completion) for this task: `auto` picks by the task's language."""
+    if style == "auto":
+        return AUTO_STYLES.get(task.language, "completion")
     return style
 
 

@@ -6,17 +6,17 @@ import dataclasses
 from typing import Callable, Iterable, Iterator
 
 from rrr_cli.generation.base import Backend, SamplingParams
-from rrr_cli.generation.prompts import (check_style, chat_messages, reply_prefix, stop_sequences,
+from rrr_cli.generation.prompts import (check_style, chat_messages, reply_prefix, stop_sequences, style_for,
                                         to_completion)
 from rrr_cli.records import Candidate, Task
 
-# Measured defaults (see README "Prompt styles"): instruct models do better when asked in chat form.
-DEFAULT_STYLE = "chat"
+# Measured default (see README "Prompt styles"): chat for Python, completion for the other languages.
+DEFAULT_STYLE = "auto"
 
 
 def render_prompt(task: Task, backend: Backend, style: str) -> str:
     """The text the backend continues for this task in this style."""
-    if style == "chat":
+    if style_for(task, style) == "chat":
         return backend.render_chat(chat_messages(task)) + reply_prefix(task)
     return task.prompt
 
@@ -43,7 +43,7 @@ def sample_candidates(
         rows = backend.generate(prompts, task_params)
         for task, generations in zip(window, rows):
             for sample_id, generation in enumerate(generations):
-                yield _candidate(task, backend, params, prompt_style, sample_id, generation)
+                yield _candidate(task, backend, params, style_for(task, prompt_style), sample_id, generation)
             if progress:
                 progress(1)
 
@@ -53,7 +53,7 @@ def _windows(tasks: Iterable[Task], params: SamplingParams, prompt_style: str, s
     window: list[Task] = []
     window_params = None
     for task in tasks:
-        task_params = dataclasses.replace(params, stop=tuple(params.stop) + stop_sequences(task, prompt_style))
+        task_params = dataclasses.replace(params, stop=tuple(params.stop) + stop_sequences(task, style_for(task, prompt_style)))
         if window and (task_params != window_params or len(window) >= size):
             yield window, window_params
             window = []

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from rrr_cli.errors import RrrError
-from rrr_cli.generation.prompts import chat_messages, to_completion
+from rrr_cli.generation.prompts import chat_messages, style_for, to_completion
 from rrr_cli.records import Task
 
 
@@ -35,7 +35,7 @@ def load_causal_lm(model: str | None, device: str = "cpu"):
 
 def policy_prompt(task: Task, tokenizer, style: str) -> str:
     """What the policy continues for `task`: the same text `rrr sample` renders in this style."""
-    if style == "chat":
+    if style_for(task, style) == "chat":
         return tokenizer.apply_chat_template(chat_messages(task), tokenize=False, add_generation_prompt=True)
     return task.prompt
 
@@ -82,7 +82,7 @@ def train_policy(base: str | None, tasks: list[Task], style: str, score: Callabl
 
     def reward_fn(batch_prompts: list[str], texts: list[str]) -> list[float]:
         batch_tasks = [by_prompt[p] for p in batch_prompts]
-        completions = [to_completion(t, style, text) for t, text in zip(batch_tasks, texts)]
+        completions = [to_completion(t, style_for(t, style), text) for t, text in zip(batch_tasks, texts)]
         return score(batch_tasks, completions)
 
     torch.manual_seed(ppo_config.seed)

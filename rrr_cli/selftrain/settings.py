@@ -40,7 +40,7 @@ class SelfTrainConfig:
     temperature: float = 0.8
     top_p: float = 0.95
     max_tokens: int = 384
-    prompt_style: str = "chat"
+    prompt_style: str = "auto"
     seed: int = 0
     exec_timeout_s: float = 10.0
     # Pair mining and the reranker.
@@ -71,7 +71,7 @@ class SelfTrainConfig:
             (self.train_tasks >= 0 and self.heldout_tasks >= 0, "task counts must be >= 0"),
             (self.temperature >= 0 and 0 < self.top_p <= 1, "temperature must be >= 0 and top-p in (0, 1]"),
             (self.max_tokens >= 1 and self.ppo_max_new_tokens >= 1, "token limits must be at least 1"),
-            (self.prompt_style in ("chat", "completion"), "prompt-style must be chat or completion"),
+            (self.prompt_style in ("auto", "chat", "completion"), "prompt-style must be auto, chat or completion"),
             (self.hard_negative_top_k >= 1, "hard-negative-top-k must be at least 1"),
             (self.rm_epochs >= 1 and self.rm_batch_size >= 1, "rm-epochs and rm-batch-size must be at least 1"),
             (self.ppo_steps >= 0, "ppo-steps must be >= 0"),
