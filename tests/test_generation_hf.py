@@ -121,7 +121,7 @@ def test_loads_a_hugging_face_folder(tmp_path):
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_loads_a_gguf_dequantised():
+def test_loads_a_gguf_dequantised(capfd):
     pytest.importorskip("gguf")
     if os.environ.get("RRR_TEST_GGUF"):
         path = Path(os.environ["RRR_TEST_GGUF"])
@@ -130,6 +130,7 @@ def test_loads_a_gguf_dequantised():
 
         path = resolve_model("smollm2-135m-instruct", announce=False)
     engine = HFBackend.from_path(path, name="smollm2", threads=1)
+    assert "GGUF tensors" not in capfd.readouterr().err  # no library progress bars on rrr's stderr
     prompt = engine.render_chat([{"role": "user", "content": "Say hello."}])
     assert prompt.endswith("<|im_start|>assistant\n")
     [gens] = engine.generate([prompt], SamplingParams(n=2, temperature=0.8, max_tokens=6, seed=0))

@@ -9,6 +9,7 @@ random stream, so a seeded run repeats exactly, but sequence j is not tied to se
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import os
 from pathlib import Path
@@ -40,12 +41,22 @@ def quiet_loading():
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # The GGUF reader uses tqdm directly, outside transformers' progress-bar switch.
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - no GGUF support in this transformers
+        gguf_utils = None
+    gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+    if gguf_tqdm is not None:
+        gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
     try:
         yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+        if gguf_tqdm is not None:
+            gguf_utils.tqdm = gguf_tqdm
 
 
 class HFBackend(Backend):
