@@ -93,9 +93,14 @@ def test_command_errors_are_one_line():
 
 
 def test_first_ctrl_c_only_asks_to_stop_and_the_second_stops_now():
-    with StopFlag() as stop:
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.requested
-        with pytest.raises(KeyboardInterrupt):
+    # A shell starts background jobs with SIGINT ignored; this test wants Python's own handler first.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with StopFlag() as stop:
             os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            assert stop.requested
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
