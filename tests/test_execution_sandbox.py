@@ -21,10 +21,10 @@ CHILDREN = ("import subprocess, sys\ncount = {count}\nstarted = []\nfor _ in ran
             "assert len(started) == count, len(started)\n")
 
 
-def test_the_jail_is_built_and_used():
+def test_the_jail_is_built_and_used(tmp_path):
     assert sandbox._jail() is not None, "no C compiler? rrr-jail could not be built"
     assert sandbox._jail_sandboxes()
-    command, _ = sandbox._command(["/bin/true"], sandbox.make_workdir(), LIMITS, sandboxed=True)
+    command, _ = sandbox._command(["/bin/true"], tmp_path, LIMITS, sandboxed=True)
     assert command[0] == sandbox._jail() and "--userns" in command and "--nproc=48" in command
 
 
@@ -32,6 +32,9 @@ def test_jail_refuses_a_bad_option_in_one_line():
     done = subprocess.run([sandbox._jail(), "--nproc=lots", "--", "/bin/true"], capture_output=True, text=True)
     assert done.returncode == 127
     assert done.stderr.strip() == "rrr-jail: bad option --nproc=lots: Invalid argument"
+    # A uid that is not a number must not become 0 (root) by accident.
+    done = subprocess.run([sandbox._jail(), "--uid=nobody", "--", "/usr/bin/id", "-u"], capture_output=True, text=True)
+    assert done.returncode == 127 and done.stdout == ""
 
 
 def test_process_limit_holds():
@@ -46,10 +49,10 @@ def test_each_sandbox_counts_only_its_own_processes():
     assert [r.status for r in results] == ["passed", "passed"], [r.stderr[-300:] for r in results]
 
 
-def test_fallback_without_a_compiler(monkeypatch):
+def test_fallback_without_a_compiler(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "_jail", lambda: None)
     monkeypatch.setattr(sandbox, "_jail_sandboxes", lambda: False)
-    command, _ = sandbox._command(["/bin/true"], sandbox.make_workdir(), LIMITS, sandboxed=True)
+    command, _ = sandbox._command(["/bin/true"], tmp_path, LIMITS, sandboxed=True)
     assert "--userns" not in command and any(part.endswith("bwrap") for part in command)
     assert run_program("python", "import os\nassert os.getuid() != 0\n", LIMITS).status == "passed"
     limited = run_program("python", CHILDREN.format(count=100), LIMITS)

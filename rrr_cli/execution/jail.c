@@ -39,6 +39,14 @@ static int parse_limit(const char *value, struct rlimit *rl) {
     return 0;
 }
 
+static int parse_id(const char *value, long *id) {
+    char *end;
+    errno = 0;
+    *id = strtol(value, &end, 10);
+    if (errno || *end || end == value || *id < 0) { errno = EINVAL; return -1; }
+    return 0;
+}
+
 static int write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -59,8 +67,10 @@ int main(int argc, char **argv) {
         size_t k;
         if (!eq && !strcmp(arg, "--userns")) { userns = 1; continue; }
         if (!eq) { errno = EINVAL; return fail("bad option ", arg); }
-        if (n == 5 && !strncmp(arg, "--uid", 5)) { uid = atol(eq + 1); continue; }
-        if (n == 5 && !strncmp(arg, "--gid", 5)) { gid = atol(eq + 1); continue; }
+        if (n == 5 && (!strncmp(arg, "--uid", 5) || !strncmp(arg, "--gid", 5))) {
+            if (parse_id(eq + 1, arg[2] == 'u' ? &uid : &gid)) return fail("bad option ", arg);
+            continue;
+        }
         for (k = 0; k < NLIMITS; k++)
             if (strlen(LIMITS[k].name) == n && !strncmp(arg, LIMITS[k].name, n)) break;
         if (k == NLIMITS || parse_limit(eq + 1, &limits[k])) { errno = EINVAL; return fail("bad option ", arg); }

@@ -192,12 +192,16 @@ def _prlimit() -> str | None:
     return shutil.which("prlimit", path=SYSTEM_PATH)
 
 
+def _cpu_seconds(limits: Limits) -> int:
+    return int(math.ceil(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 1))
+
+
 def _limit_flags(limits: Limits, processes: bool) -> list[str]:
     """The rlimits as options, in the syntax that rrr-jail and util-linux's `prlimit` share.
 
     `processes`: also cap RLIMIT_NPROC; only in a sandbox, whose own user namespace counts it.
     """
-    cpu = int(math.ceil(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 1))
+    cpu = _cpu_seconds(limits)
     return [f"--cpu={cpu}:{cpu + 1}", f"--data={limits.memory_mb << 20}", f"--fsize={limits.file_size_mb << 20}",
             f"--nofile={limits.open_files}", "--core=0",
             *([f"--nproc={limits.processes}"] if processes else [])]
@@ -208,7 +212,7 @@ def _limit_prefix(limits: Limits, processes: bool) -> list[str]:
     prlimit = _prlimit()
     if prlimit:
         return [prlimit, *_limit_flags(limits, processes), "--"]
-    cpu = int(math.ceil(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 1))
+    cpu = _cpu_seconds(limits)
     ulimits = (f"ulimit -S -t {cpu} && ulimit -H -t {cpu + 1} && ulimit -d {limits.memory_mb << 10} && "
                f"ulimit -f {limits.file_size_mb << 10} && ulimit -n {limits.open_files} && ulimit -c 0 && "
                + (f"ulimit -u {limits.processes} && " if processes else ""))
@@ -226,20 +230,23 @@ def _jail() -> str | None:
     compiler = next(filter(None, (shutil.which(c) for c in ("cc", "gcc", "clang"))), None)
     if compiler is None:
         return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as folder:
-        built = Path(folder) / "rrr-jail"
-        for static in (["-static", "-s"], []):  # static: no dynamic loader on every candidate's path
-            try:
-                done = subprocess.run([compiler, "-O2", *static, "-o", str(built), str(source)],
-                                      capture_output=True, timeout=120)
-                works = done.returncode == 0 and subprocess.run(
-                    [str(built), "--nofile=64", "--", "/bin/true"], capture_output=True, timeout=30).returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                works = False
-            if works:
-                os.replace(built, target)  # atomic: a concurrent build lands the same bytes
-                return str(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as folder:
+            built = Path(folder) / "rrr-jail"
+            for static in (["-static", "-s"], []):  # static: no dynamic loader on every candidate's path
+                try:
+                    done = subprocess.run([compiler, "-O2", *static, "-o", str(built), str(source)],
+                                          capture_output=True, timeout=120)
+                    works = done.returncode == 0 and subprocess.run(
+                        [str(built), "--nofile=64", "--", "/bin/true"], capture_output=True, timeout=30).returncode == 0
+                except subprocess.TimeoutExpired:
+                    works = False
+                if works:
+                    os.replace(built, target)  # atomic: a concurrent build lands the same bytes
+                    return str(target)
+    except OSError:  # an unwritable cache, a compiler that cannot run: the fallback chain serves
+        pass
     return None
 
 

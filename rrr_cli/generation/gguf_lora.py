@@ -67,10 +67,9 @@ def export_lora_gguf(adapter_dir: str | os.PathLike, base_gguf: str | os.PathLik
     try:
         config = json.loads((adapter_dir / "adapter_config.json").read_text())
         weights = load_file(str(adapter_dir / "adapter_model.safetensors"))
-    except (OSError, ValueError) as exc:
-        raise RrrError(f"{adapter_dir}: not a readable peft LoRA adapter ({exc})") from None
-    rank = int(config["r"])
-    alpha = float(config["lora_alpha"])
+        rank, alpha = int(config["r"]), float(config["lora_alpha"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RrrError(f"{adapter_dir}: not a readable peft LoRA adapter ({exc!r})") from None
     if config.get("use_rslora"):
         alpha *= math.sqrt(rank)  # rsLoRA scales by alpha/sqrt(r); llama.cpp always uses alpha/r
     if config.get("use_dora"):

@@ -53,7 +53,8 @@ def _windows(tasks: Iterable[Task], params: SamplingParams, prompt_style: str, s
     window: list[Task] = []
     window_params = None
     for task in tasks:
-        task_params = dataclasses.replace(params, stop=tuple(params.stop) + stop_sequences(task, style_for(task, prompt_style)))
+        stop = stop_sequences(task, style_for(task, prompt_style))
+        task_params = dataclasses.replace(params, stop=tuple(params.stop) + stop)
         if window and (task_params != window_params or len(window) >= size):
             yield window, window_params
             window = []

@@ -45,8 +45,8 @@ def policy_backend(base: str | None, policy_dir: Path, device: str, name: str, b
 
     On the CPU with a GGUF generator and llama.cpp: the quantised base with the adapter exported as a
     GGUF LoRA adapter (written once, beside the policy, as `policy.gguf`), several times faster than
-    transformers here and the same model (greedy text and log-probs match the merged transformers
-    policy; tests/test_gguf_lora.py). Elsewhere: transformers with the adapter merged.
+    transformers here and the same model (its greedy text matches the merged transformers policy's;
+    tests/test_gguf_lora.py). Elsewhere: transformers with the adapter merged.
     """
     from rrr_cli.generation.backends import choose_backend, open_backend
     from rrr_cli.models import resolve_model
