@@ -120,6 +120,17 @@ class Candidate(Record):
     def key(self) -> tuple[str, int]:
         return (self.task_id, self.sample_id)
 
+    @property
+    def logprobs(self) -> tuple[float, int] | None:
+        """(sum of the completion's token log-probs, its tokens) where the sampler recorded them."""
+        if not self.n_tokens:
+            return None
+        if self.logprob_sum is not None:
+            return (float(self.logprob_sum), self.n_tokens)
+        if self.mean_logprob is not None:
+            return (float(self.mean_logprob) * self.n_tokens, self.n_tokens)
+        return None
+
 
 @dataclass
 class Verdict(Record):
@@ -163,6 +174,11 @@ class Pair(Record):
     rejected: str
     kind_: str = field(default="standard", metadata={"json": "kind"})
     iteration: int = 0
+    # The generator's log-probs of each side, where known (a reranker may read them as inputs).
+    chosen_logprob_sum: float | None = None
+    chosen_n_tokens: int | None = None
+    rejected_logprob_sum: float | None = None
+    rejected_n_tokens: int | None = None
     kind: ClassVar[str] = "pair"
 
     # The JSON field is called `kind`; the dataclass attribute `kind_` avoids the ClassVar name.

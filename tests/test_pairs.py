@@ -6,8 +6,8 @@ import pytest
 
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Candidate, Pair, ScoredCandidate, Verdict
-from rrr_cli.training.pairs import (build_pairs, dedupe_pairs, labelled_tasks, mine_hard_negatives,
-                                    split_by_task)
+from rrr_cli.training.pairs import (build_pairs, dedupe_pairs, labelled_from_pairs, labelled_tasks,
+                                    mine_hard_negatives, split_by_task)
 
 
 def cand(task: str, sample: int, completion: str, score: float | None = None):
@@ -76,3 +76,25 @@ def test_labelled_tasks_keep_one_copy_of_each_completion():
     verdicts = [verdict("t", 0, "passed"), verdict("t", 1, "passed"), verdict("t", 2, "failed")]
     [task] = labelled_tasks(cands, verdicts)
     assert task.completions == ["x", "y"] and task.passed == [True, False] and task.mixed
+
+
+def test_pairs_carry_the_generator_log_probs_of_both_sides():
+    cands = [Candidate(task_id="a", language="python", prompt="p", completion="ok", sample_id=0,
+                       n_tokens=4, logprob_sum=-2.0),
+             Candidate(task_id="a", language="python", prompt="p", completion="bad", sample_id=1,
+                       n_tokens=5, mean_logprob=-1.0),
+             Candidate(task_id="a", language="python", prompt="p", completion="bad2", sample_id=2)]
+    verdicts = [verdict("a", 0, "passed"), verdict("a", 1, "failed"), verdict("a", 2, "failed")]
+    pairs = {p.rejected: p for p in build_pairs(cands, verdicts)}
+    assert (pairs["bad"].chosen_logprob_sum, pairs["bad"].chosen_n_tokens) == (-2.0, 4)
+    assert (pairs["bad"].rejected_logprob_sum, pairs["bad"].rejected_n_tokens) == (-5.0, 5)  # from the mean
+    assert pairs["bad2"].rejected_logprob_sum is None and "rejected_n_tokens" not in pairs["bad2"].to_dict()
+    # Through JSON and back into labelled tasks (what validation reads).
+    again = [Pair.from_dict(p.to_dict()) for p in pairs.values()]
+    task = labelled_from_pairs(again)[0]
+    assert task.logprobs_of("ok") == (-2.0, 4) and task.logprobs_of("bad") == (-5.0, 5)
+    assert task.logprobs_of("bad2") is None
+    scored = [cand("a", 0, "ok", 0.1), cand("a", 1, "bad", 0.9)]
+    scored[1].logprob_sum, scored[1].n_tokens = -7.0, 7
+    hard = mine_hard_negatives(scored, verdicts[:2])
+    assert len(hard) == 1 and hard[0].rejected_logprob_sum == -7.0 and hard[0].chosen_logprob_sum is None

@@ -25,7 +25,8 @@ def candidates(tasks: int = 3, n: int = 4) -> list[Candidate]:
         for j in range(n):
             sign = "+" if j % 2 else "-"
             out.append(Candidate(task_id=f"T/{t}", language="python", prompt=f"def f{t}(x):\n",
-                                 completion=f"    return x {sign} {j}\n", sample_id=j, mean_logprob=-0.1 * j))
+                                 completion=f"    return x {sign} {j}\n", sample_id=j, mean_logprob=-0.1 * j,
+                                 n_tokens=4 + j))
     return out
 
 
@@ -37,7 +38,7 @@ def home(tmp_path_factory):
     pairs = [Pair(f"P/{t}", "python", f"def g{t}(x):\n", f"    return x + {t}\n", f"    return x - {t}\n")
              for t in range(8)]
     config = RewardTrainingConfig(model_name_or_path=str(base), num_train_epochs=3, trainable_layers=1,
-                                  learning_rate=3e-3, head_learning_rate=1e-2, per_device_train_batch_size=4,
+                                  projection=0, confidence=False, learning_rate=3e-3, head_learning_rate=1e-2, per_device_train_batch_size=4,
                                   validation_fraction=0.0, bf16=False)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RRR_HOME", str(root / "home"))

@@ -4,6 +4,7 @@ forward, Bradley-Terry training learns a toy preference, and save → load gives
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -71,7 +72,7 @@ def test_encode_keeps_the_end_of_long_inputs(base):
 def test_training_learns_a_toy_preference_and_saves_a_reranker(base, home):
     pairs = toy_pairs()
     config = RewardTrainingConfig(model_name_or_path=str(base), num_train_epochs=4, trainable_layers=1,
-                                  learning_rate=3e-3, head_learning_rate=1e-2, per_device_train_batch_size=4,
+                                  projection=0, confidence=False, learning_rate=3e-3, head_learning_rate=1e-2, per_device_train_batch_size=4,
                                   validation_fraction=0.25, bf16=False, seed=0)
     lines: list[str] = []
     result, directory = train_and_save(pairs, config, name="toy", training_data={"source": "toy"},
@@ -145,3 +146,69 @@ def test_a_reranker_saved_before_pooling_existed_reads_the_last_token(base, tmp_
     del manifest["settings"]["pooling"]
     (directory / "manifest.json").write_text(json.dumps(manifest))
     assert RewardModel.load(directory, device="cpu").settings.pooling == "last"
+
+
+def with_logprobs(pairs: list[Pair], informative: bool, seed: int = 0) -> list[Pair]:
+    """The pairs with generator log-probs on both sides: higher for the chosen side when
+    `informative`, otherwise drawn at random."""
+    rng = random.Random(seed)
+    out = []
+    for pair in pairs:
+        good, bad = (-2.0, -8.0) if informative else (rng.uniform(-9, -1), rng.uniform(-9, -1))
+        out.append(Pair(pair.task_id, pair.language, pair.prompt, pair.chosen, pair.rejected,
+                        chosen_logprob_sum=good, chosen_n_tokens=10, rejected_logprob_sum=bad, rejected_n_tokens=10))
+    return out
+
+
+def head_only_config(base, **kw) -> RewardTrainingConfig:
+    return RewardTrainingConfig(**{"model_name_or_path": str(base), "num_train_epochs": 2, "projection": 4,
+                                   "bf16": False, "validation_fraction": 0.25, "seed": 0, **kw})
+
+
+def test_default_recipe_is_a_projected_head_on_a_frozen_trunk_reading_log_probs(base, home):
+    """Head only (no LoRA), the pooled state's principal components plus the generator's log-probs:
+    it learns a preference the text carries while the log-probs are noise, and loads back the same."""
+    assert RewardTrainingConfig().trainable_layers == 0 and RewardTrainingConfig().confidence
+    pairs = with_logprobs(toy_pairs(tasks=16), informative=False)
+    lines: list[str] = []
+    result, directory = train_and_save(pairs, head_only_config(base), name="proj", log=lines.append)
+    assert not [p for p in result.model.trunk.parameters() if p.requires_grad]
+    assert any("principal components" in line for line in lines)
+    assert result.epochs[-1].train_pairwise_accuracy >= 0.9
+    assert result.epochs[-1].val_pairwise_accuracy >= 0.9
+    settings = read_manifest(directory)["settings"]
+    assert settings["projection"] == 4 and settings["confidence"] is True and settings["trainable_layers"] == 0
+
+    texts = [(p.prompt, c) for p in pairs[:3] for c in (p.chosen, p.rejected)]
+    logprobs = [(-3.0, 10), (-6.0, 12)] * 3
+    before = result.model.score_texts(texts, logprobs=logprobs)
+    loaded = RewardModel.load(directory, device="cpu", merge=True)
+    loaded.use_bf16 = False
+    assert loaded.score_texts(texts, logprobs=logprobs) == pytest.approx(before, abs=1e-4)
+    # The log-probs are inputs: other values, other scores; none at all, the least confident's.
+    assert loaded.score_texts(texts, logprobs=[(-1.0, 10)] * 6) != pytest.approx(before, abs=1e-4)
+
+
+def test_the_head_starts_as_the_mean_log_prob_scorer(base, home):
+    """Text that says nothing, log-probs that do: validation ranks right from the first epoch."""
+    pairs = [Pair(f"t{t}", "python", f"def f{t}(x):\n", f"    return x  # {t}a\n", f"    return x  # {t}b\n")
+             for t in range(12)]
+    result, _ = train_and_save(with_logprobs(pairs, informative=True), head_only_config(base, num_train_epochs=1),
+                               name="lp")
+    assert result.epochs[0].val_reranked_at_1 == 1.0 and result.epochs[0].val_pairwise_accuracy == 1.0
+
+
+def test_training_a_log_prob_reader_on_pairs_without_log_probs_is_one_clear_error(base, home):
+    with pytest.raises(RrrError, match="have no generator log-probs"):
+        train_and_save(toy_pairs(), head_only_config(base), name="x")
+    assert not (home / "rerankers" / "x").exists()
+
+
+def test_confidence_inputs_and_the_fill_for_missing_ones():
+    from rrr_cli.training.reward_model import confidence_inputs, fill_confidence
+
+    assert confidence_inputs((-5.0, 10)) == pytest.approx([-0.5, -0.5, math.log(11)])
+    assert confidence_inputs(None) is None and confidence_inputs((0.0, 0)) is None
+    rows, missing = fill_confidence([[-0.1, -1.0, 2.0], None, [-0.9, -0.2, 3.0]])
+    assert missing == 1 and rows[1] == [-0.9, -1.0, 2.0]
+    assert fill_confidence([None, None]) == ([[0.0] * 3, [0.0] * 3], 2)

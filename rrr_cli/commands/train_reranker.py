@@ -19,9 +19,14 @@ def command(
     name: Optional[str] = typer.Option(None, "--name", help="Reranker name (default: reranker-DATE-TIME)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Catalog name, GGUF file or HF "
                                              "directory (default: models.default)."),
-    epochs: int = typer.Option(2, "--epochs", help="Passes over the training pairs."),
-    trainable_layers: int = typer.Option(2, "--trainable-layers", help="Top decoder layers with LoRA "
-                                         "(the rest is frozen and its output cached)."),
+    epochs: int = typer.Option(3, "--epochs", help="Passes over the training pairs (head only: "
+                               "100 full-batch steps each)."),
+    trainable_layers: int = typer.Option(0, "--trainable-layers", help="Top decoder layers with LoRA "
+                                         "(the rest is frozen and its output cached); 0 = train the head only."),
+    projection: int = typer.Option(16, "--projection", help="The head reads this many principal components "
+                                   "of the pooled state (0 = the whole state, a plain linear head)."),
+    confidence: bool = typer.Option(True, "--confidence/--no-confidence", help="The head also reads the "
+                                    "generator's log-probs of each candidate."),
     max_length: int = typer.Option(512, "--max-length", help="Most tokens of prompt + completion."),
     batch_size: int = typer.Option(16, "--batch-size", help="Pairs per optimiser step."),
     learning_rate: float = typer.Option(2e-4, "--learning-rate", help="LoRA learning rate."),
@@ -43,7 +48,8 @@ def command(
     from rrr_cli.training.train_reward import RewardTrainingConfig, train_and_save
 
     config = RewardTrainingConfig(model_name_or_path=base_model, num_train_epochs=epochs,
-                                  trainable_layers=trainable_layers, max_length=max_length,
+                                  trainable_layers=trainable_layers, projection=projection,
+                                  confidence=confidence, max_length=max_length,
                                   per_device_train_batch_size=batch_size, learning_rate=learning_rate,
                                   validation_fraction=validation_fraction, seed=seed)
     config.check()

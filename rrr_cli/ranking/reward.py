@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from rrr_cli.ranking.scorers import BatchScorer
 from rrr_cli.records import Candidate, Task
+from rrr_cli.ui import notice
 
 DEFAULT_BATCH_SIZE = 16
 
@@ -24,6 +25,7 @@ class RewardModelScorer(BatchScorer):
     def __init__(self, model, batch_size: int = DEFAULT_BATCH_SIZE):
         self.model = model
         self.batch_size = batch_size
+        self.warned = False
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -41,7 +43,12 @@ class RewardModelScorer(BatchScorer):
                    progress: Callable[[int], None] | None = None) -> list[list[float]]:
         texts = [(candidate.prompt or task.prompt, candidate.completion)
                  for task, candidates in groups for candidate in candidates]
-        flat = self.model.score_texts(texts, batch_size=self.batch_size) if texts else []
+        logprobs = [candidate.logprobs for _, candidates in groups for candidate in candidates]
+        if self.model.settings.confidence and not self.warned and any(v is None for v in logprobs):
+            self.warned = True
+            notice(f"{sum(v is None for v in logprobs)} candidate(s) have no log-probs, which this reranker "
+                   "reads; each counts as the least confident")
+        flat = self.model.score_texts(texts, batch_size=self.batch_size, logprobs=logprobs) if texts else []
         out, at = [], 0
         for _, candidates in groups:
             out.append(flat[at:at + len(candidates)])

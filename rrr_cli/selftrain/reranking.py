@@ -41,7 +41,10 @@ def train_reranker(pairs: list[Pair], config: SelfTrainConfig, out_dir: Path, de
     rm_config = RewardTrainingConfig(
         model_name_or_path=config.reranker_base or config.generator or None, num_train_epochs=config.rm_epochs,
         learning_rate=config.rm_learning_rate, per_device_train_batch_size=config.rm_batch_size,
-        max_length=config.rm_max_length, seed=seed, device=device)
+        max_length=config.rm_max_length, seed=seed, device=device,
+        # LoRA on the top layers and a plain head: PPO scores the policy's own samples, which carry no
+        # log-probs of the generator, so this reranker must not read them.
+        trainable_layers=2, projection=0, confidence=False)
     result = train_reward_model(pairs, rm_config, log=log)
     result.model.save(out_dir, manifest={"metrics": result.metrics(), "pairs": len(pairs)})
     last = result.epochs[-1]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
 
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Candidate, Pair, ScoredCandidate, Verdict
@@ -34,6 +34,13 @@ class LabelledTask:
     prompt: str
     completions: list[str]
     passed: list[bool]
+    # Per completion: the generator's (log-prob sum, tokens), or None where unknown.
+    logprobs: list[Optional[tuple[float, int]]] = field(default_factory=list)
+
+    def logprobs_of(self, completion: str) -> tuple[float, int] | None:
+        if len(self.logprobs) != len(self.completions):
+            return None
+        return self.logprobs[self.completions.index(completion)]
 
     @property
     def mixed(self) -> bool:
@@ -72,6 +79,7 @@ def labelled_tasks(candidates: Iterable[Candidate], verdicts: Iterable[Verdict] 
             candidate.task_id, candidate.language, candidate.prompt, [], []))
         group.completions.append(candidate.completion)
         group.passed.append(verdict.passed)
+        group.logprobs.append(candidate.logprobs)
     return list(groups.values())
 
 
@@ -80,11 +88,29 @@ def labelled_from_pairs(pairs: Iterable[Pair]) -> list[LabelledTask]:
     groups: dict[str, LabelledTask] = {}
     for pair in pairs:
         group = groups.setdefault(pair.task_id, LabelledTask(pair.task_id, pair.language, pair.prompt, [], []))
-        for text, ok in ((pair.chosen, True), (pair.rejected, False)):
+        for text, ok, logprobs in ((pair.chosen, True, pair_logprobs(pair, "chosen")),
+                                   (pair.rejected, False, pair_logprobs(pair, "rejected"))):
             if text not in group.completions:
                 group.completions.append(text)
                 group.passed.append(ok)
+                group.logprobs.append(logprobs)
     return list(groups.values())
+
+
+def pair_logprobs(pair: Pair, side: str) -> tuple[float, int] | None:
+    """The generator's (log-prob sum, tokens) of one side ("chosen" or "rejected") of a pair."""
+    total, tokens = getattr(pair, f"{side}_logprob_sum"), getattr(pair, f"{side}_n_tokens")
+    return (float(total), int(tokens)) if total is not None and tokens else None
+
+
+def make_pair(task_id: str, language: str, prompt: str, chosen: str, rejected: str, kind: str, iteration: int,
+              logprobs: dict[str, tuple[float, int] | None]) -> Pair:
+    """A pair carrying both sides' generator log-probs from `logprobs` (completion -> (sum, tokens))."""
+    sides = {}
+    for side, text in (("chosen", chosen), ("rejected", rejected)):
+        known = logprobs.get(text)
+        sides[f"{side}_logprob_sum"], sides[f"{side}_n_tokens"] = known if known else (None, None)
+    return Pair(task_id, language, prompt, chosen, rejected, kind_=kind, iteration=iteration, **sides)
 
 
 def _capped(pairs: list[tuple[str, str]], cap: int | None, rng: random.Random) -> list[tuple[str, str]]:
@@ -111,7 +137,8 @@ def pairs_for_task(task: LabelledTask, max_per_task: int | None = DEFAULT_MAX_PA
     rejected = [text for text, ok in zip(task.completions, task.passed) if not ok]
     combos = [(c, r) for c in chosen for r in rejected if c != r]
     combos = _capped(combos, max_per_task, _task_rng(task.task_id, seed))
-    return [Pair(task.task_id, task.language, task.prompt, c, r, kind_="standard", iteration=iteration)
+    logprobs = dict(zip(task.completions, task.logprobs))
+    return [make_pair(task.task_id, task.language, task.prompt, c, r, "standard", iteration, logprobs)
             for c, r in combos]
 
 
@@ -159,7 +186,10 @@ def mine_hard_negatives(scored: Iterable[ScoredCandidate], verdicts: Iterable[Ve
         hard = [text for text in dict.fromkeys(hard) if text not in passing]
         first = members[0][0]
         combos = _capped([(c, r) for r in hard for c in passing], max_per_task, _task_rng(task_id, seed))
-        out.extend(Pair(task_id, first.language, first.prompt, c, r, kind_="hard_negative", iteration=iteration)
+        logprobs = {}
+        for candidate, _ in members:
+            logprobs.setdefault(candidate.completion, candidate.logprobs)
+        out.extend(make_pair(task_id, first.language, first.prompt, c, r, "hard_negative", iteration, logprobs)
                    for c, r in combos)
     return out
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -170,9 +171,99 @@ class RewardModelSettings:
     lora_dropout: float = 0.0
     max_length: int = 512  # tokens of prompt + completion; longer inputs keep their last tokens
     pooling: str = "mean"  # "mean": over the completion's tokens and the end token; "last": the end token
+    projection: int = 0  # > 0: the head reads the pooled state's top principal components (fitted on training texts)
+    confidence: bool = False  # the head also reads the generator's log-probs of the completion
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+# --- the head ---------------------------------------------------------------------------------------
+
+CONFIDENCE_INPUTS = 3  # mean token log-prob, log-prob sum / 10, log(1 + tokens)
+
+
+def confidence_inputs(logprobs: tuple[float, int] | None) -> list[float] | None:
+    """The generator-confidence inputs of one completion from its (log-prob sum, tokens)."""
+    if logprobs is None or not logprobs[1]:
+        return None
+    total, tokens = logprobs
+    return [total / tokens, total / 10.0, math.log1p(tokens)]
+
+
+def fill_confidence(values: Sequence[list[float] | None]) -> tuple[list[list[float]], int]:
+    """Inputs for every completion: one without log-probs gets the lowest known values (it ranks as
+    the least confident of its batch, never the most). Returns (inputs, how many were missing)."""
+    known = [v for v in values if v is not None]
+    missing = len(values) - len(known)
+    floor = [min(column) for column in zip(*known)] if known else [0.0] * CONFIDENCE_INPUTS
+    return [v if v is not None else list(floor) for v in values], missing
+
+
+def _head_class():
+    torch = _torch()
+
+    class ProjectedHead(torch.nn.Module):
+        """A linear score on the pooled state's top principal components (standardised first), plus
+        the generator-confidence inputs. Projecting onto a few components is the regulariser that
+        lets a head learn from a couple of hundred tasks (a full-width head over-fits them)."""
+
+        def __init__(self, hidden: int, projection: int, confidence: bool):
+            super().__init__()
+            self.register_buffer("center", torch.zeros(hidden))
+            self.register_buffer("scale", torch.ones(hidden))
+            self.register_buffer("basis", torch.zeros(hidden, projection))
+            self.extra = CONFIDENCE_INPUTS if confidence else 0
+            self.linear = torch.nn.Linear(projection + self.extra, 1)
+            with torch.no_grad():
+                self.linear.weight.zero_()
+                self.linear.bias.zero_()
+                if self.extra:
+                    self.linear.weight[0, projection] = 1.0  # start as the mean log-prob scorer
+
+        @property
+        def projection(self) -> int:
+            return self.basis.shape[1]
+
+        def fit_projection(self, pooled) -> None:
+            """Centre, scale and principal directions from pooled training states [n, hidden]."""
+            with torch.no_grad():
+                pooled = pooled.float()
+                self.center.copy_(pooled.mean(0))
+                self.scale.copy_(pooled.std(0) + 1e-4)
+                standard = (pooled - self.center) / self.scale
+                q = min(self.projection, *standard.shape)
+                # Top right-singular vectors; the /10 keeps the components near unit scale.
+                _, _, v = torch.linalg.svd(standard, full_matrices=False)
+                self.basis.zero_()
+                self.basis[:, :q].copy_(v[:q].T / 10.0)
+
+        def penalty(self):
+            """Squared weights on the components (the confidence weights are not shrunk)."""
+            weights = self.linear.weight[0, :self.projection]
+            return (weights * weights).sum()
+
+        def forward(self, pooled, extra=None):
+            x = ((pooled.float() - self.center) / self.scale) @ self.basis
+            if self.extra:
+                x = torch.cat([x, extra.to(x)], dim=1)
+            return self.linear(x)
+
+    return ProjectedHead
+
+
+def make_head(hidden: int, settings: RewardModelSettings):
+    """The head `settings` describe: a plain linear layer on the pooled state, or a projected head."""
+    torch = _torch()
+    if settings.projection > 0 or settings.confidence:
+        if settings.projection < 1:
+            raise RrrError("a head with confidence inputs needs --projection of at least 1")
+        return _head_class()(hidden, settings.projection, settings.confidence)
+    head = torch.nn.Linear(hidden, 1)
+    # Small weights so the first scores sit near 0 and the first gradients are gentle.
+    torch.nn.init.normal_(head.weight, std=1.0 / hidden)
+    torch.nn.init.zeros_(head.bias)
+    return head
 
 
 class Encoded(list):
@@ -227,11 +318,7 @@ class RewardModel:
         info = base_model_info(spec)
         trunk, tokenizer = load_trunk(info)
         torch.manual_seed(seed)
-        hidden = trunk.config.hidden_size
-        head = torch.nn.Linear(hidden, 1)
-        # Small weights so the first scores sit near 0 and the first gradients are gentle.
-        torch.nn.init.normal_(head.weight, std=1.0 / hidden)
-        torch.nn.init.zeros_(head.bias)
+        head = make_head(trunk.config.hidden_size, settings)
         return cls(_with_lora(trunk, settings), tokenizer, head, info, settings, device=device)
 
     # encoding ----------------------------------------------------------------------------------
@@ -286,25 +373,35 @@ class RewardModel:
                                            position_ids=position_ids, position_embeddings=position_embeddings)
         return hidden
 
-    def _pool(self, final, attention_mask, starts: Sequence[int]):
+    def _pooled(self, final, attention_mask, starts: Sequence[int]):
+        """One vector per row: the mean of the completion's states (and the end token's), or the last."""
         torch = _torch()
         if self.settings.pooling == "last":
             last = attention_mask.sum(dim=1) - 1  # right padding: the last real token of each row
-            pooled = final[torch.arange(final.shape[0], device=final.device), last]
-        else:
-            positions = torch.arange(final.shape[1], device=final.device).unsqueeze(0)
-            begin = torch.tensor(list(starts), device=final.device).unsqueeze(1)
-            weights = ((positions >= begin) & attention_mask.bool()).to(final.dtype).unsqueeze(-1)
-            pooled = (final * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
-        return self.head(pooled.float()).squeeze(-1)
+            return final[torch.arange(final.shape[0], device=final.device), last].float()
+        positions = torch.arange(final.shape[1], device=final.device).unsqueeze(0)
+        begin = torch.tensor(list(starts), device=final.device).unsqueeze(1)
+        weights = ((positions >= begin) & attention_mask.bool()).to(final.dtype).unsqueeze(-1)
+        return ((final * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)).float()
 
-    def forward_ids(self, sequences: Sequence[list[int]]):
+    def head_scores(self, pooled, confidence: Sequence[list[float]] | None = None):
+        """The head on pooled states; `confidence` (one `confidence_inputs` row per text) is
+        required when the head reads the generator's log-probs, ignored otherwise."""
+        torch = _torch()
+        if not self.settings.confidence:
+            return self.head(pooled).squeeze(-1)
+        if confidence is None or len(confidence) != pooled.shape[0]:
+            raise RrrError("this reranker reads the generator's log-probs; none were given")
+        extra = torch.tensor([list(row) for row in confidence], dtype=torch.float32, device=pooled.device)
+        return self.head(pooled, extra).squeeze(-1)
+
+    def forward_ids(self, sequences: Sequence[list[int]], confidence: Sequence[list[float]] | None = None):
         """Scores (a tensor, with grad if enabled) for token sequences (`encode`'s output: a plain
         list pools from its first token), through the whole model."""
         ids, mask = self._padded(sequences)
         with self._autocast():
             final = self.trunk(input_ids=ids, attention_mask=mask).last_hidden_state
-        return self._pool(final, mask, [getattr(s, "start", 0) for s in sequences])
+        return self.head_scores(self._pooled(final, mask, [getattr(s, "start", 0) for s in sequences]), confidence)
 
     def trunk_states(self, sequences: Sequence[list[int]]) -> list[TextStates]:
         """The frozen bottom's output for each sequence (computed once, reused every epoch)."""
@@ -319,8 +416,9 @@ class RewardModel:
         return [TextStates(hidden[row, :len(seq)].to(dtype=dtype, device="cpu").clone(), getattr(seq, "start", 0))
                 for row, seq in enumerate(sequences)]
 
-    def score_from_states(self, states: Sequence[TextStates]):
-        """Scores (a tensor, with grad) from cached bottom states: top layers, final norm, head."""
+    def pooled_from_states(self, states: Sequence[TextStates]):
+        """Pooled final states (a tensor, with grad where the top layers train) from cached bottom
+        states: the top layers, the final norm, the pooling; no head."""
         torch = _torch()
         width = max(s.hidden.shape[0] for s in states)
         size = states[0].hidden.shape[1]
@@ -334,20 +432,31 @@ class RewardModel:
             if self.split < len(self.decoder.layers):
                 hidden = self._run_layers(hidden, mask, self.split, len(self.decoder.layers))
             final = self.decoder.norm(hidden)
-        return self._pool(final, mask, [s.start for s in states])
+        return self._pooled(final, mask, [s.start for s in states])
+
+    def score_from_states(self, states: Sequence[TextStates], confidence: Sequence[list[float]] | None = None):
+        """Scores (a tensor, with grad) from cached bottom states."""
+        return self.head_scores(self.pooled_from_states(states), confidence)
 
     def score_texts(self, texts: Sequence[tuple[str, str]], batch_size: int = 8,
-                    progress: Callable[[int], None] | None = None) -> list[float]:
-        """Scores for (prompt, completion) pairs, in order; batched by similar length (less padding)."""
+                    progress: Callable[[int], None] | None = None,
+                    logprobs: Sequence[tuple[float, int] | None] | None = None) -> list[float]:
+        """Scores for (prompt, completion) pairs, in order; batched by similar length (less padding).
+        `logprobs` (the generator's (sum, tokens) per text) feeds a head with confidence inputs; a
+        text without them counts as its batch's least confident (see `fill_confidence`)."""
         torch = _torch()
         encoded = [self.encode(p, c) for p, c in texts]
+        confidence = None
+        if self.settings.confidence:
+            confidence, _ = fill_confidence([confidence_inputs(v) for v in (logprobs or [None] * len(texts))])
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         scores = [0.0] * len(encoded)
         self.trunk.eval()
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 chunk = order[start:start + batch_size]
-                values = self.forward_ids([encoded[i] for i in chunk]).float().cpu().tolist()
+                rows = [confidence[i] for i in chunk] if confidence is not None else None
+                values = self.forward_ids([encoded[i] for i in chunk], rows).float().cpu().tolist()
                 for i, value in zip(chunk, values):
                     scores[i] = float(value)
                 if progress:
@@ -451,7 +560,7 @@ class RewardModel:
             trunk = PeftModel.from_pretrained(trunk, directory / ADAPTER_DIR)
         except (OSError, ValueError, KeyError) as exc:
             raise RrrError(f"{directory}: cannot load the reranker's adapters: {exc}") from None
-        head = torch.nn.Linear(trunk.get_base_model().config.hidden_size, 1)
+        head = make_head(trunk.get_base_model().config.hidden_size, settings)
         try:
             head.load_state_dict(load_file(str(directory / HEAD_FILE)))
         except (OSError, RuntimeError) as exc:

@@ -22,8 +22,8 @@ from typing import Any, Callable, Sequence
 
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Pair
-from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, split_by_task
-from rrr_cli.training.reward_model import RewardModel, RewardModelSettings
+from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, pair_logprobs, split_by_task
+from rrr_cli.training.reward_model import RewardModel, RewardModelSettings, confidence_inputs, fill_confidence
 
 
 @dataclass
@@ -31,16 +31,25 @@ class RewardTrainingConfig:
     """Everything one reward-model training run needs (named as in TRL's RewardConfig where it can)."""
 
     model_name_or_path: str | None = None  # base model: catalog name, .gguf file or HF dir; None = default
-    num_train_epochs: int = 2
+    num_train_epochs: int = 3
     learning_rate: float = 2e-4  # LoRA adapters
-    head_learning_rate: float = 1e-3  # the freshly initialised scalar head learns faster
+    head_learning_rate: float = 1e-3  # the freshly initialised scalar head learns faster (with LoRA)
+    # Head only (trainable_layers 0): every text's pooled state is computed once and the head is fitted
+    # on all pairs at once (a regularised Bradley-Terry logistic regression), this many steps an epoch.
+    head_only_steps_per_epoch: int = 100
+    head_only_learning_rate: float = 0.03
+    head_l2: float = 0.003  # squared-weight penalty on the projected head's component weights
     per_device_train_batch_size: int = 16  # pairs per optimiser step
     per_device_eval_batch_size: int = 16  # texts per forward pass when caching and validating
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     max_length: int = 512
     pooling: str = "mean"  # see RewardModelSettings
-    trainable_layers: int = 2
+    # The default recipe (chosen by cross-validation on MBPP train tasks, issue #5): a frozen trunk,
+    # a head on the pooled state's top 16 principal components plus the generator's log-probs.
+    trainable_layers: int = 0
+    projection: int = 16
+    confidence: bool = True
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
@@ -53,7 +62,8 @@ class RewardTrainingConfig:
     def settings(self) -> RewardModelSettings:
         return RewardModelSettings(trainable_layers=self.trainable_layers, lora_r=self.lora_r,
                                    lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                                   max_length=self.max_length, pooling=self.pooling)
+                                   max_length=self.max_length, pooling=self.pooling,
+                                   projection=self.projection, confidence=self.confidence)
 
     def check(self) -> None:
         for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -64,6 +74,10 @@ class RewardTrainingConfig:
             raise RrrError("learning rates must be positive")
         if self.trainable_layers < 0:
             raise RrrError(f"trainable-layers must be >= 0 (got {self.trainable_layers})")
+        if self.projection < 0 or (self.confidence and self.projection < 1):
+            raise RrrError(f"projection must be >= 1 with confidence inputs, >= 0 without (got {self.projection})")
+        if self.head_l2 < 0 or self.head_only_steps_per_epoch < 1 or not self.head_only_learning_rate > 0:
+            raise RrrError("head-l2 must be >= 0, head-only steps >= 1 and their learning rate positive")
 
 
 @dataclass
@@ -155,7 +169,7 @@ class _StateCache:
 
 
 def _score_tasks(model: RewardModel, cache: _StateCache, tasks: Sequence[LabelledTask],
-                 batch_size: int) -> list[list[float]]:
+                 batch_size: int, confidence: dict[tuple[str, str], list[float]]) -> list[list[float]]:
     import torch
 
     texts = [(t.prompt, c) for t in tasks for c in t.completions]
@@ -164,9 +178,43 @@ def _score_tasks(model: RewardModel, cache: _StateCache, tasks: Sequence[Labelle
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            for text, value in zip(chunk, model.score_from_states([cache[t] for t in chunk]).float().tolist()):
+            rows = [confidence[t] for t in chunk] if model.settings.confidence else None
+            for text, value in zip(chunk, model.score_from_states([cache[t] for t in chunk], rows).float().tolist()):
                 values[text] = value
     return [[values[(t.prompt, c)] for c in t.completions] for t in tasks]
+
+
+def _confidence_table(train_pairs: Sequence[Pair], val_tasks: Sequence[LabelledTask]) -> dict[tuple[str, str], list[float]]:
+    """Generator-confidence inputs per (prompt, completion): from the pairs and the validation tasks.
+
+    Every training text must have them; a validation text without them gets its set's lowest."""
+    table: dict[tuple[str, str], list[float] | None] = {}
+    for pair in train_pairs:
+        for side, text in (("chosen", pair.chosen), ("rejected", pair.rejected)):
+            table.setdefault((pair.prompt, text), confidence_inputs(pair_logprobs(pair, side)))
+    lacking = sum(value is None for value in table.values())
+    if lacking:
+        raise RrrError(f"{lacking} of {len(table)} training completions have no generator log-probs, which this "
+                       "reranker reads (make pairs from `rrr sample` output, or train with --no-confidence)")
+    val = {(t.prompt, c): confidence_inputs(t.logprobs_of(c)) for t in val_tasks for c in t.completions}
+    val = {k: v for k, v in val.items() if k not in table}
+    filled, _ = fill_confidence(list(val.values()))
+    table.update(zip(val, filled))
+    return table  # type: ignore[return-value]
+
+
+def _pooled_all(model: RewardModel, cache: _StateCache, texts: Sequence[tuple[str, str]], batch_size: int):
+    """Pooled final states of `texts` (rows in order), without a graph."""
+    import torch
+
+    order = sorted(range(len(texts)), key=lambda i: cache[texts[i]].hidden.shape[0])
+    rows: list = [None] * len(texts)
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for i, vector in zip(chunk, model.pooled_from_states([cache[texts[i]] for i in chunk])):
+                rows[i] = vector
+    return torch.stack(rows)
 
 
 def _pairwise_accuracy(pairs: Sequence[Pair], scores: dict[tuple[str, str], float]) -> float:
@@ -212,13 +260,15 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
                  for r, ok_r in zip(t.completions, t.passed) if not ok_r] or held_pairs
 
     torch.manual_seed(config.seed)
+    fresh = model is None
     model = model or RewardModel.from_base(config.model_name_or_path, config.settings(), seed=config.seed,
                                            device=config.device)
     if config.bf16 is not None:
         model.use_bf16 = config.bf16
+    confidence = _confidence_table(train_pairs, val_tasks) if model.settings.confidence else {}
     cache = _StateCache(model, config.per_device_eval_batch_size)
-    texts = [(p.prompt, t) for p in train_pairs for t in (p.chosen, p.rejected)]
-    texts += [(t.prompt, c) for t in val_tasks for c in t.completions]
+    train_texts = list(dict.fromkeys((p.prompt, t) for p in train_pairs for t in (p.chosen, p.rejected)))
+    texts = train_texts + [(t.prompt, c) for t in val_tasks for c in t.completions]
     distinct = len(set(texts))
     started = time.perf_counter()
     done = 0
@@ -235,16 +285,35 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
         f"in {cache_seconds:.0f}s ({cache.tokens / max(cache_seconds, 1e-9):.0f} tokens/s)")
 
     lora_params = [p for p in model.trunk.parameters() if p.requires_grad]
-    groups = [{"params": list(model.head.parameters()), "lr": config.head_learning_rate}]
-    if lora_params:
-        groups.append({"params": lora_params, "lr": config.learning_rate})
-    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train_pairs) / config.per_device_train_batch_size)
-    total_steps = steps_per_epoch * config.num_train_epochs
-    warmup = max(1, int(config.warmup_ratio * total_steps))
-    # Linear warmup then linear decay, as TRL/transformers' default schedule.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
+    head_only = not lora_params
+    pooled = None
+    if head_only or (fresh and model.settings.projection):
+        pooled = _pooled_all(model, cache, train_texts, config.per_device_eval_batch_size)
+    if fresh and model.settings.projection:
+        model.head.fit_projection(pooled)
+        log(f"head reads the top {model.settings.projection} principal components of {len(train_texts)} "
+            f"training completions' pooled states" + (" and the generator's log-probs" if confidence else ""))
+    penalty = getattr(model.head, "penalty", None)
+
+    def regularised(loss):
+        return loss + config.head_l2 * penalty() if penalty is not None and config.head_l2 else loss
+
+    if head_only:
+        optimizer = torch.optim.Adam(model.head.parameters(), lr=config.head_only_learning_rate)
+        where = {t: i for i, t in enumerate(train_texts)}
+        chosen_rows = torch.tensor([where[(p.prompt, p.chosen)] for p in train_pairs])
+        rejected_rows = torch.tensor([where[(p.prompt, p.rejected)] for p in train_pairs])
+        rows = [confidence[t] for t in train_texts] if confidence else None
+    else:
+        groups = [{"params": list(model.head.parameters()), "lr": config.head_learning_rate},
+                  {"params": lora_params, "lr": config.learning_rate}]
+        optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+        steps_per_epoch = math.ceil(len(train_pairs) / config.per_device_train_batch_size)
+        total_steps = steps_per_epoch * config.num_train_epochs
+        warmup = max(1, int(config.warmup_ratio * total_steps))
+        # Linear warmup then linear decay, as TRL/transformers' default schedule.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
 
     rng = random.Random(config.seed)
     epochs: list[EpochMetrics] = []
@@ -252,36 +321,55 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
     train_started = time.perf_counter()
     for epoch in range(1, config.num_train_epochs + 1):
         epoch_started = time.perf_counter()
-        model.trunk.train()
-        order = list(train_pairs)
-        rng.shuffle(order)
-        losses, wins = [], 0
-        for step in range(steps_per_epoch):
-            batch = order[step * config.per_device_train_batch_size:(step + 1) * config.per_device_train_batch_size]
-            # A text shared by several pairs in the batch runs once.
-            batch_texts = list(dict.fromkeys((p.prompt, t) for p in batch for t in (p.chosen, p.rejected)))
-            where = {t: i for i, t in enumerate(batch_texts)}
-            scores = model.score_from_states([cache[t] for t in batch_texts])
-            chosen = scores[[where[(p.prompt, p.chosen)] for p in batch]]
-            rejected = scores[[where[(p.prompt, p.rejected)] for p in batch]]
-            loss = bradley_terry_loss(chosen, rejected)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()) * len(batch))
-            wins += int((chosen > rejected).sum())
-            if progress:
-                progress(f"epoch {epoch}/{config.num_train_epochs}", step + 1, steps_per_epoch)
+        if head_only:
+            # All pairs at once: the pooled states are fixed, so a step is one small matrix product.
+            for step in range(config.head_only_steps_per_epoch):
+                scores = model.head_scores(pooled, rows)
+                chosen, rejected = scores[chosen_rows], scores[rejected_rows]
+                loss = bradley_terry_loss(chosen, rejected)
+                optimizer.zero_grad(set_to_none=True)
+                regularised(loss).backward()
+                optimizer.step()
+                if progress:
+                    progress(f"epoch {epoch}/{config.num_train_epochs}", step + 1, config.head_only_steps_per_epoch)
+            with torch.no_grad():
+                scores = model.head_scores(pooled, rows)
+                chosen, rejected = scores[chosen_rows], scores[rejected_rows]
+                train_loss = float(bradley_terry_loss(chosen, rejected))
+                wins = int((chosen > rejected).sum())
+        else:
+            model.trunk.train()
+            order = list(train_pairs)
+            rng.shuffle(order)
+            losses, wins = [], 0
+            for step in range(steps_per_epoch):
+                batch = order[step * config.per_device_train_batch_size:(step + 1) * config.per_device_train_batch_size]
+                # A text shared by several pairs in the batch runs once.
+                batch_texts = list(dict.fromkeys((p.prompt, t) for p in batch for t in (p.chosen, p.rejected)))
+                where = {t: i for i, t in enumerate(batch_texts)}
+                scores = model.score_from_states([cache[t] for t in batch_texts],
+                                                 [confidence[t] for t in batch_texts] if confidence else None)
+                chosen = scores[[where[(p.prompt, p.chosen)] for p in batch]]
+                rejected = scores[[where[(p.prompt, p.rejected)] for p in batch]]
+                loss = bradley_terry_loss(chosen, rejected)
+                optimizer.zero_grad(set_to_none=True)
+                regularised(loss).backward()
+                torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                losses.append(float(loss.detach()) * len(batch))
+                wins += int((chosen > rejected).sum())
+                if progress:
+                    progress(f"epoch {epoch}/{config.num_train_epochs}", step + 1, steps_per_epoch)
+            train_loss = sum(losses) / len(train_pairs)
         model.trunk.eval()
         val_acc = val_r1 = None
         if val_tasks:
-            task_scores = _score_tasks(model, cache, val_tasks, config.per_device_eval_batch_size)
+            task_scores = _score_tasks(model, cache, val_tasks, config.per_device_eval_batch_size, confidence)
             by_text = {(t.prompt, c): s for t, row in zip(val_tasks, task_scores) for c, s in zip(t.completions, row)}
             val_acc = _pairwise_accuracy(val_pairs, by_text)
             val_r1 = reranked_at_1_mean(val_tasks, task_scores)
-        metrics = EpochMetrics(epoch, sum(losses) / len(train_pairs), wins / len(train_pairs), val_acc, val_r1,
+        metrics = EpochMetrics(epoch, train_loss, wins / len(train_pairs), val_acc, val_r1,
                                time.perf_counter() - epoch_started)
         epochs.append(metrics)
         log(metrics.describe())
