@@ -1,6 +1,7 @@
 """reranked@1 of a trained reranker against mean log-prob and random on executed candidates.
 
     python benchmarks/reranker_quality.py CANDIDATES.jsonl VERDICTS.jsonl --reranker NAME|PATH
+        [--also public_examples]
 
 Prints one JSON object: tasks, candidates, pass@1, oracle and reranked@1 per scorer. Only tasks whose
 candidates both pass and fail are given to the scorers: on a task where all pass (or all fail) every
@@ -20,6 +21,8 @@ def main() -> None:
     parser.add_argument("verdicts")
     parser.add_argument("--reranker", default=None, help="default: the newest trained reranker")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--also", action="append", default=[], metavar="SCORER",
+                        help="another scorer to report beside them, e.g. public_examples (repeatable)")
     args = parser.parse_args()
 
     from rrr_cli.evaluation.metrics import pass_at_k, reranked_at_1
@@ -41,6 +44,7 @@ def main() -> None:
     work = [(task_of(groups[t][0]), groups[t]) for t in mixed]
 
     scorers = {"random": get_scorer("random"), "mean_logprob": get_scorer("mean_logprob")}
+    scorers.update({name: get_scorer(name) for name in args.also})
     started = time.perf_counter()
     scorers["reward_model"] = RewardModelScorer.load(args.reranker, batch_size=args.batch_size)
     load_s = time.perf_counter() - started

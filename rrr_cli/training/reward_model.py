@@ -1,19 +1,25 @@
 """The reward model (the reranker): a code LM trunk, LoRA adapters on its top layers, and a scalar head.
 
 The input is the task prompt followed by the candidate's completion and an end-of-sequence token;
-the score is a linear head on the trunk's final hidden states averaged over the completion's tokens
-(and the end token). Averaging, not the last token alone, is what makes the head generalise from a
-few hundred tasks: on MBPP, a head on the frozen last-token state ranked barely above random, one on
-the mean of the completion's states as well as the generator's own mean log-prob (the closing note of
-issue #5 has the figures). Rerankers saved before this choice existed read the last token
-(`pooling = "last"`). The trunk starts
-from the generator's own weights (Qwen2.5-Coder-0.5B-Instruct by default), loaded from the catalog's
-GGUF file (transformers dequantises it) or from a Hugging Face model directory.
+the score is a head on the trunk's final hidden states averaged over the completion's tokens (and the
+end token). Averaging, not the last token alone, is what makes the head generalise from a few hundred
+tasks: on MBPP, a head on the frozen last-token state ranked barely above random, one on the mean of
+the completion's states as well as the generator's own mean log-prob (issue #5's notes have the
+figures). Rerankers saved before this choice existed read the last token (`pooling = "last"`).
 
-Only the top `trainable_layers` decoder layers get LoRA adapters, so the layers below are frozen and
-their output for a text never changes during training: `RewardModel.trunk_states` computes it once
-per text, and `RewardModel.score_from_states` runs only the top of the model on it. That is what
-makes training on a CPU affordable (see `rrr_cli.training.train_reward`).
+Two head options beat mean log-prob on MBPP (chosen by cross-validation over training tasks):
+`projection = k` standardises the pooled state and reads only its top k principal components
+(fitted on the training completions; a full-width head over-fits a couple of hundred tasks), and
+`confidence` adds the generator's log-probs of the completion (mean, sum, length) as inputs, with the
+head starting out as the mean-log-prob scorer. The trunk starts from the generator's own weights
+(Qwen2.5-Coder-0.5B-Instruct by default), loaded from the catalog's GGUF file (transformers
+dequantises it) or from a Hugging Face model directory.
+
+Only the top `trainable_layers` decoder layers get LoRA adapters (none by default: the head alone
+trains), so the layers below are frozen and their output for a text never changes during training:
+`RewardModel.trunk_states` computes it once per text, and `RewardModel.score_from_states` runs only
+the top of the model on it. That is what makes training on a CPU affordable (see
+`rrr_cli.training.train_reward`).
 
 A trained reranker is a small directory under `config.data_path("rerankers")/<name>/`:
 `adapter/` (peft LoRA weights), `head.safetensors` and `manifest.json` (base model and its sha256,
