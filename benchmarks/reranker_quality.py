@@ -3,7 +3,8 @@
     python benchmarks/reranker_quality.py CANDIDATES.jsonl VERDICTS.jsonl --reranker NAME|PATH
         [--also public_examples]
 
-Prints one JSON object: tasks, candidates, pass@1, oracle and reranked@1 per scorer. Only tasks whose
+Prints one JSON object: tasks, candidates, pass@1, oracle, reranked@1 per scorer, and each scorer
+paired against mean log-prob task by task (better / worse / same, two-sided sign test). Only tasks whose
 candidates both pass and fail are given to the scorers: on a task where all pass (or all fail) every
 scorer's pick passes (or fails), so those tasks count 1 (or 0) for all of them and need no scoring.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 
 
@@ -55,15 +57,28 @@ def main() -> None:
         "reranked@1": {},
         "reranker": str(scorers["reward_model"].model.manifest.get("name")),
     }
+    per_task: dict[str, list[float]] = {}
     for name, scorer in scorers.items():
         started = time.perf_counter()
         scores = score_many(scorer, work)
         seconds = time.perf_counter() - started
-        total = solved_by_all + sum(reranked_at_1(s, passed[t]) for t, s in zip(mixed, scores))
-        out["reranked@1"][name] = round(total / len(groups), 4)
+        per_task[name] = [reranked_at_1(s, passed[t]) for t, s in zip(mixed, scores)]
+        out["reranked@1"][name] = round((solved_by_all + sum(per_task[name])) / len(groups), 4)
         if name == "reward_model":
             out["reward_model_scoring_s"] = round(seconds, 1)
             out["reward_model_load_s"] = round(load_s, 1)
+    # Paired against mean log-prob on the tasks with both outcomes: where the picks' outcomes differ,
+    # how often each scorer is the better one, and a two-sided sign test on those tasks.
+    base = per_task["mean_logprob"]
+    for name, values in per_task.items():
+        if name == "mean_logprob":
+            continue
+        better = sum(a > b for a, b in zip(values, base))
+        worse = sum(a < b for a, b in zip(values, base))
+        n, k = better + worse, max(better, worse)
+        p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n) if n else 1.0
+        out.setdefault("vs_mean_logprob", {})[name] = {"better": better, "worse": worse,
+                                                      "same": len(values) - n, "sign_test_p": round(p, 3)}
     print(json.dumps(out))
 
 

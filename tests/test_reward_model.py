@@ -209,6 +209,6 @@ def test_confidence_inputs_and_the_fill_for_missing_ones():
 
     assert confidence_inputs((-5.0, 10)) == pytest.approx([-0.5, -0.5, math.log(11)])
     assert confidence_inputs(None) is None and confidence_inputs((0.0, 0)) is None
-    rows, missing = fill_confidence([[-0.1, -1.0, 2.0], None, [-0.9, -0.2, 3.0]])
-    assert missing == 1 and rows[1] == [-0.9, -1.0, 2.0]
-    assert fill_confidence([None, None]) == ([[0.0] * 3, [0.0] * 3], 2)
+    rows = fill_confidence([[-0.1, -1.0, 2.0], None, [-0.9, -0.2, 3.0]])
+    assert rows[0] == [-0.1, -1.0, 2.0] and rows[1] == [-0.9, -1.0, 2.0]
+    assert fill_confidence([None, None]) == [[0.0] * 3, [0.0] * 3]

@@ -201,8 +201,7 @@ def _confidence_table(train_pairs: Sequence[Pair], val_tasks: Sequence[LabelledT
                        "reranker reads (make pairs from `rrr sample` output, or train with --no-confidence)")
     val = {(t.prompt, c): confidence_inputs(t.logprobs_of(c)) for t in val_tasks for c in t.completions}
     val = {k: v for k, v in val.items() if k not in table}
-    filled, _ = fill_confidence(list(val.values()))
-    table.update(zip(val, filled))
+    table.update(zip(val, fill_confidence(list(val.values()))))
     return table  # type: ignore[return-value]
 
 
@@ -306,7 +305,7 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
         where = {t: i for i, t in enumerate(train_texts)}
         chosen_rows = torch.tensor([where[(p.prompt, p.chosen)] for p in train_pairs])
         rejected_rows = torch.tensor([where[(p.prompt, p.rejected)] for p in train_pairs])
-        rows = [confidence[t] for t in train_texts] if confidence else None
+        rows = torch.tensor([confidence[t] for t in train_texts]) if confidence else None  # built once
     else:
         groups = [{"params": list(model.head.parameters()), "lr": config.head_learning_rate},
                   {"params": lora_params, "lr": config.learning_rate}]
