@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import importlib
 import sys
 import warnings
 
@@ -80,10 +82,32 @@ def main() -> None:
     except typer.Abort:
         error_line("aborted")
         sys.exit(1)
-    except Exception as exc:  # click's usage errors carry their own exit code and message
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except OSError as exc:
+        # The machine, not rrr: a full disk, a read-only or forbidden folder. The write that failed was
+        # atomic (a temporary file beside the target), so what was there before is intact.
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        error_line(f"{where}{exc.strerror or errno.errorcode.get(exc.errno, 'I/O error')}")
+        sys.exit(1)
+    except Exception as exc:
+        if isinstance(exc, _usage_errors()):  # carries its own message (or the usage box) and exit code
             exc.show()
             sys.exit(exc.exit_code)
         raise
+
+
+# OSErrors that say something about the user's machine rather than a bug in rrr.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE}
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """Click's usage-error base class, wherever this Typer takes click from: recent Typer releases vendor their
+    own copy (`typer._click`), older ones raise the separate `click` package's classes."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
