@@ -18,6 +18,7 @@ from typing import Any, Callable
 import platformdirs
 
 from rrr_cli.errors import RrrError
+from rrr_cli.records import read_text_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,8 +77,7 @@ def data_path(kind: str) -> Path:
 @lru_cache(maxsize=8)
 def _load_file(path: str, mtime: float) -> dict[str, Any]:
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        data = tomllib.loads(read_text_file(path, "config file"))
     except tomllib.TOMLDecodeError as exc:
         raise RrrError(f"{path}: invalid TOML: {exc}") from None
     flat: dict[str, Any] = {}
@@ -91,7 +91,25 @@ def _load_file(path: str, mtime: float) -> dict[str, Any]:
                 flat[name] = value
 
     walk("", data)
+    for key, value in flat.items():
+        _check_file_value(path, key, value)
     return flat
+
+
+def _check_file_value(path: str, key: str, value: Any) -> None:
+    """A config-file setting must be one rrr knows, of its default's type (an integer is a valid float)."""
+    if key not in DEFAULTS:
+        raise RrrError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(DEFAULTS))})")
+    like = DEFAULTS[key]
+    if isinstance(like, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(like, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, type(like)) and not (isinstance(value, bool) and not isinstance(like, bool))
+    if not ok:
+        raise RrrError(f"{path}: setting {key!r} must be {type(like).__name__} like {like!r}, "
+                       f"got {value!r}")
 
 
 def file_settings() -> dict[str, Any]:
@@ -138,7 +156,8 @@ def lookup(key: str, option: Any = None) -> Setting:
         return Setting(_coerce(raw, default, key), "env")
     settings = file_settings()
     if key in settings:
-        return Setting(settings[key], "config")
+        value = settings[key]
+        return Setting(float(value) if isinstance(default, float) else value, "config")
     if key not in DEFAULTS:
         raise KeyError(key)
     return Setting(default, "default")

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rrr_cli.errors import RrrError
+from rrr_cli.records import check_value, read_text_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -103,7 +105,9 @@ class SelfTrainConfig:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise RrrError(f"{where}unknown setting(s): {', '.join(unknown)}")
-        return cls(**data).validate()
+        hints = typing.get_type_hints(cls)
+        values = {name: check_value(value, hints[name], f"{where}setting {name!r}") for name, value in data.items()}
+        return cls(**values).validate()
 
 
 # Profiles fill in the knobs a user did not set; `quick` fits a 2-core CPU, `full` wants a GPU.
@@ -148,10 +152,13 @@ def to_toml(config: SelfTrainConfig, run_id: str, created: str) -> str:
 
 def read_toml(path: Path) -> tuple[SelfTrainConfig, dict[str, Any]]:
     """(config, [run] table) from a run's `run.toml`."""
+    if not path.is_file():
+        raise RrrError(f"{path}: no such file (not a selftrain run?)")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RrrError(f"{path}: no such file (not a selftrain run?)") from None
+        data = tomllib.loads(read_text_file(path, "run settings"))
     except tomllib.TOMLDecodeError as exc:
         raise RrrError(f"{path}: invalid TOML: {exc}") from None
+    for table in ("selftrain", "run"):
+        if not isinstance(data.get(table, {}), dict):
+            raise RrrError(f"{path}: [{table}] must be a table")
     return SelfTrainConfig.from_dict(data.get("selftrain", {}), where=f"{path}: "), data.get("run", {})

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 from rrr_cli.errors import RrrError
-from rrr_cli.records import Task
+from rrr_cli.records import Task, read_text_file
 from rrr_cli.tasks.benchmarks import PYTHON_STOP
 from rrr_cli.tasks.examples import extract_examples, python_examples_check
 
@@ -78,12 +78,7 @@ def load_task_file(path: Path) -> Task:
     if language is None:
         raise RrrError(f"{path}: unknown task file extension {path.suffix!r} "
                        f"(known: {', '.join(sorted(EXTENSIONS))})")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RrrError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RrrError(f"{path}: cannot read: {exc}") from None
+    text = read_text_file(path, "task file")
     if language == "python":
         return python_task(text, str(path))
     from rrr_cli.tasks.braced import braced_task  # the other seven languages

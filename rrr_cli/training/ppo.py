@@ -23,6 +23,7 @@ import json
 import math
 import os
 import time
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 
 from rrr_cli.atomic import atomic_dir
 from rrr_cli.errors import RrrError
+from rrr_cli.records import check_value, read_json_file
 
 RewardFn = Callable[[list[str], list[str]], Sequence[float]]
 
@@ -88,7 +90,9 @@ class PPOConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise RrrError(f"PPO config: unknown setting(s) {', '.join(unknown)}")
-        return cls(**data)
+        hints = typing.get_type_hints(cls)
+        return cls(**{name: check_value(value, hints[name], f"PPO config: setting {name!r}")
+                      for name, value in data.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -344,7 +348,7 @@ class PPOTrainer:
         path = Path(path)
         if not (path / "adapter_config.json").is_file():
             raise RrrError(f"{path}: not a saved PPO policy (no adapter_config.json)")
-        saved = PPOConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+        saved = PPOConfig.from_dict(read_json_file(path / CONFIG_FILE, "policy settings"))
         policy = PeftModel.from_pretrained(model, path, is_trainable=True)
         hidden = model.config.get_text_config().hidden_size
         value_head = torch.nn.Linear(hidden, 1)

@@ -39,6 +39,7 @@ import os
 import shutil
 import tempfile
 import time
+import typing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +47,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from rrr_cli import config
 from rrr_cli.errors import RrrError
+from rrr_cli.records import check_value, read_json_file
 
 MANIFEST = "manifest.json"
 HEAD_FILE = "head.safetensors"
@@ -619,13 +621,25 @@ def read_manifest(directory: str | os.PathLike) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise RrrError(f"{directory}: not a reranker (no {MANIFEST})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RrrError(f"{path}: unreadable manifest: {exc}") from None
+    data = read_json_file(path, "manifest")
     if not isinstance(data, dict):
         raise RrrError(f"{path}: manifest is not a JSON object")
+    for key, hint in MANIFEST_FIELDS.items():
+        if key in data:
+            check_value(data[key], hint, f"{path}: manifest field {key!r}")
+    for key, hint in BASE_MODEL_FIELDS.items():
+        if key in data.get("base_model", {}):
+            check_value(data["base_model"][key], hint, f"{path}: manifest field 'base_model.{key}'")
+    hints = typing.get_type_hints(RewardModelSettings)
+    for key, value in data.get("settings", {}).items():
+        if key in hints:
+            check_value(value, hints[key], f"{path}: manifest field 'settings.{key}'")
     return data
+
+
+# What a manifest's fields must be where present (older rerankers lack some of them).
+MANIFEST_FIELDS: dict[str, Any] = {"format": int, "name": str, "created": str, "base_model": dict, "settings": dict}
+BASE_MODEL_FIELDS: dict[str, Any] = {"spec": str | None, "path": str | None, "sha256": str | None}
 
 
 # --- the rerankers directory ------------------------------------------------------------------------
