@@ -8,18 +8,16 @@ name the input and the bad line, and leave the output file it was asked to write
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rrr_cli import cli
+from cli_in_process import invoke
 from rrr_cli.records import MAX_LINE_BYTES, Candidate, Pair, RecordError, Task, Verdict, check_value
 
 TASK = {"task_id": "t/0", "language": "python", "prompt": "def f(x):\n", "tests": "assert f(1) == 1\n",
@@ -96,24 +94,6 @@ def bad_file(draw, record_type, max_valid=3):
     good = json.dumps(VALID[record_type]).encode()
     lines = [good] * before + [draw(bad_line(record_type))] + [good] * after
     return b"\n".join(lines) + b"\n", before + 1
-
-
-def invoke(argv, stdin: bytes = b""):
-    """Run the CLI in this process as `rrr ARGV...`; (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    stdin_stream = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
-    old_argv, old_stdin = sys.argv, sys.stdin
-    sys.argv, sys.stdin = ["rrr", *argv], stdin_stream
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                cli.main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv, sys.stdin = old_argv, old_stdin
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
