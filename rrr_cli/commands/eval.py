@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -13,6 +12,7 @@ from rrr_cli import config
 from rrr_cli.commands import options
 from rrr_cli.errors import RrrError
 from rrr_cli.records import LANGUAGES
+from rrr_cli.ui import help_text
 
 DEFAULT_SCORERS = "random,mean_logprob,public_examples"
 
@@ -68,11 +68,18 @@ def command(
     as_markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw reranked@1 per scorer per language, "
                                         "and reranked@1 as N grows, to this PNG."),
+    reference: Optional[Path] = typer.Option(None, "--reference", metavar="REPORT.json",
+                                             help="The report.json of another `rrr eval` run (a bigger "
+                                             "model at -t 0, or with --greedy): its greedy pass@1 is drawn "
+                                             "as a line on the --plot chart."),
+    threads: Optional[int] = options.Threads,
 ) -> None:
-    """Evaluate the generator and the scorers: sample N per task, run them in the sandbox, and report
-    pass@1, pass@k, the oracle (pass@N), and reranked@1 with the share of the pass@1-to-oracle gap
-    each scorer recovers. A run is kept under the cache's runs/: the same command again is instant
-    and an interrupted one resumes.
+    """Evaluate the generator and the scorers: pass@k, oracle and reranked@1 per language.
+
+    Samples N candidates per task, runs them in the sandbox, and reports pass@1, pass@k, the oracle
+    (pass@N), and reranked@1 with the share of the pass@1-to-oracle gap each scorer recovers. A run is
+    kept under the cache's runs/ with its report.json: the same command again is instant and an
+    interrupted one resumes.
 
     Examples:
 
@@ -81,16 +88,24 @@ def command(
       rrr eval --benchmark multipl-e --limit 20 -n 8 --markdown --plot eval.png
 
       rrr eval --benchmark mbpp --split validation --reranker NAME --json
+
+      rrr eval --limit 20 -n 1 -t 0 --model qwen2.5-coder-1.5b-instruct
+
+      rrr eval --limit 20 -n 8 --plot eval.png --reference REPORT.json
     """
     from rrr_cli.evaluation import report as render
     from rrr_cli.evaluation.runs import EvalSettings, run_eval
     from rrr_cli.generation.prompts import check_style
     from rrr_cli.ranking.scorers import get_scorer
     from rrr_cli.tasks import load_tasks
-    from rrr_cli.ui import notice, progress, stdout
+    from rrr_cli.ui import notice, progress, show, write_data
 
     if as_json and as_markdown:
         raise RrrError("--json and --markdown are exclusive")
+    if reference is not None and plot is None:
+        raise RrrError("--reference is drawn on the chart: give --plot FILE.png too")
+    reference_report = render.load_reference(reference) if reference is not None else None
+    engine_settings = options.backend_settings(None, threads)
     params = options.sampling_params("sample", n, temperature, top_p, max_tokens, seed)
     style = check_style(config.get("sample.prompt_style", prompt_style))
     chosen = _languages(languages)
@@ -121,21 +136,30 @@ def command(
             job = bar.add_task(description, total=total)
             return lambda k=1: bar.advance(job, k)
 
-        result = run_eval(tasks, settings, chosen_scorers, greedy=greedy, progress=advance_for)
+        def open_generator(run_settings: EvalSettings):
+            from rrr_cli.generation.backends import open_backend
+
+            return open_backend(run_settings.model, backend=run_settings.backend,
+                                threads=engine_settings["threads"])
+
+        result = run_eval(tasks, settings, chosen_scorers, greedy=greedy, progress=advance_for,
+                          backend_factory=open_generator)
     report = result.report
     if plot is not None:
-        render.plot(report, plot)
+        if reference_report is not None:
+            ours = {row["task_id"] for row in report["tasks"]}
+            theirs = {row["task_id"] for row in reference_report.get("tasks", [])}
+            if ours != theirs:
+                notice(f"--reference {reference}: only {len(ours & theirs)} of this run's {len(ours)} tasks are "
+                       f"in it (it has {len(theirs)}); its line compares other tasks")
+        render.plot(report, plot, reference=reference_report)
         notice(f"wrote {plot}")
     if as_json:
-        sys.stdout.write(json.dumps(report, indent=1) + "\n")
+        write_data(json.dumps(report, indent=1) + "\n")
     elif as_markdown:
-        stdout.print(render.markdown(report), end="", markup=False, highlight=False, soft_wrap=True)
+        write_data(render.markdown(report))
     else:
-        # Piped output has no terminal width to fit; give the table the room it needs.
-        from rich.console import Console
-
-        console = stdout if stdout.is_terminal else Console(width=200, highlight=False)
-        console.print(render.rich_table(report))
+        show(render.rich_table(report))
     notice(f"run: {result.run_dir} ({report['timings']['total_s']:.1f} s)")
 
 
@@ -150,3 +174,6 @@ def _with_toolchains(tasks, notice):
             missing[language] = problem
             notice(f"skipping {language}: {problem}")
     return [task for task in tasks if task.language not in missing]
+
+
+command.__doc__ = help_text(command.__doc__)

@@ -14,7 +14,7 @@ from rrr_cli.commands import options
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Candidate, RecordWriter, read_records
 from rrr_cli.tasks import load_tasks
-from rrr_cli.ui import notice, progress
+from rrr_cli.ui import help_text, notice, progress
 
 
 def command(
@@ -70,3 +70,6 @@ def command(
             counts[verdict.status] += 1
     summary = ", ".join(f"{status} {n}" for status, n in counts.most_common()) or "no candidates"
     notice(f"{writer.count} verdicts: {summary}" + (f" (written to {output})" if output else ""))
+
+
+command.__doc__ = help_text(command.__doc__)

@@ -10,7 +10,7 @@ import typer
 
 from rrr_cli import config, models
 from rrr_cli.errors import RrrError
-from rrr_cli.ui import notice, stdout
+from rrr_cli.ui import help_text, notice, show, write_data
 
 app = typer.Typer(help="The model catalog and the local copies.", no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,7 +40,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
             "sha256": model.sha256, "description": model.description,
         })
     if as_json:
-        stdout.print_json(json.dumps(rows))
+        write_data(json.dumps(rows, indent=2) + "\n")
         return
     from rich import box
     from rich.table import Table
@@ -54,7 +54,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     for row in rows:
         table.add_row(row["name"], f"{row['bytes'] / 1e6:.0f} MB", row["quantisation"],
                       _STATE_LABEL[row["state"]], row["source"] or "", row["description"])
-    stdout.print(table)
+    show(table)
 
 
 @app.command("pull")
@@ -89,7 +89,7 @@ def pull(
         path = models.pull(name, force=force)
         if fresh:
             notice(f"pulled {name} from the {models.source_of(name)} in {time.monotonic() - start:.1f} s")
-        stdout.print(str(path), soft_wrap=True)
+        write_data(f"{path}\n")
 
 
 @app.command("path")
@@ -107,13 +107,13 @@ def path(name: Optional[str] = typer.Argument(None, help="A catalog model; omit 
       llama-cli -m "$(rrr models path smollm2-135m-instruct)" -p hello
     """
     if name is None:
-        stdout.print(str(models.models_dir()), soft_wrap=True)
+        write_data(f"{models.models_dir()}\n")
         return
     if not models.verify(name):
         state = models.local_state(name)
         why = "is not pulled" if state == "absent" else "does not match the catalog"
         raise RrrError(f"{name} {why}; run: rrr models pull {name}")
-    stdout.print(str(models.model_path(name)), soft_wrap=True)
+    write_data(f"{models.model_path(name)}\n")
 
 
 @app.command("verify")
@@ -132,9 +132,13 @@ def verify(name: Optional[str] = typer.Argument(None, help="A catalog model; omi
     bad = []
     for each in names:
         ok = models.verify(each, rehash=True)
-        stdout.print(f"{each}: {'ok' if ok else _PROBLEM[models.local_state(each)]}")
+        write_data(f"{each}: {'ok' if ok else _PROBLEM[models.local_state(each)]}\n")
         if not ok:
             bad.append(each)
     if bad:
         raise RrrError(f"{', '.join(bad)}: local copy does not match the catalog; run: rrr models pull --force "
                        + " ".join(bad))
+
+
+for _command in (list_, pull, path, verify):
+    _command.__doc__ = help_text(_command.__doc__)

@@ -25,6 +25,10 @@ Split = typer.Option(None, "--split", help="MBPP split: test (default), train, v
                      "train+validation, all.")
 Output = typer.Option(None, "--output", "-o", help="Write JSONL here (atomically) instead of stdout.")
 Stop = typer.Option(None, "--stop", help="An extra stop sequence (repeatable).")
+Threads = typer.Option(None, "--threads", help="CPU threads for sampling; 0 = every core, 1 is best on a "
+                       "busy shared machine (default: sample.threads, 0).")
+NCtx = typer.Option(None, "--n-ctx", help="Tokens of context per candidate, prompt + completion "
+                    "(default: sample.n_ctx, 4096).")
 
 
 def sampling_params(section: str, n: Optional[int], temperature: Optional[float], top_p: Optional[float],
@@ -44,6 +48,16 @@ def sampling_params(section: str, n: Optional[int], temperature: Optional[float]
     seed = config.resolved("sample.seed", seed, lambda v: isinstance(v, int) and v >= 0, "must be >= 0")
     return SamplingParams(n=n, temperature=float(temperature), top_p=float(top_p), max_tokens=max_tokens,
                           stop=tuple(stop or ()), seed=seed)
+
+
+def backend_settings(n_ctx: Optional[int], threads: Optional[int]) -> dict[str, int]:
+    """`open_backend`'s n_ctx and threads (option > env > config > default), range-checked."""
+    return {
+        "n_ctx": config.resolved("sample.n_ctx", n_ctx, lambda v: isinstance(v, int) and 16 <= v <= 1 << 20,
+                                 "must be between 16 and 1048576 tokens"),
+        "threads": config.resolved("sample.threads", threads, lambda v: isinstance(v, int) and 0 <= v <= 1024,
+                                   "must be between 0 (every core) and 1024"),
+    }
 
 
 def check_output_path(path: Optional[Path]) -> None:

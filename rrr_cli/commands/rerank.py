@@ -11,7 +11,7 @@ import typer
 from rrr_cli.commands import options
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Candidate, RecordWriter, read_records
-from rrr_cli.ui import notice, progress
+from rrr_cli.ui import help_text, notice, progress
 
 
 def command(
@@ -30,7 +30,7 @@ def command(
 
       rrr sample humaneval-python --limit 10 -n 8 | rrr rerank --top-k 1
 
-      rrr rerank candidates.jsonl --reranker reranker-20260101-120000 -o ranked.jsonl
+      rrr rerank candidates.jsonl --reranker NAME -o ranked.jsonl
     """
     from rrr_cli.ranking.rerank import default_scorer, rerank_stream
 
@@ -51,3 +51,6 @@ def command(
                                        progress=lambda n: bar.advance(job, n)))
     if output is not None:
         notice(f"wrote {writer.count} scored candidates to {output}")
+
+
+command.__doc__ = help_text(command.__doc__)

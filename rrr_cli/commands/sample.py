@@ -13,7 +13,7 @@ from rrr_cli.generation.prompts import check_style
 from rrr_cli.generation.sampling import sample_candidates
 from rrr_cli.records import RecordWriter
 from rrr_cli.tasks import load_tasks
-from rrr_cli.ui import notice, progress
+from rrr_cli.ui import help_text, notice, progress
 
 
 def command(
@@ -28,6 +28,8 @@ def command(
     model: Optional[str] = options.Model,
     backend: Optional[str] = options.Backend,
     prompt_style: Optional[str] = options.PromptStyle,
+    threads: Optional[int] = options.Threads,
+    n_ctx: Optional[int] = options.NCtx,
     limit: Optional[int] = options.Limit,
     split: Optional[str] = options.Split,
     output: Optional[Path] = options.Output,
@@ -38,20 +40,23 @@ def command(
 
       rrr sample humaneval-python --limit 5 -n 4 -o out.jsonl
 
-      rrr sample task.py -n 8 --temperature 0.6 | rrr rerank --top-k 1
+      rrr sample examples/is_palindrome.py -n 8 -t 0.6 | rrr rerank --top-k 1
 
       rrr sample mbpp --split train --limit 100 -n 8 --prompt-style completion
+
+      rrr sample humaneval-cpp --limit 10 -n 8 --threads 1 -o cpp.jsonl
     """
     from rrr_cli.generation.backends import open_backend  # heavy: loads llama.cpp
 
     params = options.sampling_params("sample", n, temperature, top_p, max_tokens, seed, stop)
     style = check_style(config.get("sample.prompt_style", prompt_style))
+    engine_settings = options.backend_settings(n_ctx, threads)
     options.check_output_path(output)
     tasks = load_tasks(sources, limit=limit, split=split)
     if not tasks:
         notice("no tasks")
         return
-    with open_backend(model, config.get("sample.backend", backend)) as engine, \
+    with open_backend(model, config.get("sample.backend", backend), **engine_settings) as engine, \
             RecordWriter(output) as writer, progress() as bar:
         job = bar.add_task(f"sampling {params.n} per task", total=len(tasks))
         for candidate in sample_candidates(tasks, engine, params, style,
@@ -59,3 +64,6 @@ def command(
             writer.write(candidate)
     if output is not None:
         notice(f"wrote {writer.count} candidates to {output}")
+
+
+command.__doc__ = help_text(command.__doc__)

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from rrr_cli.errors import RrrError
+from rrr_cli.ui import help_text
 
 O = typer.Option
 
@@ -69,10 +70,10 @@ def command(
       rrr selftrain --iterations 2 --no-ppo --train-tasks 32
     """
     from rrr_cli import selftrain as st
-    from rrr_cli.ui import notice, stdout
+    from rrr_cli.ui import notice, show
 
     if report:
-        _report(st, st.RunStore(st.find_run(report)), png, stdout, notice)
+        _report(st, st.RunStore(st.find_run(report)), png, show, notice)
         return
     options = {k: v for k, v in locals().items() if k in st.SelfTrainConfig.__dataclass_fields__ and v is not None}
     if resume:
@@ -89,10 +90,10 @@ def command(
         except KeyboardInterrupt:  # the second Ctrl-C: the step in progress is dropped, finished ones kept
             raise st.Interrupted(f"stopped; finished steps are kept: continue with "
                                  f"`rrr selftrain --resume {store.run_id}`") from None
-    _report(st, store, png, stdout, notice)
+    _report(st, store, png, show, notice)
 
 
-def _report(st, store, png, stdout, notice) -> None:
+def _report(st, store, png, show, notice) -> None:
     from rich.table import Table
 
     rows = st.report_rows(store)
@@ -103,7 +104,10 @@ def _report(st, store, png, stdout, notice) -> None:
         table.add_column(header, justify="right")
     for row in rows:
         table.add_row(*[st.format_cell(key, row) for key, _ in st.COLUMNS])
-    stdout.print(table)
-    stdout.print(st.LEGEND, style="dim")
+    show(table)
+    show(st.LEGEND, style="dim")
     path = st.render_png(rows, png or store.root / "report.png", f"rrr selftrain {store.run_id}")
     notice(f"chart: {path}")
+
+
+command.__doc__ = help_text(command.__doc__)

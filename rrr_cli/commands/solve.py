@@ -17,7 +17,7 @@ from rrr_cli.errors import RrrError
 from rrr_cli.generation.prompts import check_style
 from rrr_cli.tasks import EXTENSIONS
 from rrr_cli.tasks.taskfile import load_task_file
-from rrr_cli.ui import notice, stderr, stdout
+from rrr_cli.ui import help_text, notice, stderr, stdout, write_data
 
 
 def command(
@@ -37,6 +37,10 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Print the machine-readable result."),
     write: bool = typer.Option(False, "--write", help="Write the chosen body into the file "
                                "(the original is kept as FILE.bak)."),
+    plain: bool = typer.Option(False, "--plain", help="Print the completed file as plain text, as when "
+                               "stdout is piped, even on a terminal."),
+    threads: Optional[int] = options.Threads,
+    n_ctx: Optional[int] = options.NCtx,
 ) -> None:
     """Write the body of the function a task file leaves open, and show how the candidates did.
 
@@ -44,13 +48,21 @@ def command(
     picks the best (most examples passed, ties by the model's mean log-prob; a trained reranker
     takes over once there is one).
 
+    Piped (or with --plain), stdout is exactly the completed file, the same text --write puts in
+    place; which candidate won and the table go to stderr. On a terminal the completed function is
+    shown highlighted.
+
     Examples:
 
       rrr solve examples/is_palindrome.py
 
-      rrr solve task.py -n 16 --temperature 0.6 --json
+      rrr solve examples/running_max.py > running_max_solved.py
 
-      rrr solve Solution.java --write
+      rrr solve examples/is_palindrome.py -n 16 --temperature 0.6 --json
+
+      rrr solve examples/sum_of_squares.cpp --threads 1
+
+      rrr solve examples/is_palindrome.py --write
     """
     from rrr_cli.generation.backends import open_backend  # heavy: loads llama.cpp
     from rrr_cli.generation.sampling import sample_candidates
@@ -61,13 +73,16 @@ def command(
     if task_file.suffix not in EXTENSIONS:
         raise RrrError(f"{task_file}: unknown task file extension {task_file.suffix!r} "
                        f"(known: {', '.join(sorted(EXTENSIONS))})")
+    if as_json and plain:
+        raise RrrError("--json and --plain are exclusive")
     task = load_task_file(task_file)
     if write and task.language != "python":
         raise RrrError(f"{task_file}: --write is supported for Python task files only, for now")
     params = options.sampling_params("solve", n, temperature, top_p, max_tokens, seed)
     style = check_style(config.get("sample.prompt_style", prompt_style))
+    engine_settings = options.backend_settings(n_ctx, threads)
     started = time.perf_counter()
-    with open_backend(model, config.get("sample.backend", backend)) as engine:
+    with open_backend(model, config.get("sample.backend", backend), **engine_settings) as engine:
         with stderr.status(f"sampling {params.n} candidates with {engine.model_name}…",
                            spinner="dots") if stderr.is_terminal else contextlib.nullcontext():
             candidates = list(sample_candidates([task], engine, params, style))
@@ -79,6 +94,9 @@ def command(
     elapsed = time.perf_counter() - started
     best = ranked[0]
     by_id = {c.sample_id: o for c, o in zip(candidates, outcomes)}
+    completed = completed_file(task_file, task, best.completion) if write or not as_json else None
+    if write:
+        _write_back(task_file, completed)
     if as_json:
         result = {
             "task_id": task.task_id, "file": str(task_file), "language": task.language,
@@ -87,28 +105,67 @@ def command(
             "seconds": round(elapsed, 2), "sampling_seconds": round(sampled, 2),
             "candidates": [{**c.to_dict(), **by_id[c.sample_id].to_dict()} for c in ranked],
         }
-        stdout.print_json(json.dumps(result))
+        write_data(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return
+    if plain or not stdout.is_terminal:
+        write_data(completed)
     else:
-        _render(task, ranked, by_id, chooser.name, elapsed)
-    if write:
-        _write_back(task_file, task, best.completion)
+        _highlight(task, best.completion)
+    _summary(ranked, by_id, chooser.name, elapsed)
 
 
-def _render(task, ranked, outcomes, scorer_name, elapsed) -> None:
+def completed_file(path: Path, task, completion: str) -> str:
+    """The task file with `completion` as the open function's body: what `--write` writes and what a
+    pipe gets. The rest of the file is kept as it is."""
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith(task.prompt.rstrip("\n")):
+        raise RrrError(f"{path}: the file changed while solving")
+    lines = text.splitlines(keepends=True)
+    start = task.extra.get("body_start_line")
+    end = task.extra.get("body_end_line")
+    if not isinstance(start, int) or not isinstance(end, int):
+        raise RrrError(f"{path}: cannot tell where the body of {task.entry_point or 'the function'} goes")
+    head = "".join(lines[: start - 1])
+    if head and not head.endswith("\n"):
+        head += "\n"
+    body = _body(task, completion)
+    if task.language == "python":
+        rest = lines[max(end, start - 1):]  # the old body (`pass`, `...`) is replaced
+    else:
+        rest = lines[end:]  # the old body and its closing brace: the body above closes the function
+    if rest and body and not body.endswith("\n"):
+        body += "\n"
+    return head + body + "".join(rest)
+
+
+def _body(task, completion: str) -> str:
+    """The completion, closed where the language's tests (not the model) close the function."""
+    if task.tests.lstrip().startswith("}"):
+        signature = task.prompt.rstrip("\n").splitlines()[-1]
+        indent = signature[: len(signature) - len(signature.lstrip())]
+        return completion.rstrip("\n") + "\n" + indent + "}\n"
+    return completion
+
+
+def _highlight(task, completion: str) -> None:
+    """The completed function, highlighted for a terminal. Printed as soft-wrapped text: the terminal
+    folds long lines for display, but the characters (and a copy-paste) are the code's own."""
     from rich.syntax import Syntax
+
+    code = "".join(task.prompt.splitlines(keepends=True)[_function_start(task):]) + _body(task, completion)
+    lexer = {"cs": "csharp", "sh": "bash", "ts": "typescript"}.get(task.language, task.language)
+    syntax = Syntax(code, lexer, background_color="default")
+    stdout.print(syntax.highlight(code.rstrip("\n")), soft_wrap=True)
+
+
+def _summary(ranked, outcomes, scorer_name, elapsed) -> None:
+    """Which candidate won and how each did: messages for the user, so on stderr."""
     from rich.table import Table
 
     best = ranked[0]
-    function_start = _function_start(task)
-    code = "".join(task.prompt.splitlines(keepends=True)[function_start:]) + best.completion
-    if task.tests.lstrip().startswith("}"):  # the tests close the function; show it closed
-        signature = task.prompt.rstrip("\n").splitlines()[-1]
-        code = code.rstrip("\n") + "\n" + signature[: len(signature) - len(signature.lstrip())] + "}\n"
-    lexer = {"cs": "csharp", "sh": "bash", "ts": "typescript"}.get(task.language, task.language)
-    stdout.print(Syntax(code.rstrip("\n"), lexer, line_numbers=False, word_wrap=True))
     outcome = outcomes[best.sample_id]
-    stdout.print(f"[bold]candidate {best.sample_id}[/] chosen by {scorer_name} "
-                 f"(score {best.score:.3f}; {outcome.describe()}) in {elapsed:.1f} s")
+    stderr.print(f"[bold]candidate {best.sample_id}[/] chosen by {scorer_name} "
+                 f"(score {best.score:.3f}; {outcome.describe()}) in {elapsed:.1f} s", soft_wrap=True)
     table = Table(title=None, show_edge=False, header_style="bold")
     for column in ("rank", "candidate", "examples", "mean log-prob", "tokens", "score"):
         table.add_column(column, justify="right")
@@ -134,21 +191,14 @@ def _function_start(task) -> int:
     return 0
 
 
-def _write_back(path: Path, task, completion: str) -> None:
-    """Put the chosen body into the file, keeping the original as FILE.bak; atomic."""
+def _write_back(path: Path, new_text: str) -> None:
+    """Put the completed file in place, keeping the original as FILE.bak; atomic."""
     from rrr_cli.atomic import atomic_write_text
 
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
-    start = task.extra.get("body_start_line")
-    end = task.extra.get("body_end_line")
-    if task.language != "python" or not isinstance(start, int) or not isinstance(end, int):
-        raise RrrError(f"{path}: --write is not supported for {task.language} task files yet")
-    if not text.startswith(task.prompt.rstrip("\n")):
-        raise RrrError(f"{path}: the file changed while solving; not writing")
-    body_end = max(end, start - 1)
-    new_text = "".join(lines[: start - 1]) + completion + "".join(lines[body_end:])
     backup = path.with_name(path.name + ".bak")
     shutil.copy2(path, backup)
     atomic_write_text(path, new_text)
     notice(f"wrote the body into {path} (original kept as {backup})")
+
+
+command.__doc__ = help_text(command.__doc__)

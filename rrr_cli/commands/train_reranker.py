@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from rrr_cli.errors import RrrError
-from rrr_cli.ui import notice, progress
+from rrr_cli.ui import help_text, notice, progress
 
 
 def command(
@@ -82,3 +82,6 @@ def command(
         result, directory = train_and_save(training, config, name=name, val_tasks=val_tasks,
                                            training_data=data, log=notice, progress=advance)
     print(directory)
+
+
+command.__doc__ = help_text(command.__doc__)

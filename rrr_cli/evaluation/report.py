@@ -78,9 +78,69 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(report: dict[str, Any], path: str | Path) -> Path:
+def load_reference(path: str | Path) -> dict[str, Any]:
+    """Another run's report.json (as `rrr eval` writes it), checked to hold a greedy pass@1."""
+    import json
+
+    path = Path(path)
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RrrError(f"--reference {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RrrError(f"--reference {path}: not a report.json from `rrr eval` ({exc})") from None
+    if not isinstance(reference, dict) or not all(k in reference for k in ("settings", "columns", "average")):
+        raise RrrError(f"--reference {path}: not a report.json from `rrr eval` (no settings, columns, average)")
+    reference_values(reference)  # fails now, with the file's name, rather than after the whole run
+    return reference
+
+
+def reference_values(reference: dict[str, Any]) -> tuple[str, dict[str, float]]:
+    """(label, greedy pass@1 per group) of a reference report: its --greedy pass, or its
+    pass@1 when it sampled at temperature 0 (then every candidate is the greedy one)."""
+    settings = reference["settings"]
+    if "greedy" in reference["average"]:
+        key = "greedy"
+    elif float(settings.get("temperature", 1)) == 0:
+        key = "pass@1"
+    else:
+        raise RrrError(f"the --reference report ({settings.get('model')}, T={settings.get('temperature')}) has "
+                       "no greedy pass@1: make it with `rrr eval -n 1 -t 0` or `--greedy`")
+    per_group = {group: column[key] for group, column in reference["columns"].items()
+                 if column.get(key) is not None}
+    model = str(settings.get("model") or "reference")
+    model = Path(model).stem if ("/" in model or model.endswith(".gguf")) else model
+    return f"{model}, greedy pass@1", per_group
+
+
+def colours(report: dict[str, Any]) -> dict[str, str]:
+    """One colour per series, the same in both panels: pass@1 grey, the oracle black, scorers in order."""
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+               "tab:olive", "tab:cyan"]
+    out = {"pass@1": "tab:gray", "oracle": "black", "reference": "tab:red"}
+    scorer_palette = [c for c in palette if c != out["reference"]]
+    for index, name in enumerate(report["scorers"]):
+        out[name] = scorer_palette[index % len(scorer_palette)]
+    return out
+
+
+def _reference_cells(reference: dict[str, Any], groups: list[str]) -> tuple[str, list[tuple[int, float]]]:
+    """The reference's label and (bar-group index, value) for each group it shares with the report,
+    then the Average: the mean over those shared groups, as the report averages its own."""
+    label, per_group = reference_values(reference)
+    shared = [g for g in groups if g in per_group]
+    if not shared:
+        raise RrrError(f"the --reference report has none of this run's groups ({', '.join(groups)})")
+    cells = [(groups.index(g), per_group[g]) for g in shared]
+    cells.append((len(groups), sum(per_group[g] for g in shared) / len(shared)))
+    return label, cells
+
+
+def plot(report: dict[str, Any], path: str | Path, reference: dict[str, Any] | None = None) -> Path:
     """Two panels: reranked@1 per scorer per language (bars), and reranked@1 on average as the number
-    of candidates grows from 1 to N (exact expectation over random subsets)."""
+    of candidates grows from 1 to N (exact expectation over random subsets). Each series has one
+    colour in both. `reference`: another run's report, whose greedy pass@1 is drawn as a line on
+    both (per language on the left, over the groups it shares with this report on the right)."""
     try:
         import matplotlib
 
@@ -96,6 +156,8 @@ def plot(report: dict[str, Any], path: str | Path) -> Path:
     columns = [report["columns"][g] for g in groups] + [report["average"]]
     scorers = report["scorers"]
     n = report["settings"]["n"]
+    colour = colours(report)
+    reference_label, reference_cells = _reference_cells(reference, groups) if reference else ("", [])
     figure, (bars, curve) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     width = 0.8 / (len(scorers) + 2)
     series = [("pass@1", [c["pass@1"] for c in columns])]
@@ -103,15 +165,22 @@ def plot(report: dict[str, Any], path: str | Path) -> Path:
     series += [("oracle", [c["oracle"] for c in columns])]
     for index, (name, values) in enumerate(series):
         xs = [i + (index - (len(series) - 1) / 2) * width for i in range(len(columns))]
-        bars.bar(xs, [100 * (v or 0) for v in values], width, label=name)
+        bars.bar(xs, [100 * (v or 0) for v in values], width, label=name, color=colour[name])
+    for x, value in reference_cells:
+        bars.hlines(100 * value, x - 0.45, x + 0.45, colors=colour["reference"], linestyles="-.", linewidth=2,
+                    label=reference_label if x == reference_cells[0][0] else None, zorder=3)
     bars.set_xticks(range(len(columns)), labels, rotation=20)
     bars.set_ylabel("% of tasks solved")
     bars.set_title("reranked@1 per scorer")
     bars.legend(fontsize="small")
     ms = list(range(1, n + 1))
     for name in scorers:
-        curve.plot(ms, [100 * (v or 0) for v in report["average"]["curve"][name]], marker="o", label=name)
-    curve.plot(ms, [100 * report["average"]["pass@1"]] * n, linestyle="--", color="grey", label="pass@1")
+        curve.plot(ms, [100 * (v or 0) for v in report["average"]["curve"][name]], marker="o", label=name,
+                   color=colour[name])
+    curve.plot(ms, [100 * report["average"]["pass@1"]] * n, linestyle="--", color=colour["pass@1"], label="pass@1")
+    if reference_cells:
+        curve.axhline(100 * reference_cells[-1][1], linestyle="-.", linewidth=2, color=colour["reference"],
+                      label=reference_label)
     curve.set_xlabel("candidates per task")
     curve.set_ylabel("reranked@1, average (%)")
     curve.set_title("reranked@1 as N grows")
