@@ -1,11 +1,18 @@
-"""Batched vs sequential llama.cpp sampling: aggregate tokens/s and pass@1, in one run, same settings.
+"""Batched vs sequential llama.cpp sampling next to the hardware's ceiling: tokens/s and pass@1, one run.
 
 For each N, the tasks are sampled twice through `sample_candidates` with the same seeds: once
 sequentially (`batched=False`, one sequence at a time) and once with continuous batching (up to
 `--parallel` sequences decoded together, drawn from several tasks per backend call, a finished slot
 refilled at once). The order of the two paths alternates between values of N, each timed run starts
-with an empty KV cache, and throughput is reported per process CPU-second (steady on a shared
-machine) and per wall second. The candidates of both paths are executed in the sandbox for pass@1.
+with an empty KV cache, and throughput is reported per wall second and per process CPU-second. The
+candidates of both paths are executed in the sandbox for pass@1.
+
+The ceiling is measured in the same process, on the same model, context and threads, before every
+timed run and after the last (the median is reported): `--parallel` tokens of one sequence evaluated
+together per llama_decode, after a few hundred tokens of context, with logits for every token (as
+sampling needs them); one token at a time, and the same batches with the last token's logits only
+(prompt-evaluation style), are shown for reference. The CPU's model and SIMD flags are printed with
+the figures, since they differ from machine to machine.
 
     python benchmarks/batched_sampling.py                      # default model, N = 8 and 16, 10 tasks
     python benchmarks/batched_sampling.py --model smollm2-135m-instruct --tasks 3 --n 8
@@ -17,6 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,7 +34,7 @@ from pathlib import Path
 from rrr_cli.atomic import atomic_write_text
 from rrr_cli.generation.base import SamplingParams
 from rrr_cli.generation.llamacpp import LlamaCppBackend
-from rrr_cli.generation.sampling import sample_candidates
+from rrr_cli.generation.sampling import DEFAULT_STYLE, render_prompt, sample_candidates
 from rrr_cli.models import resolve_model
 from rrr_cli.tasks import load_tasks
 
@@ -41,6 +51,35 @@ def pass_rate(tasks, candidates, workers: int | None) -> tuple[float, float] | N
     return p, math.sqrt(p * (1 - p) / len(passed))
 
 
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+              "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_description() -> dict:
+    """The CPU's model name, logical CPUs and SIMD flags (from /proc/cpuinfo where there is one)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"model": model, "cpus": os.cpu_count(), "simd": [f for f in SIMD_FLAGS if f in flags]}
+
+
+def ceiling(backend: LlamaCppBackend, width: int, n_tokens: int, context: int, all_logits: bool = True) -> dict:
+    """Tokens/s (wall and CPU) of `width` tokens of one sequence per llama_decode (see decode_rate)."""
+    tokens, wall, cpu = backend.decode_rate(width, n_tokens=n_tokens, context=context, all_logits=all_logits)
+    return {"tokens_per_s": tokens / wall, "tokens_per_cpu_s": tokens / cpu}
+
+
+def median_rates(samples: list[dict]) -> dict:
+    return {key: round(statistics.median(s[key] for s in samples), 2) for key in samples[0]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
@@ -55,41 +94,61 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=16, help="sequences decoded together (slots)")
     parser.add_argument("--workers", type=int, default=None, help="sandbox workers for pass@1")
     parser.add_argument("--no-exec", action="store_true", help="throughput only")
+    parser.add_argument("--ceiling-tokens", type=int, default=256, help="tokens per ceiling measurement")
+    parser.add_argument("--ceiling-context", type=int, default=256, help="tokens in the cache before them")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here as JSON")
     args = parser.parse_args(argv)
 
     tasks = load_tasks([args.source], limit=args.tasks)
     path = resolve_model(args.model)
     backend = LlamaCppBackend(path, model_name=args.model, threads=args.threads, max_parallel=args.parallel)
+    cpu = cpu_description()
+    print(f"cpu {cpu['model']}, {cpu['cpus']} logical CPUs, {' '.join(cpu['simd'])}", file=sys.stderr)
     print(f"model {args.model} ({path.name}), {len(tasks)} tasks of {args.source}, threads {backend.threads}, "
           f"slots {backend.max_parallel}, T={args.temperature} top_p={args.top_p} max_tokens={args.max_tokens}",
           file=sys.stderr)
-    # Warm up: allocate the KV cache for every slot before any timing (stop after one token).
-    backend.generate(["Hello"] * 2, SamplingParams(n=backend.max_parallel, max_tokens=args.max_tokens,
-                                                   stop=tuple(chr(c) for c in range(32, 127)) + ("\n",)))
-    report = {"model": args.model, "tasks": len(tasks), "threads": backend.threads, "slots": backend.max_parallel,
-              "temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens, "runs": []}
+    # Warm up on a real prompt: allocate the KV cache every timed run needs (stop after one token).
+    warm = render_prompt(tasks[0], backend, DEFAULT_STYLE)
+    backend.generate([warm] * 2, SamplingParams(n=backend.max_parallel, max_tokens=args.max_tokens,
+                                                stop=tuple(chr(c) for c in range(32, 127)) + ("\n",)))
+    width = backend.max_parallel
+
+    def measure_ceiling() -> None:
+        for key, w, all_logits in (("ceiling", width, True), ("one_token", 1, True), ("last_logits", width, False)):
+            n_tokens = args.ceiling_tokens if w > 1 else max(16, args.ceiling_tokens // 4)
+            ceilings[key].append(ceiling(backend, w, n_tokens, args.ceiling_context, all_logits))
+        backend.forget_prompt()
+        rates = ceilings["ceiling"][-1]
+        print(f"  ceiling ({width} tokens per decode): {rates['tokens_per_s']:.1f} tok/s wall, "
+              f"{rates['tokens_per_cpu_s']:.1f} tok/CPU-s", file=sys.stderr, flush=True)
+
+    ceilings: dict[str, list[dict]] = {"ceiling": [], "one_token": [], "last_logits": []}
+    report = {"model": args.model, "cpu": cpu, "tasks": len(tasks), "threads": backend.threads,
+              "slots": backend.max_parallel, "temperature": args.temperature, "top_p": args.top_p,
+              "max_tokens": args.max_tokens, "runs": []}
     for round_index, n in enumerate(args.n):
         params = SamplingParams(n=n, temperature=args.temperature, top_p=args.top_p,
                                 max_tokens=args.max_tokens, seed=args.seed)
-        seconds, cpu, candidates = {}, {}, {}
+        seconds, cpu_seconds, candidates = {}, {}, {}
         order = ("sequential", "batched") if round_index % 2 == 0 else ("batched", "sequential")
         for mode in order:
+            measure_ceiling()
             backend.batched = mode == "batched"
             backend.forget_prompt()
             start, start_cpu = time.perf_counter(), time.process_time()
             candidates[mode] = list(sample_candidates(tasks, backend, params))
             seconds[mode] = time.perf_counter() - start
-            cpu[mode] = time.process_time() - start_cpu
+            cpu_seconds[mode] = time.process_time() - start_cpu
             tokens = sum(c.n_tokens for c in candidates[mode])
-            print(f"  N={n} {mode}: {tokens} tokens, {tokens / cpu[mode]:.1f} tok/CPU-s, "
-                  f"{tokens / seconds[mode]:.1f} tok/s wall", file=sys.stderr, flush=True)
+            print(f"  N={n} {mode}: {tokens} tokens, {tokens / seconds[mode]:.1f} tok/s wall, "
+                  f"{tokens / cpu_seconds[mode]:.1f} tok/CPU-s", file=sys.stderr, flush=True)
         run = {"n": n}
         for mode in ("sequential", "batched"):
             tokens = sum(c.n_tokens for c in candidates[mode])
             run[mode] = {"tokens": tokens, "seconds": round(seconds[mode], 2),
                          "tokens_per_s": round(tokens / seconds[mode], 2),
-                         "cpu_seconds": round(cpu[mode], 2), "tokens_per_cpu_s": round(tokens / cpu[mode], 2)}
+                         "cpu_seconds": round(cpu_seconds[mode], 2),
+                         "tokens_per_cpu_s": round(tokens / cpu_seconds[mode], 2)}
             if not args.no_exec:
                 rate = pass_rate(tasks, candidates[mode], args.workers)
                 if rate is not None:
@@ -100,6 +159,19 @@ def main(argv: list[str] | None = None) -> int:
         run["identical_samples"] = f"{same}/{len(candidates['batched'])}"
         report["runs"].append(run)
         print(json.dumps(run), flush=True)
+    measure_ceiling()
+    report["ceiling"] = {"width": width, "context": args.ceiling_context, "measurements": len(ceilings["ceiling"]),
+                         **{key: median_rates(samples) for key, samples in ceilings.items()}}
+    top = report["ceiling"]["ceiling"]
+    for run in report["runs"]:
+        run["of_ceiling"] = round(run["batched"]["tokens_per_s"] / top["tokens_per_s"], 3)
+        run["of_ceiling_cpu"] = round(run["batched"]["tokens_per_cpu_s"] / top["tokens_per_cpu_s"], 3)
+        run["sequential_of_one_token"] = round(
+            run["sequential"]["tokens_per_s"] / report["ceiling"]["one_token"]["tokens_per_s"], 3)
+    print(json.dumps({"cpu": f"{cpu['model']} ({' '.join(cpu['simd'])})", "threads": backend.threads,
+                      "ceiling": report["ceiling"],
+                      "batched_of_ceiling": {run["n"]: run["of_ceiling"] for run in report["runs"]},
+                      "batched_over_sequential": {run["n"]: run["speedup"] for run in report["runs"]}}), flush=True)
     backend.close()
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")

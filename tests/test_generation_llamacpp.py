@@ -12,7 +12,7 @@ import pytest
 
 from rrr_cli.errors import RrrError
 from rrr_cli.generation.base import SamplingParams
-from rrr_cli.generation.llamacpp import _find_stop, _logprob
+from rrr_cli.generation.llamacpp import _find_stop, _TokenSampler
 
 SMALL_MODEL = "smollm2-135m-instruct"
 
@@ -23,11 +23,65 @@ def test_find_stop_earliest_and_from_start():
     assert _find_stop("abc", [], 0) is None
 
 
-def test_logprob_is_log_softmax_of_raw_logits():
-    logits = np.array([2.0, -1.0, 0.5, 3.0], dtype=np.float32)
-    expected = logits - np.log(np.exp(logits.astype(np.float64)).sum())
-    for token in range(4):
-        assert _logprob(logits, token) == pytest.approx(expected[token], abs=1e-6)
+def _log_softmax(logits):
+    logits = np.asarray(logits, dtype=np.float64)
+    return logits - logits.max(axis=-1, keepdims=True) - np.log(
+        np.exp(logits - logits.max(axis=-1, keepdims=True)).sum(axis=-1, keepdims=True))
+
+
+def test_token_logprobs_are_log_softmax_of_raw_logits_whatever_the_settings():
+    logits = np.array([[2.0, -1.0, 0.5, 3.0], [0.0, 0.0, 9.0, -4.0]], dtype=np.float32)
+    expected = _log_softmax(logits)
+    for temperature, top_p in ((0, 1.0), (0.5, 0.9), (1.0, 1.0), (1.7, 0.5)):
+        sampler = _TokenSampler(SamplingParams(temperature=temperature, top_p=top_p), 2, 4)
+        rngs = [np.random.default_rng(k) for k in range(2)]
+        for _ in range(20):
+            for row, (token, logprob) in enumerate(sampler.sample(logits, rngs)):
+                assert logprob == pytest.approx(expected[row, token], abs=1e-5)
+
+
+def test_greedy_picks_the_most_likely_token():
+    logits = np.array([[0.1, 0.3, 0.2], [5.0, -1.0, 4.9]], dtype=np.float32)
+    sampler = _TokenSampler(SamplingParams(temperature=0), 2, 3)
+    assert [t for t, _ in sampler.sample(logits, [None, None])] == [1, 0]
+
+
+def test_draws_follow_temperature_then_nucleus():
+    """Frequencies match softmax(logits / T) restricted to the top-p nucleus, renormalised."""
+    logits = np.array([[3.0, 2.5, 2.0, 1.0, 0.0, -1.0, -3.0]], dtype=np.float32)
+    temperature, top_p = 0.7, 0.8
+    probs = np.exp(_log_softmax(logits[0] / temperature))
+    order = np.argsort(-probs)
+    cumulative = np.cumsum(probs[order])
+    nucleus = order[: int(np.searchsorted(cumulative, top_p)) + 1]  # up to the token that reaches top_p
+    expected = np.zeros_like(probs)
+    expected[nucleus] = probs[nucleus] / probs[nucleus].sum()
+    sampler = _TokenSampler(SamplingParams(temperature=temperature, top_p=top_p), 1, logits.shape[1])
+    rng = np.random.default_rng(0)
+    draws = np.array([sampler.sample(logits, [rng])[0][0] for _ in range(20000)])
+    counts = np.bincount(draws, minlength=logits.shape[1]) / len(draws)
+    assert set(np.flatnonzero(counts)) == set(nucleus.tolist())
+    assert np.abs(counts - expected).max() < 0.015
+
+
+def test_a_flat_distribution_falls_back_to_every_token():
+    # 50k equally likely tokens: each under the first probability floor, so the floor must drop.
+    logits = np.zeros((1, 50_000), dtype=np.float32)
+    sampler = _TokenSampler(SamplingParams(temperature=1.0, top_p=0.95), 1, logits.shape[1])
+    rng = np.random.default_rng(1)
+    draws = {sampler.sample(logits, [rng])[0][0] for _ in range(200)}
+    assert len(draws) > 190 and all(0 <= t < 50_000 for t in draws)
+
+
+def test_a_row_draws_the_same_token_whatever_shares_the_batch():
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((3, 1000)).astype(np.float32) * 4
+    sampler = _TokenSampler(SamplingParams(temperature=0.8, top_p=0.95), 3, 1000)
+    together = sampler.sample(logits, [np.random.default_rng(s) for s in (10, 11, 12)])
+    alone = sampler.sample(logits[1:2], [np.random.default_rng(11)])
+    assert together[1] == alone[0]
+    again = sampler.sample(logits, [np.random.default_rng(s) for s in (10, 11, 12)])
+    assert again == together
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path):

@@ -8,9 +8,10 @@ live sequence in a single `llama_batch`. When a sequence finishes, its cells are
 (`llama_memory_seq_rm`) and the slot takes the next pending (prompt, j) of the call, so the batch stays
 full across prompts rather than shrinking to the longest sample of one prompt. The *batched* path
 uses `max_parallel` slots (each step evaluates that many tokens at once, cheaper per token on a CPU);
-the *sequential* path uses one. Each sequence has its own sampler chain (temperature, top-p,
-`dist(seed + j)`), its own stop strings, token budget and log-prob sum. A repeated prompt reuses its
-cached cells.
+the *sequential* path uses one. After each step every live sequence's next token is drawn at once,
+in numpy, from the step's rows of logits (temperature, then top-p; see `_TokenSampler`), each sequence
+from its own generator seeded `seed + j`; each has its own stop strings, token budget and log-prob sum.
+A repeated prompt reuses its cached cells.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import os
+import time
 from collections import deque
 from pathlib import Path
 
@@ -103,6 +105,7 @@ class LlamaCppBackend(Backend):
         self._ctx_cells = 0
         self._prefix: list[int] = []  # tokens whose KV cells sequence 0 holds (a prompt minus its last token)
         self._chat_formatter = None
+        self._pieces: dict[int, bytes | None] = {}  # token -> its text (None: end of generation), as sampled
 
     # ----------------------------------------------------------------- model facts
 
@@ -141,6 +144,15 @@ class LlamaCppBackend(Backend):
             buf = ctypes.create_string_buffer(-n)
             n = self._ll.llama_token_to_piece(self._vocab, token, buf, -n, 0, False)
         return buf.raw[:n]
+
+    def _piece(self, token: int) -> bytes | None:
+        """The text a sampled token adds, or None when it ends the generation (cached per token)."""
+        try:
+            return self._pieces[token]
+        except KeyError:
+            eog = self._ll.llama_vocab_is_eog(self._vocab, token)
+            piece = self._pieces[token] = None if eog else self.token_bytes(token)
+            return piece
 
     def _special_text(self, token: int) -> str:
         if token < 0:
@@ -205,6 +217,35 @@ class LlamaCppBackend(Backend):
         if self._ctx is not None:
             self._ll.llama_memory_clear(self._ll.llama_get_memory(self._ctx), True)
         self._prefix = []
+
+    def decode_rate(self, width: int, n_tokens: int = 256, context: int = 256,
+                    all_logits: bool = True) -> tuple[int, float, float]:
+        """(tokens, wall seconds, CPU seconds) of evaluating `width` tokens of one sequence per llama_decode.
+
+        The hardware's batched-decode ceiling on this model and these threads, for comparison with
+        sampling: `n_tokens` tokens, `width` at a time, after `context` tokens already in the cache
+        (attention as in a sequence that long), with logits for every token as sampling needs them
+        (`all_logits=False`: the last of each batch only, as prompt evaluation does). Uses the first
+        slot's stream of the current context and leaves it empty.
+        """
+        ll = self._ll
+        self._ensure_context(context + n_tokens + 1, max(1, self._streams - 1))
+        mem = ll.llama_get_memory(self._ctx)
+        filler = self.tokenize("def f(x):\n    return x + 1\n" * (1 + (context + n_tokens) // 8))
+        filler = (filler * (1 + (context + n_tokens) // len(filler)))[: context + n_tokens]
+        ll.llama_memory_seq_rm(mem, 0, -1, -1)
+        try:
+            for start in range(0, context, self.n_batch):
+                stop = min(start + self.n_batch, context)
+                self._decode_batch([(filler[p], p, 0, False) for p in range(start, stop)])
+            wall, cpu = time.perf_counter(), time.process_time()
+            for start in range(context, context + n_tokens, width):
+                stop = min(start + width, context + n_tokens)
+                self._decode_batch([(filler[p], p, 0, all_logits or p == stop - 1) for p in range(start, stop)])
+            ll.llama_synchronize(self._ctx)
+            return n_tokens, time.perf_counter() - wall, time.process_time() - cpu
+        finally:
+            ll.llama_memory_seq_rm(mem, 0, -1, -1)
 
     def _ensure_context(self, per_seq: int, n_slots: int) -> None:
         """A context with `n_slots` sequence streams plus one for the prompt, each of `per_seq` cells.
@@ -284,19 +325,6 @@ class LlamaCppBackend(Backend):
             self._decode_batch([(t, start + k, home, False) for k, t in enumerate(chunk)])
         self._prefix = list(prefix)
 
-    def _sampler(self, params: SamplingParams, seed: int):
-        ll = self._ll
-        chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-        if params.temperature == 0:
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
-        else:
-            # Temperature first, then nucleus, as vLLM and transformers order them.
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(float(params.temperature)))
-            if params.top_p < 1.0:
-                ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(float(params.top_p), 1))
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return chain
-
     def _run(
         self,
         encoded: list[list[int]],
@@ -326,23 +354,25 @@ class LlamaCppBackend(Backend):
         free = list(range(n_slots))
         live: dict[int, _Sequence] = {}
         done: dict[tuple[int, int], Generation] = {}
+        picker = _TokenSampler(params, n_slots, self.n_vocab)
         try:
             while pending or live:
-                self._refill(pending, free, live, encoded, budgets, params, base_seed, mem, home)
+                self._refill(pending, free, live, encoded, budgets, base_seed, mem, home)
                 order = sorted(live)
                 self._decode_batch([(live[slot].feed, live[slot].pos, slot, True) for slot in order])
-                for index, slot in enumerate(order):
+                # One row of logits per live sequence, in batch order: sampled together, in numpy.
+                rows = np.ctypeslib.as_array(ll.llama_get_logits(self._ctx), shape=(len(order), self.n_vocab))
+                picks = picker.sample(rows, [live[slot].rng for slot in order])
+                for slot, (token, logprob) in zip(order, picks):
                     state = live[slot]
-                    logits = np.ctypeslib.as_array(ll.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
-                    token = ll.llama_sampler_sample(state.sampler, self._ctx, index)
                     state.n_tokens += 1
-                    logprob = _logprob(logits, token)
                     state.logprob_sum += logprob
                     state.token_logprobs.append(logprob)
-                    if ll.llama_vocab_is_eog(self._vocab, token):
+                    piece = self._piece(token)
+                    if piece is None:
                         state.finish = "eos"
                     else:
-                        state.data += self.token_bytes(token)
+                        state.data += piece
                         text = state.data.decode("utf-8", errors="ignore")
                         cut = _find_stop(text, stops, max(0, state.checked - longest_stop))
                         state.checked = len(text)
@@ -354,19 +384,15 @@ class LlamaCppBackend(Backend):
                         state.feed, state.pos = token, state.pos + 1
                         continue
                     done[state.key] = state.result(params.logprobs)
-                    ll.llama_sampler_free(state.sampler)
-                    state.sampler = None
                     ll.llama_memory_seq_rm(mem, slot, -1, -1)
                     del live[slot]
                     free.append(slot)
         finally:
-            for slot, state in live.items():
-                if state.sampler is not None:
-                    ll.llama_sampler_free(state.sampler)
+            for slot in live:
                 ll.llama_memory_seq_rm(mem, slot, -1, -1)
         return done
 
-    def _refill(self, pending, free, live, encoded, budgets, params, base_seed, mem, home) -> None:
+    def _refill(self, pending, free, live, encoded, budgets, base_seed, mem, home) -> None:
         """Start pending sequences in the free slots (lowest first), in (prompt, j) order."""
         ll = self._ll
         copied = False
@@ -386,7 +412,7 @@ class LlamaCppBackend(Backend):
                 copied = True
             state = _Sequence()
             state.key, state.budget = (i, j), budgets[i]
-            state.sampler = self._sampler(params, base_seed + j)
+            state.rng = np.random.default_rng((base_seed + j) & 0xFFFFFFFFFFFFFFFF)
             state.feed, state.pos = encoded[i][-1], len(encoded[i]) - 1
             live[slot] = state
 
@@ -415,12 +441,12 @@ class _Sequence:
     """Decoding state of one sampled sequence."""
 
     __slots__ = ("data", "text", "checked", "n_tokens", "logprob_sum", "token_logprobs", "finish",
-                 "key", "budget", "sampler", "feed", "pos")
+                 "key", "budget", "rng", "feed", "pos")
 
     def __init__(self) -> None:
         self.key = (0, 0)  # (prompt index, sample index j)
         self.budget = 0
-        self.sampler = None
+        self.rng: np.random.Generator | None = None  # this sequence's own draws (seed + j)
         self.feed = 0  # the token this sequence decodes next, at position `pos`
         self.pos = 0
         self.data = b""
@@ -442,10 +468,61 @@ class _Sequence:
         )
 
 
-def _logprob(logits: np.ndarray, token: int) -> float:
-    """log_softmax(logits)[token] of the raw, unmodified logits (temperature 1, no top-p)."""
-    top = float(logits.max())
-    return float(logits[token]) - top - float(np.log(np.exp(logits - top, dtype=np.float64).sum()))
+class _TokenSampler:
+    """Temperature, then top-p, then a draw: for every row of one step's logits at once, in numpy.
+
+    The distribution is llama.cpp's `temp -> top_p -> dist` chain (and vLLM's): softmax of logits / T,
+    the smallest set of most likely tokens whose probability reaches `top_p`, renormalised. Each
+    sequence draws from its own generator, so a seed gives the same tokens whatever else shares the
+    batch. A drawn token's log-prob is log_softmax of the raw logits (temperature 1, no top-p): the
+    model's own probability, the same definition whatever the sampling settings.
+
+    Whole-vocabulary work is a few vectorised passes per row into preallocated buffers; the sort and
+    cumulative sum run only over the tokens above a probability floor whose mass already reaches
+    `top_p` (tens of tokens, typically, of 152k).
+    """
+
+    # First floor: a token under 1e-4 of the probability mass is in the nucleus only when the tokens
+    # above the floor together fall short of top_p; then the floor drops (and finally to zero).
+    FLOORS = (1e-4, 1e-7, 1e-10, 0.0)
+
+    def __init__(self, params: SamplingParams, rows: int, n_vocab: int) -> None:
+        self.temperature = float(params.temperature)
+        self.top_p = float(params.top_p)
+        self._shifted = np.empty((rows, n_vocab), dtype=np.float32)  # logits - max, per row
+        self._weights = np.empty((rows, n_vocab), dtype=np.float32)  # exp of those (at T), unnormalised
+
+    def sample(self, logits: np.ndarray, rngs: list) -> list[tuple[int, float]]:
+        """(token, log-prob) for each row of `logits` (rows x vocab), row r drawing from `rngs[r]`."""
+        n = logits.shape[0]
+        shifted, weights = self._shifted[:n], self._weights[:n]
+        np.subtract(logits, logits.max(axis=1, keepdims=True), out=shifted)
+        np.exp(shifted, out=weights)
+        log_norm = np.log(weights.sum(axis=1, dtype=np.float64))  # log-partition at temperature 1
+        if self.temperature == 0:
+            tokens = shifted.argmax(axis=1).tolist()
+        else:
+            if self.temperature != 1:
+                np.multiply(shifted, 1.0 / self.temperature, out=weights)
+                np.exp(weights, out=weights)
+            totals = weights.sum(axis=1, dtype=np.float64)
+            tokens = [self._draw(weights[r], float(totals[r]), rngs[r]) for r in range(n)]
+        return [(token, float(shifted[r, token] - log_norm[r])) for r, token in enumerate(tokens)]
+
+    def _draw(self, weights: np.ndarray, total: float, rng) -> int:
+        """One token from the nucleus of `weights` (unnormalised probabilities summing to `total`)."""
+        target = self.top_p * total
+        for floor in self.FLOORS:
+            ids = np.flatnonzero(weights > floor * total)
+            kept = weights[ids]
+            if kept.sum(dtype=np.float64) >= target or floor == 0.0:
+                break
+        order = np.argsort(-kept, kind="stable")  # most likely first; ties by token id
+        ids, cumulative = ids[order], np.cumsum(kept[order], dtype=np.float64)
+        # Keep tokens up to and including the one whose cumulative mass reaches top_p.
+        size = min(int(np.searchsorted(cumulative, target)) + 1, len(ids))
+        at = int(np.searchsorted(cumulative[:size], rng.random() * cumulative[size - 1], side="right"))
+        return int(ids[min(at, size - 1)])
 
 
 def _find_stop(text: str, stops: list[str], start: int) -> int | None:
