@@ -74,9 +74,10 @@ def command(
                                              "as a line on the --plot chart."),
     threads: Optional[int] = options.Threads,
 ) -> None:
-    """Evaluate the generator and the scorers: pass@k, oracle and reranked@1 per language.
+    """Evaluate pass@k, oracle and reranked@1 per language.
 
-    Samples N candidates per task, runs them in the sandbox, and reports pass@1, pass@k, the oracle
+    Evaluates the generator and the scorers: samples N candidates per task, runs them in the sandbox,
+    and reports pass@1, pass@k, the oracle
     (pass@N), and reranked@1 with the share of the pass@1-to-oracle gap each scorer recovers. A run is
     kept under the cache's runs/ with its report.json: the same command again is instant and an
     interrupted one resumes.

@@ -31,7 +31,9 @@ def command(
                                            help="Without bubblewrap, run untrusted code anyway (unsafe)."),
     split: Optional[str] = options.Split,
 ) -> None:
-    """Execute candidates in the sandbox; one JSONL verdict record per candidate, in candidate order.
+    """Run candidates in the sandbox; one verdict record each.
+
+    One JSONL verdict record per candidate, in candidate order.
 
     Examples:
 

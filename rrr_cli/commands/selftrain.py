@@ -54,7 +54,10 @@ def command(
     lora_r: Optional[int] = O(None, "--lora-r", help="LoRA rank of the policy (quick profile: 8)."),
     device: Optional[str] = O(None, "--device", help="auto, cpu or cuda (default: auto)."),
 ) -> None:
-    """Self-train the reranker: sample, execute, mine pairs and hard negatives, retrain, PPO; repeat.
+    """Self-train the reranker: sample, execute, retrain, PPO.
+
+    Each iteration samples, executes, mines pairs and hard negatives, retrains the reranker and runs PPO against it;
+    the PPO policy samples the next iteration.
 
     Every step's output lands under the cache's runs/<run-id>/ (`rrr models path` shows the cache).
     Ctrl-C stops after the current step; `--resume RUN` continues; `--report RUN` shows the results.

@@ -42,15 +42,15 @@ def command(
     threads: Optional[int] = options.Threads,
     n_ctx: Optional[int] = options.NCtx,
 ) -> None:
-    """Write the body of the function a task file leaves open, and show how the candidates did.
+    """Write the best body for a task file's open function.
 
     Samples N candidates, runs the doc comment's `>>>` examples against each in the sandbox, and
     picks the best (most examples passed, ties by the model's mean log-prob; a trained reranker
     takes over once there is one).
 
     Piped (or with --plain), stdout is exactly the completed file, the same text --write puts in
-    place; which candidate won and the table go to stderr. On a terminal the completed function is
-    shown highlighted.
+    place; which candidate won and how every candidate did go to stderr. On a terminal the completed
+    function is shown highlighted.
 
     Examples:
 

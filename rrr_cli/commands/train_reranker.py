@@ -35,7 +35,10 @@ def command(
     seed: int = typer.Option(0, "--seed", help="Seed for the split, the pair cap and initialisation."),
     save_pairs: Optional[Path] = typer.Option(None, "--save-pairs", help="Also write the pairs used (JSONL)."),
 ) -> None:
-    """Train a reranker with the Bradley-Terry loss and save it under the rerankers directory.
+    """Train a reranker (Bradley-Terry loss) and save it.
+
+    On executed candidates (CANDIDATES VERDICTS) or a pair file; saved under the cache's rerankers/ and
+    its directory printed.
 
     Examples:
 
