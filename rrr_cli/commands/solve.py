@@ -155,7 +155,9 @@ def _highlight(task, completion: str) -> None:
     code = "".join(task.prompt.splitlines(keepends=True)[_function_start(task):]) + _body(task, completion)
     lexer = {"cs": "csharp", "sh": "bash", "ts": "typescript"}.get(task.language, task.language)
     syntax = Syntax(code, lexer, background_color="default")
-    stdout.print(syntax.highlight(code.rstrip("\n")), soft_wrap=True)
+    text = syntax.highlight(code)
+    text.rstrip()  # print ends the last line
+    stdout.print(text, soft_wrap=True)
 
 
 def _summary(ranked, outcomes, scorer_name, elapsed) -> None:

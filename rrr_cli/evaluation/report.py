@@ -166,9 +166,10 @@ def plot(report: dict[str, Any], path: str | Path, reference: dict[str, Any] | N
     for index, (name, values) in enumerate(series):
         xs = [i + (index - (len(series) - 1) / 2) * width for i in range(len(columns))]
         bars.bar(xs, [100 * (v or 0) for v in values], width, label=name, color=colour[name])
-    for x, value in reference_cells:
-        bars.hlines(100 * value, x - 0.45, x + 0.45, colors=colour["reference"], linestyles="-.", linewidth=2,
-                    label=reference_label if x == reference_cells[0][0] else None, zorder=3)
+    if reference_cells:  # a short line across each group's bars, one legend entry
+        bars.hlines([100 * value for _, value in reference_cells], [x - 0.45 for x, _ in reference_cells],
+                    [x + 0.45 for x, _ in reference_cells], colors=colour["reference"], linestyles="-.",
+                    linewidth=2, label=reference_label, zorder=3)
     bars.set_xticks(range(len(columns)), labels, rotation=20)
     bars.set_ylabel("% of tasks solved")
     bars.set_title("reranked@1 per scorer")
