@@ -99,7 +99,9 @@ def _load_file(path: str, mtime: float) -> dict[str, Any]:
 def _check_file_value(path: str, key: str, value: Any) -> None:
     """A config-file setting must be one rrr knows, of its default's type (an integer is a valid float)."""
     if key not in DEFAULTS:
-        raise RrrError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(DEFAULTS))})")
+        section = key.rpartition(".")[0]
+        known = sorted(k for k in DEFAULTS if k.rpartition(".")[0] == section) or sorted(DEFAULTS)
+        raise RrrError(f"{path}: unknown setting {key!r} (known: {', '.join(known)})")
     like = DEFAULTS[key]
     if isinstance(like, bool):
         ok = isinstance(value, bool)
