@@ -6,6 +6,7 @@ A crash or Ctrl-C leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -25,10 +26,17 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in _FULL and exc.filename is None:
+            # A write() that hit a full disk names no file; say which output it was.
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+# Errors only a write raises (so one inside the block is about the file being written).
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -61,8 +61,8 @@ def completion_sha(candidate: Candidate) -> str:
 class JsonlLog:
     """An append-only JSONL file written one task's records at a time.
 
-    Each append is flushed and fsynced before the next task starts. A crash mid-write can only leave
-    a torn last line; `load` drops it (rewriting the file atomically) so the next append starts clean.
+    Each append is one write, fsynced before the next task starts. A crash mid-write can only leave a
+    torn last line; `load` drops it (rewriting the file atomically) so the next append starts clean.
     """
 
     def __init__(self, path: Path):
@@ -82,21 +82,39 @@ class JsonlLog:
                 good.append(line)
             except json.JSONDecodeError:
                 if number == len(lines):  # the torn tail of an interrupted append
-                    atomic_write_text(self.path, "".join(g + "\n" for g in good))
                     break
                 raise RrrError(f"{self.path}:{number}: invalid JSON in a run log "
                                "(delete the run directory to start it afresh)") from None
+        if text and not text.endswith("\n"):
+            # An append that did not finish: drop its torn tail (or end a whole last record with its
+            # newline), so the next append starts on a line of its own.
+            atomic_write_text(self.path, "".join(g + "\n" for g in good))
         return records
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-        if not text:
+        data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode("utf-8")
+        if not data:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        # One write call for the whole task (a buffered file would split it at its buffer size, and a
+        # kill between the pieces would leave half a task); a write that fails part way (a full disk)
+        # is cut back off, so the log always ends on a whole task.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                if isinstance(exc, OSError) and exc.filename is None:
+                    raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+                raise
+        finally:
+            os.close(fd)
 
 
 class RunDir:
