@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +22,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     binary = "b" in mode
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); the output gets the mode an ordinary open would give.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
             handle.flush()
@@ -33,6 +36,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             # A write() that hit a full disk names no file; say which output it was.
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+@functools.lru_cache(maxsize=None)
+def _umask() -> int:
+    """The process's umask (read once: setting it to read it is not thread-safe, and rrr never changes it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # Errors only a write raises (so one inside the block is about the file being written).
@@ -62,6 +73,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's folder is private (0700), as mkstemp's file
         yield staging
         if path.exists():
             shutil.rmtree(path)

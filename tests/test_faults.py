@@ -144,12 +144,24 @@ def test_two_evals_of_the_same_run_at_once_one_says_busy_and_the_other_finishes_
     assert report["columns"]["python"]["tasks"] == len(TASKS)
     samples = _jsonl(run / "samples.jsonl")
     assert len(_by_key(samples)) == len(_by_key(_jsonl(run / "verdicts.jsonl"))) == len(TASKS) * 2
+    assert [r["task_id"] for r in samples] == [task["task_id"] for task in TASKS for _ in range(2)]  # task by task
     assert all(len(_by_key(_jsonl(log))) == len(TASKS) * 2 for log in run.glob("scores-*.jsonl"))
     # Once it is done the same command goes through, reusing its work: the same report, no new record.
     again = _rrr(args, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _without_clock(json.loads(again.stdout)) == _without_clock(report)
     assert _jsonl(run / "samples.jsonl") == samples
+
+
+def test_a_log_whose_last_record_lost_its_newline_is_mended_before_the_next_append(tmp_path):
+    from rrr_cli.evaluation.runs import JsonlLog
+
+    log = JsonlLog(tmp_path / "samples.jsonl")
+    log.append([{"task_id": "a", "sample_id": 0}, {"task_id": "a", "sample_id": 1}])
+    log.path.write_bytes(log.path.read_bytes()[:-1])  # cut exactly before the last newline
+    assert len(log.load()) == 2
+    log.append([{"task_id": "b", "sample_id": 0}])
+    assert [(r["task_id"], r["sample_id"]) for r in log.load()] == [("a", 0), ("a", 1), ("b", 0)]
 
 
 # --- a full disk --------------------------------------------------------------------------------------
@@ -230,6 +242,9 @@ def test_a_full_disk_under_rerank_output_is_one_line_and_keeps_the_previous_outp
     assert first.returncode == 0, first.stderr[-3000:]
     before = (small_disk.path / "ranked.jsonl").read_bytes()
     assert len(before) > 4096  # more than a page, so it cannot fit once the disk is full
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (small_disk.path / "ranked.jsonl").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
     small_disk.fill()
     full = _rrr(args, home, small_disk.prefix)
