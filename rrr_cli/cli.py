@@ -98,7 +98,7 @@ def main() -> None:
 
 
 # OSErrors that say something about the user's machine rather than a bug in rrr.
-ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE}
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE}
 
 
 def _usage_errors() -> tuple[type[BaseException], ...]:

@@ -198,3 +198,27 @@ def test_only_scorers_named_by_what_decides_them_are_cached(tasks, home):
     assert scorer_cache_name(WeightedScorer([(Learned(), 1.0)])) is None
     run_eval(tasks, SETTINGS, [Learned()], root=home / "runs", backend_factory=lambda s: ScriptedBackend())
     assert not list((home / "runs").glob("eval-*/scores-reward_model.jsonl"))
+
+
+@pytest.mark.parametrize("line,message", [
+    (b'{"task_id": "t", "sample_id": 0, "completion_sha": "ab", "score": "high"}', "field 'score' must be"),
+    (b'{"task_id": "t", "sample_id": 0, "score": 1.0}', "missing field 'completion_sha'"),
+    (b'{"task_id": "t", "sample_id": 0, "completion_sha": "\xff", "score": 1.0}', "not UTF-8 text"),
+    (b'{"task_id": "t", "sample_id": 0, "completion_sha": "ab", "score": NaN}', "NaN is not a JSON number"),
+    (b'[1, 2]', "expected a JSON object"),
+])
+def test_a_damaged_run_log_is_one_line_naming_file_and_line(tmp_path, line, message):
+    from rrr_cli.errors import RrrError
+    from rrr_cli.evaluation.runs import SCORE_FIELDS
+
+    log = JsonlLog(tmp_path / "scores.jsonl")
+    good = b'{"task_id": "t", "sample_id": 1, "completion_sha": "cd", "score": null}'
+    log.path.write_bytes(good + b"\n" + line + b"\n" + good + b"\n")
+    with pytest.raises(RrrError, match=f"scores.jsonl:2: .*{message}.*delete"):
+        log.load(SCORE_FIELDS)
+    # Whole but damaged as the last line is still damage, not a torn append: refused, file untouched.
+    log.path.write_bytes(good + b"\n" + line)
+    if b"\xff" not in line and b"NaN" not in line:
+        with pytest.raises(RrrError, match="scores.jsonl:2:"):
+            log.load(SCORE_FIELDS)
+        assert log.path.read_bytes() == good + b"\n" + line

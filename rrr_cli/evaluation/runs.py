@@ -14,6 +14,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from rrr_cli.evaluation import metrics
 from rrr_cli.ranking import Scorer
 from rrr_cli.ranking.scorers import (MeanLogprobScorer, PublicExamplesScorer, RandomScorer, WeightedScorer,
                                      score_many)
-from rrr_cli.records import Candidate, Task, Verdict
+from rrr_cli.records import (Candidate, Record, RecordError, Task, Verdict, check_value, decode_line,
+                             loads)
 
 RUN_FORMAT = 1
 
@@ -58,6 +60,29 @@ def completion_sha(candidate: Candidate) -> str:
     return hashlib.sha256((candidate.prompt + "\0" + candidate.completion).encode()).hexdigest()[:16]
 
 
+class _DamagedRecord(RecordError):
+    """Whole JSON that is not what the log holds: damage, not an interrupted append."""
+
+
+def _check_logged(record: Any, schema: type[Record] | dict[str, Any] | None, where: str) -> None:
+    try:
+        if isinstance(schema, type):
+            schema.from_dict(record, where)
+        elif schema is not None:
+            if not isinstance(record, dict):
+                raise RecordError(f"{where}expected a JSON object")
+            for name, hint in schema.items():
+                if name not in record:
+                    raise RecordError(f"{where}missing field {name!r}")
+                check_value(record[name], hint, f"{where}field {name!r}")
+    except RecordError as exc:
+        raise _DamagedRecord(str(exc)) from None
+
+
+# What a score log holds per candidate (a score of null: the scorer had nothing to go on, it ranks last).
+SCORE_FIELDS: dict[str, Any] = {"task_id": str, "sample_id": int, "completion_sha": str, "score": float | None}
+
+
 class JsonlLog:
     """An append-only JSONL file written one task's records at a time.
 
@@ -68,24 +93,32 @@ class JsonlLog:
     def __init__(self, path: Path):
         self.path = path
 
-    def load(self) -> list[dict[str, Any]]:
+    def load(self, schema: type[Record] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The logged records, read as strictly as any input (UTF-8, strict JSON); each is checked
+        against `schema` (a record type, or field -> type) so a damaged log is one line, not a crash."""
         if not self.path.is_file():
             return []
-        text = self.path.read_text(encoding="utf-8")
+        try:
+            text = self.path.read_bytes()
+        except OSError as exc:
+            raise RrrError(f"{self.path}: cannot read: {exc.strerror}") from None
         records, good = [], []
-        lines = text.split("\n")
+        lines = text.split(b"\n")
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            where = f"{self.path}:{number}: "
             try:
-                records.append(json.loads(line))
-                good.append(line)
-            except json.JSONDecodeError:
-                if number == len(lines):  # the torn tail of an interrupted append
+                record = loads(decode_line(line, where), where)
+                _check_logged(record, schema, where)
+            except RecordError as exc:
+                if number == len(lines) and not isinstance(exc, _DamagedRecord):  # an interrupted append's torn tail
                     break
-                raise RrrError(f"{self.path}:{number}: invalid JSON in a run log "
-                               "(delete the run directory to start it afresh)") from None
-        if text and not text.endswith("\n"):
+                raise RrrError(f"{exc} (a damaged run log: delete {self.path.parent} to start the run "
+                               "afresh)") from None
+            records.append(record)
+            good.append(line.decode("utf-8"))
+        if text and not text.endswith(b"\n"):
             # An append that did not finish: drop its torn tail (or end a whole last record with its
             # newline), so the next append starts on a line of its own.
             atomic_write_text(self.path, "".join(g + "\n" for g in good))
@@ -177,7 +210,7 @@ def sample_stage(run: RunDir, tasks: Sequence[Task], settings: EvalSettings, log
                  backend_factory: Callable[[EvalSettings], Any] | None, progress: Progress) -> dict[str, list[Candidate]]:
     """Every task's N candidates, sampling only the tasks the log lacks (the model loads only then)."""
     log = run.log(log_name)
-    have = _candidates_by_task(log.load(), tasks, settings.n)
+    have = _candidates_by_task(log.load(Candidate), tasks, settings.n)
     missing = [task for task in tasks if task.task_id not in have]
     if not missing:
         return have
@@ -229,7 +262,7 @@ def execute_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list
                   executor: Callable[..., Iterable[Verdict]] | None, progress: Progress) -> dict[str, list[Verdict]]:
     """A verdict for every candidate, running only those without a logged verdict for their text."""
     log = run.log(log_name)
-    logged = {(r["task_id"], r["sample_id"], r.get("completion_sha")): r for r in log.load()}
+    logged = {(r["task_id"], r["sample_id"], r.get("completion_sha")): r for r in log.load(Verdict)}
     have: dict[str, list[Verdict]] = {}
     pending_tasks, pending = [], []
     for task in tasks:
@@ -284,7 +317,7 @@ def score_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list[C
     """Each candidate's score (and, for public examples, its example counts), cached per task."""
     cache_name = scorer_cache_name(scorer)
     log = run.log(cache_name) if cache_name else None
-    logged = {(r["task_id"], r["sample_id"], r["completion_sha"]): r for r in log.load()} if log else {}
+    logged = {(r["task_id"], r["sample_id"], r["completion_sha"]): r for r in log.load(SCORE_FIELDS)} if log else {}
     have: dict[str, list[dict[str, Any]]] = {}
     pending = []
     for task in tasks:
@@ -304,7 +337,8 @@ def score_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list[C
             rows = []
             for candidate, value in zip(group, scores):
                 row = {"task_id": task.task_id, "sample_id": candidate.sample_id,
-                       "completion_sha": completion_sha(candidate), "score": float(value)}
+                       "completion_sha": completion_sha(candidate),
+                       "score": float(value) if math.isfinite(value) else None}
                 if isinstance(scorer, PublicExamplesScorer):
                     outcome = scorer.outcomes.get((task.task_id, candidate.sample_id))
                     if outcome:
@@ -356,7 +390,7 @@ def build_report(tasks: Sequence[Task], settings: EvalSettings, verdicts: dict[s
         row["reranked@1"] = {}
         row["curve"] = {}
         for name, by_task in scores.items():
-            values = [r["score"] for r in by_task[task.task_id]]
+            values = [-math.inf if r["score"] is None else r["score"] for r in by_task[task.task_id]]
             row["reranked@1"][name] = metrics.reranked_at_1(values, passed)
             row["curve"][name] = [metrics.reranked_at_1_subsampled(values, passed, m) for m in range(1, n + 1)]
         per_task.append(row)

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 from rrr_cli import config
 from rrr_cli.atomic import atomic_dir, atomic_write_text
 from rrr_cli.errors import RrrError
-from rrr_cli.records import Record, read_records, write_records
+from rrr_cli.records import Record, read_json_file, read_records, write_records
 from rrr_cli.selftrain.settings import SelfTrainConfig, read_toml, to_toml
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -94,10 +94,7 @@ class RunStore:
 
     @staticmethod
     def read_json(path: Path) -> Any:
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RrrError(f"{path}: invalid JSON: {exc.msg}") from None
+        return read_json_file(path)
 
     @staticmethod
     @contextlib.contextmanager
