@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -57,3 +60,17 @@ def test_fallback_without_a_compiler(monkeypatch, tmp_path):
     assert run_program("python", "import os\nassert os.getuid() != 0\n", LIMITS).status == "passed"
     limited = run_program("python", CHILDREN.format(count=100), LIMITS)
     assert limited.status == "failed" and int(limited.stdout) < 48
+
+
+def test_root_of_a_user_namespace_without_nobody_gets_one_line(tmp_path):
+    """Inside `unshare -r` rrr is uid 0 but cannot chown to nobody (EINVAL): a clear line, no traceback."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-r", "true"]).returncode != 0:
+        pytest.skip("unprivileged user namespaces are not available here")
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"task_id": "t", "language": "python", "prompt": "def f():\\n", "tests": ""}\n')
+    candidates = '{"task_id": "t", "language": "python", "prompt": "def f():\\n", "completion": "  pass\\n", "sample_id": 0}\n'
+    result = subprocess.run(["unshare", "-r", sys.executable, "-m", "rrr_cli", "exec", str(tasks), "-c", "-",
+                             "--no-cache"], input=candidates, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "RRR_HOME": str(tmp_path / "home")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot give the sandbox's work dir to nobody" in result.stderr

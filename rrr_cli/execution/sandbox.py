@@ -115,7 +115,12 @@ def require_sandbox(allow_unsandboxed: bool | None = None) -> bool:
 def make_workdir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="rrr-run-"))
     if os.geteuid() == 0:
-        os.chown(path, NOBODY, NOBODY)
+        try:
+            os.chown(path, NOBODY, NOBODY)
+        except OSError as exc:  # root of a user namespace that maps no `nobody` (EINVAL), or no CAP_CHOWN
+            shutil.rmtree(path, ignore_errors=True)
+            raise RrrError(f"cannot give the sandbox's work dir to nobody ({exc.strerror}): run rrr as a "
+                           "normal user, or as root outside a user namespace") from None
     return path
 
 
