@@ -68,7 +68,7 @@ def main() -> None:
     report = {
         **cpu_summary(),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "native_bf16_here": bf16_supported(), "texts": len(texts), "tokens": tokens,
+        "bf16_autocast_by_default_here": bf16_supported(), "texts": len(texts), "tokens": tokens,
         "float32_s": round(best["float32"], 3), "bf16_s": round(best["bf16"], 3),
         "bf16_over_float32_time": round(best["bf16"] / best["float32"], 2),
         "float32_cpu_s": round(best_cpu["float32"], 3), "bf16_cpu_s": round(best_cpu["bf16"], 3),

@@ -9,7 +9,7 @@ The best epoch by validation reranked@1 (then pairwise accuracy) is the one kept
 Why it is fast enough on a CPU: the layers below the trainable top are frozen, so their output for a
 text never changes; it is computed once per distinct (prompt, completion) text, and pairs share texts
 (8 candidates of a task give up to 16 pairs but only 8 texts). Each step then runs only the top layers,
-the final norm and the head, under bf16 autocast where the CPU has native bf16. With no trainable
+the final norm and the head, under bf16 autocast where that pays off (`bf16_supported`). With no trainable
 layers (the default) even that is done once: each text's pooled state is fixed, and the head is fitted
 on all pairs at once, 100 full-batch steps an epoch, in well under a second (on MBPP's 1,545 pairs the
 whole run is the trunk pass: 4 min on 2 cores).
@@ -60,7 +60,7 @@ class RewardTrainingConfig:
     load_best_model_at_end: bool = True
     seed: int = 0
     device: str | None = None  # default: cuda when available, else cpu
-    bf16: bool | None = None  # autocast to bf16; default: where the hardware has native bf16
+    bf16: bool | None = None  # autocast to bf16; default: where it pays off (`bf16_supported`)
 
     def settings(self) -> RewardModelSettings:
         return RewardModelSettings(trainable_layers=self.trainable_layers, lora_r=self.lora_r,
