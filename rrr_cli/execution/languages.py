@@ -5,6 +5,11 @@ A language file holds: `name`, `extension`, `packages` (the Debian packages of i
 optional `env`, `requires_files`, and the patterns that classify a non-zero exit: `failed_pattern`
 (a test assertion failed), `compile_error_pattern` (the interpreter rejected the source),
 `failed_exit_codes`, and `assertion_pattern` (a failure even when the program exits 0).
+Probe execution (see `probes.py`) reads three more: `probe_driver`, the code appended after the
+candidate that renders values and runs every probe (`@CALLS@` marks where the calls go), `probe_call`,
+one probe's statement (`@INDEX@`, `@ENTRY@`, `@ARGS@`, `@TIMEOUT_S@`, `@TIMEOUT_MS@`), and
+`probe_closes_scopes`: the task's tests begin by closing the candidate's function (cpp, java, cs, sh),
+so the driver must close it too, and close what the tests close after their own calls.
 Adding a language is adding a file; the runner never changes.
 """
 
@@ -45,6 +50,9 @@ class Language:
     compile_error_pattern: str | None = None
     assertion_pattern: str | None = None
     failed_exit_codes: tuple[int, ...] = ()
+    probe_driver: str | None = None
+    probe_call: str | None = None
+    probe_closes_scopes: bool = False
 
     def argv(self, template: tuple[str, ...]) -> list[str]:
         """A command with `{file}` filled in and its program resolved to an absolute path."""

@@ -1,0 +1,84 @@
+"""Probe execution: one reference function, written in each of the eight languages, renders the same
+outputs for the same inputs; a probe that crashes and one that loops cost only their own outputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from rrr_cli.execution import Limits, toolchain_missing
+from rrr_cli.execution.probes import ProbeOutput, entry_point, probe_program, render, run_probes
+from rrr_cli.records import Candidate, Task
+
+# summary(xs, k) -> (sorted xs, {"even": n, "odd": n}, mean as a float, the first x > k or None,
+# xs joined by ",", whether k is in xs); k == 13 raises, k == 99 loops forever.
+def summary(xs, k):
+    if k == 13:
+        raise ValueError("thirteen")
+    counts = {"odd": sum(x % 2 != 0 for x in xs), "even": sum(x % 2 == 0 for x in xs)}
+    mean = sum(xs) / len(xs) if xs else 0.0
+    return (sorted(xs), counts, mean, next((x for x in xs if x > k), None), ",".join(map(str, xs)), k in xs)
+
+
+CASES = [([3, 1, 2], 1), ([], 0), ([5, 5, -2], 10), ([7], 13), ([7], 7), ([4, 1], 99), ([-3, 8], 2)]
+CRASH, LOOP = 3, 5
+
+
+def _expected(xs, k):
+    value = summary(xs, k)
+    return render({"tuple": [value[0], {"map": list(value[1].items())}, *value[2:]]})
+
+
+EXPECTED = [None if k in (13, 99) else _expected(xs, k) for xs, k in CASES]
+
+PY_PROMPT = "def summary(xs: list, k: int) -> tuple:\n"
+PY_COMPLETION = '''    if k == 13:
+        raise ValueError("thirteen")
+    while k == 99:
+        pass
+    counts = {"odd": sum(x % 2 != 0 for x in xs), "even": sum(x % 2 == 0 for x in xs)}
+    mean = sum(xs) / len(xs) if xs else 0.0
+    return (sorted(xs), counts, mean, next((x for x in xs if x > k), None), ",".join(map(str, xs)), k in xs)
+'''
+
+
+def _task(language: str, prompt: str, tests: str = "") -> Task:
+    return Task(task_id=f"probe-{language}", language=language, prompt=prompt, tests=tests)
+
+
+def _candidate(task: Task, completion: str) -> Candidate:
+    return Candidate(task_id=task.task_id, language=task.language, prompt=task.prompt, completion=completion,
+                     sample_id=0)
+
+
+def _check(outputs: list[ProbeOutput], tuples: bool = True) -> None:
+    for index, (output, want) in enumerate(zip(outputs, EXPECTED)):
+        if index == CRASH:
+            assert output.status == "error" and output.error, output
+        elif index == LOOP:
+            assert output.status == "timeout", output
+        else:
+            assert output.status == "ok", output
+            assert output.value == (want if tuples else "[" + want[1:-1] + "]")
+
+
+def test_render_is_canonical():
+    assert render({"map": [["b", 1.0], ["a", [0.1 + 0.2, None]]]}) == '{"a": [0.3, null], "b": 1}'
+    assert render({"tuple": [2.5, "x\"y", True]}) == '(2.5, "x\\"y", true)'
+    assert render(8 / 3) == "2.666667" and render(-0.0) == "0" and render(float("inf")) == "inf"
+    assert render({"stdout": ["1 2", 0]}) == '"1 2"' and render({"stdout": ["", 3]}) == '"" (exit 3)'
+
+
+def test_entry_point_comes_from_the_last_signature():
+    assert entry_point(_task("cpp", "long helper(long x) {\n}\nlong solve(std::vector<long> xs) {\n")) == "solve"
+    assert entry_point(_task("sh", "#!/bin/bash\n# doc\nsolve() {\n")) == "solve"
+    assert entry_point(_task("python", "def helper():\n    pass\ndef solve(x):\n")) == "solve"
+
+
+def test_python_probes_keep_going_past_a_crash_and_a_loop():
+    task = _task("python", PY_PROMPT)
+    inputs = [f"{xs}, {k}" for xs, k in CASES]
+    outputs = run_probes(task, _candidate(task, PY_COMPLETION), inputs, Limits(timeout_s=10),
+                         probe_timeout_s=0.5, cache=False)
+    _check(outputs)
+    assert outputs[CRASH].error == "ValueError"
+    assert [o.input for o in outputs] == inputs
