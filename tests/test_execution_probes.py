@@ -74,11 +74,50 @@ def test_entry_point_comes_from_the_last_signature():
     assert entry_point(_task("python", "def helper():\n    pass\ndef solve(x):\n")) == "solve"
 
 
-def test_python_probes_keep_going_past_a_crash_and_a_loop():
-    task = _task("python", PY_PROMPT)
-    inputs = [f"{xs}, {k}" for xs, k in CASES]
-    outputs = run_probes(task, _candidate(task, PY_COMPLETION), inputs, Limits(timeout_s=10),
-                         probe_timeout_s=0.5, cache=False)
-    _check(outputs)
-    assert outputs[CRASH].error == "ValueError"
+JS_BODY = """    if (k == 13) { throw new RangeError("thirteen"); }
+    while (k == 99) {}
+    const counts = {"odd": xs.filter(x => x % 2 != 0).length, "even": xs.filter(x => x % 2 == 0).length};
+    const mean = xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0.0;
+    return [[...xs].sort((a, b) => a - b), counts, mean, xs.find(x => x > k), xs.join(","), xs.includes(k)];
+}
+"""
+JS_TESTS = "const assert = require('node:assert');\n\nfunction test() {\n  let candidate = summary;\n}\n\ntest();\n"
+JS_INPUTS = [f"{xs}, {k}" for xs, k in CASES]
+
+# language -> (prompt, completion, tests as MultiPL-E shapes them, probe inputs, whether it has tuples,
+# the kind of error the crash gives)
+PROGRAMS = {
+    "python": (PY_PROMPT, PY_COMPLETION, "", [f"{xs}, {k}" for xs, k in CASES], True, "ValueError"),
+    "js": ("function summary(xs, k){\n", JS_BODY, JS_TESTS, JS_INPUTS, False, "RangeError"),
+    "ts": ("function summary(xs: number[], k: number): [number[], {[key: string]: number}, number, "
+           "number | undefined, string, boolean] {\n", JS_BODY, "declare var require: any;\n" + JS_TESTS,
+           JS_INPUTS, False, "RangeError"),
+    "php": ("<?php\nfunction summary($xs, $k) {\n", """    if ($k == 13) { throw new InvalidArgumentException("13"); }
+    while ($k == 99) {}
+    $odd = count(array_filter($xs, fn($x) => $x % 2 != 0));
+    $counts = ["odd" => $odd, "even" => count($xs) - $odd];
+    $mean = count($xs) ? array_sum($xs) / count($xs) : 0.0;
+    $sorted = $xs;
+    sort($sorted);
+    $first = null;
+    foreach ($xs as $x) { if ($x > $k) { $first = $x; break; } }
+    return [$sorted, $counts, $mean, $first, implode(",", $xs), in_array($k, $xs)];
+}
+""", "function candidate(...$args) {\n    return summary(...$args);\n}\n",
+            [f"array({', '.join(map(str, xs))}), {k}" for xs, k in CASES], False, "InvalidArgumentException"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", list(PROGRAMS))
+def test_the_same_function_renders_the_same_in_every_language(language):
+    """One program per language: every value type, a probe that throws and one that loops."""
+    if toolchain_missing(language):
+        pytest.skip(toolchain_missing(language))
+    prompt, completion, tests, inputs, tuples, crash = PROGRAMS[language]
+    task = _task(language, prompt, tests)
+    outputs = run_probes(task, _candidate(task, completion), inputs, Limits(timeout_s=20),
+                         probe_timeout_s=1.0, cache=False)
     assert [o.input for o in outputs] == inputs
+    _check(outputs, tuples)
+    assert outputs[CRASH].error == crash

@@ -40,13 +40,17 @@ from rrr_cli.execution.pool import Progress, run_programs
 from rrr_cli.execution.runner import RunResult
 from rrr_cli.execution.sandbox import Limits
 from rrr_cli.records import Candidate, Task
-from rrr_cli.tasks.braced import _KEYWORDS, _SIGNATURE
 
 MARKER = "@@rrr-probe"
 _LINE = re.compile(rf"{MARKER} (\d+) (ok|error|timeout)(?: (.*))?$", re.MULTILINE)
 _PYTHON_DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 _STRING = re.compile(r'"(?:\\.|[^"\\\n])*"' + r"|'(?:\\.|[^'\\\n])*'")
 _CLOSER = re.compile(r"[ \t]*\}[ \t]*\n")
+_COMMENT = re.compile(r"^\s*(?://|#|/?\*|$)")
+_CALLABLE = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")
+# Words that are followed by `(` without being the function's name.
+_KEYWORDS = {"if", "for", "while", "switch", "catch", "return", "function", "foreach", "elseif", "using",
+             "lock", "fixed", "synchronized", "until", "select", "array", "new", "typeof", "sizeof"}
 
 PROBE_TIMEOUT_S = 2.0
 PRECISION = 6
@@ -71,17 +75,26 @@ class ProbeOutput:
 
 
 def entry_point(task: Task) -> str:
-    """The function the probes call: the task's `entry_point`, else the prompt's last function."""
+    """The function the probes call: the task's `entry_point`, else the prompt's last function.
+
+    The last function is the first `name(` on the last line of the prompt that has one, comments
+    skipped: MultiPL-E prompts end with the signature to complete, and its return type may hold braces
+    (TypeScript's `{[key: string]: number}`) that `tasks.braced`'s signature pattern does not take.
+    """
     if task.entry_point:
         return task.entry_point
     if task.language == "python":
         names = _PYTHON_DEF.findall(task.prompt)
+        if names:
+            return names[-1]
     else:
-        names = [m.group("name") for m in _SIGNATURE.finditer(task.prompt) if m.group("name") not in _KEYWORDS
-                 and not re.match(r"\s*(class|interface|struct|namespace|enum)\b", m.group("head"))]
-    if not names:
-        raise RrrError(f"{task.task_id}: cannot tell which function to probe (no function in the prompt)")
-    return names[-1]
+        for line in reversed(task.prompt.splitlines()):
+            if _COMMENT.match(line):
+                continue
+            for match in _CALLABLE.finditer(_STRING.sub('""', line)):
+                if match.group(1) not in _KEYWORDS:
+                    return match.group(1)
+    raise RrrError(f"{task.task_id}: cannot tell which function to probe (no function in the prompt)")
 
 
 def _scopes(tests: str) -> tuple[str, int]:
