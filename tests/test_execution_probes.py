@@ -105,6 +105,66 @@ PROGRAMS = {
 }
 """, "function candidate(...$args) {\n    return summary(...$args);\n}\n",
             [f"array({', '.join(map(str, xs))}), {k}" for xs, k in CASES], False, "InvalidArgumentException"),
+    "cpp": ("#include<assert.h>\n#include<bits/stdc++.h>\n// The summary of xs.\n"
+            "std::tuple<std::vector<long>, std::map<std::string,long>, float, std::optional<long>, std::string, bool> "
+            "summary(std::vector<long> xs, long k) {\n", """    if (k == 13) throw std::invalid_argument("13");
+    while (k == 99) {}
+    long odd = 0;
+    for (long x : xs) odd += x % 2 != 0;
+    std::map<std::string, long> counts = {{"odd", odd}, {"even", (long)xs.size() - odd}};
+    float mean = 0.0;
+    for (long x : xs) mean += x;
+    if (!xs.empty()) mean /= xs.size();
+    std::vector<long> sorted = xs;
+    std::sort(sorted.begin(), sorted.end());
+    std::optional<long> first;
+    for (long x : xs) if (x > k) { first = x; break; }
+    std::string joined;
+    for (size_t i = 0; i < xs.size(); i++) joined += (i ? "," : "") + std::to_string(xs[i]);
+    return std::make_tuple(sorted, counts, mean, first, joined, std::find(xs.begin(), xs.end(), k) != xs.end());
+""", "}\nint main() {\n    auto candidate = summary;\n    assert(candidate((std::vector<long>({(long)1}))) == 1);\n}\n",
+            [f"std::vector<long>({{{', '.join(map(str, xs))}}}), {k}" for xs, k in CASES], True,
+            "std::invalid_argument"),
+    "java": ("import java.util.*;\nimport org.javatuples.*;\nimport java.util.stream.*;\nclass Problem {\n"
+             "    public static Sextet<ArrayList<Long>, HashMap<String,Long>, Float, Optional<Long>, String, Boolean> "
+             "summary(ArrayList<Long> xs, long k) {\n", """        if (k == 13) throw new IllegalArgumentException("13");
+        while (k == 99) {}
+        long odd = xs.stream().filter(x -> x % 2 != 0).count();
+        HashMap<String, Long> counts = new HashMap<>();
+        counts.put("odd", odd);
+        counts.put("even", xs.size() - odd);
+        float mean = 0.0f;
+        for (long x : xs) mean += x;
+        if (!xs.isEmpty()) mean /= xs.size();
+        ArrayList<Long> sorted = new ArrayList<>(xs);
+        Collections.sort(sorted);
+        Optional<Long> first = xs.stream().filter(x -> x > k).findFirst();
+        String joined = xs.stream().map(String::valueOf).collect(Collectors.joining(","));
+        return Sextet.with(sorted, counts, mean, first, joined, xs.contains(k));
+""", "    }\n    public static void main(String[] args) {\n    assert(summary((new ArrayList<Long>("
+             "Arrays.asList((long)1l)))) == (1l));\n    }\n\n}\n",
+             [f"new ArrayList<Long>(Arrays.asList({', '.join(f'(long){x}l' for x in xs)})), {k}l" for xs, k in CASES],
+             True, "IllegalArgumentException"),
+    "cs": ("using System;\nusing System.Diagnostics;\nusing System.Collections.Generic;\nusing System.Linq;\n"
+           "class Problem {\n    public static Tuple<List<long>, Dictionary<string,long>, float, Nullable<long>, string, "
+           "bool> Summary(List<long> xs, long k) {\n", """        if (k == 13) throw new ArgumentException("13");
+        while (k == 99) {}
+        long odd = xs.Count(x => x % 2 != 0);
+        var counts = new Dictionary<string, long>();
+        counts["odd"] = odd;
+        counts["even"] = xs.Count - odd;
+        float mean = 0.0f;
+        foreach (long x in xs) mean += x;
+        if (xs.Count > 0) mean /= xs.Count;
+        var sorted = new List<long>(xs);
+        sorted.Sort();
+        long? first = null;
+        foreach (long x in xs) if (x > k) { first = x; break; }
+        return Tuple.Create(sorted, counts, mean, first, string.Join(",", xs), xs.Contains(k));
+""", "    }\n    public static void Main(string[] args) {\n    Debug.Assert(Summary((new List<long>(new long[]{"
+           "(long)1L}))) == (1L));\n    }\n\n}\n",
+           [f"new List<long>(new long[]{{{', '.join(f'(long){x}L' for x in xs)}}}), {k}L" for xs, k in CASES],
+           True, "ArgumentException"),
 }
 
 
@@ -121,3 +181,30 @@ def test_the_same_function_renders_the_same_in_every_language(language):
     assert [o.input for o in outputs] == inputs
     _check(outputs, tuples)
     assert outputs[CRASH].error == crash
+
+
+SH_PROMPT = "#!/bin/bash\n# xs sorted, one line; then a line with a quote and a backslash.\n#\n# $1 is a space-separated list\n# $2 is an integer\nsummary() {\n"
+SH_COMPLETION = """    if [[ $2 -eq 13 ]]; then echo "thirteen" >&2; exit 3; fi
+    while [[ $2 -eq 99 ]]; do :; done
+    echo $(printf '%s\\n' $1 | sort -n)
+    echo 'a"b\\c'
+"""
+SH_TESTS = ('}\n\ncandidate() {\n    summary "$@"\n}\n\nset -e\nrun_test() {\n    [[ $(candidate "1") = "1" ]]\n}\n\n'
+            "run_test\n")
+
+
+@pytest.mark.slow
+def test_bash_probes_render_standard_output_and_exit_status():
+    if toolchain_missing("sh"):
+        pytest.skip(toolchain_missing("sh"))
+    task = _task("sh", SH_PROMPT, SH_TESTS)
+    inputs = [f'"{" ".join(map(str, xs))}" {k}' for xs, k in CASES]
+    outputs = run_probes(task, _candidate(task, SH_COMPLETION), inputs, Limits(timeout_s=20),
+                         probe_timeout_s=1.0, cache=False)
+    for index, ((xs, k), output) in enumerate(zip(CASES, outputs)):
+        if index == CRASH:
+            assert output.value == '"" (exit 3)', output
+        elif index == LOOP:
+            assert output.status == "timeout", output
+        else:
+            assert output.value == render(" ".join(map(str, sorted(xs))) + '\na"b\\c'), output
