@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from rrr_cli.execution import Limits, toolchain_missing
-from rrr_cli.execution.probes import ProbeOutput, entry_point, probe_program, render, run_probes
+from rrr_cli.execution.probes import ProbeOutput, entry_point, parse_outputs, render, run_probes, run_probes_many
+from rrr_cli.execution.runner import RunResult
 from rrr_cli.records import Candidate, Task
 
 # summary(xs, k) -> (sorted xs, {"even": n, "odd": n}, mean as a float, the first x > k or None,
@@ -208,3 +209,75 @@ def test_bash_probes_render_standard_output_and_exit_status():
             assert output.status == "timeout", output
         else:
             assert output.value == render(" ".join(map(str, sorted(xs))) + '\na"b\\c'), output
+
+
+def test_probes_the_program_never_printed_take_the_runs_status():
+    inputs = ["1", "2", "3"]
+    printed = "noise\n@@rrr-probe 0 ok [1.5,{\"tuple\":[null]}]\njunk @@rrr-probe 1 error signal 11\n"
+    timed_out = parse_outputs(inputs, RunResult("timeout", None, 10.0, printed, ""))
+    assert [(o.status, o.value, o.error) for o in timed_out] == [
+        ("ok", "[1.5, (null)]", None), ("error", None, "SIGSEGV"), ("timeout", None, None)]
+    crashed = parse_outputs(inputs, RunResult("compile_error", 1, 0.1, "", "syntax error"))
+    assert {(o.status, o.error) for o in crashed} == {("error", "compile_error")}
+    assert crashed[0].signature == "<error: compile_error>" and timed_out[0].signature == "[1.5, (null)]"
+
+
+def test_a_probe_that_ends_the_whole_program_keeps_the_earlier_outputs():
+    task = _task("python", "import os\n\ndef f(x):\n")
+    candidate = _candidate(task, "    if x == 2:\n        os._exit(7)\n    return x * 2\n")
+    outputs = run_probes(task, candidate, ["1", "2", "3"], Limits(timeout_s=10), cache=False)
+    assert [(o.status, o.value, o.error) for o in outputs] == [
+        ("ok", "2", None), ("error", None, "runtime_error"), ("error", None, "runtime_error")]
+
+
+@pytest.mark.slow
+def test_a_cpp_probe_that_segfaults_or_aborts_costs_only_itself():
+    if toolchain_missing("cpp"):
+        pytest.skip(toolchain_missing("cpp"))
+    task = _task("cpp", "#include<assert.h>\n#include<bits/stdc++.h>\nlong f(long x) {\n", "}\nint main() {\n}\n")
+    completion = "    if (x == 1) { volatile long* p = nullptr; return *p; }\n    assert(x != 2);\n    return x * x;\n"
+    outputs = run_probes(task, _candidate(task, completion), ["1", "2", "3"], Limits(timeout_s=20), cache=False)
+    assert [(o.status, o.value, o.error) for o in outputs] == [
+        ("error", None, "SIGSEGV"), ("error", None, "SIGABRT"), ("ok", "9", None)]
+
+
+def test_many_candidates_run_once_each_and_are_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("RRR_HOME", str(tmp_path))
+    task = _task("python", "def f(xs):\n")
+    right, wrong = _candidate(task, "    return sorted(xs)\n"), _candidate(task, "    return xs\n")
+    inputs = ["[2, 1]", "[]", "'ba'"]
+    jobs = [(task, right, inputs), (task, wrong, inputs), (task, right, inputs)]
+    first = run_probes_many(jobs, Limits(timeout_s=10), workers=2)
+    assert [[o.signature for o in outputs] for outputs in first] == [
+        ["[1, 2]", "[]", '["a", "b"]'], ["[2, 1]", "[]", '"ba"'], ["[1, 2]", "[]", '["a", "b"]']]
+    assert len(list((tmp_path).rglob("*.json"))) == 2  # two distinct programs, each run (and stored) once
+    assert run_probes_many(jobs, Limits(timeout_s=10), workers=2) == first
+
+
+# HumanEval_53_add as MultiPL-E ships it (its preamble: imports, usings, `<?php`), one call syntax each.
+ADD = {
+    "python": ("    return x + y\n", ["1, 2", "-5, 5"]),
+    "cpp": ("    return x + y;\n", ["1, 2", "-5, 5"]),
+    "java": ("        return x + y;\n", ["1l, 2l", "-5l, 5l"]),
+    "cs": ("        return x + y;\n", ["1L, 2L", "-5L, 5L"]),
+    "php": ("    return $x + $y;\n}\n", ["1, 2", "-5, 5"]),
+    "ts": ("    return x + y;\n}\n", ["1, 2", "-5, 5"]),
+    "js": ("    return x + y;\n}\n", ["1, 2", "-5, 5"]),
+    "sh": ("    echo $(( $1 + $2 ))\n", ["1 2", "-5 5"]),
+}
+
+
+@pytest.mark.slow
+def test_probes_run_on_multipl_e_prompts_in_every_language():
+    from rrr_cli.tasks import load_tasks
+
+    jobs, want = [], []
+    for language, (completion, inputs) in ADD.items():
+        if toolchain_missing(language):
+            continue
+        task = next(t for t in load_tasks([f"humaneval-{language}"]) if t.task_id.split("/")[-1] in
+                    ("53", "HumanEval_53_add"))
+        jobs.append((task, _candidate(task, completion), inputs))
+        want.append(['"3"', '"0"'] if language == "sh" else ["3", "0"])
+    outputs = run_probes_many(jobs, Limits(timeout_s=20), cache=False)
+    assert [[o.signature for o in probe] for probe in outputs] == want

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -123,9 +124,10 @@ def probe_program(task: Task, completion: str, inputs: Sequence[str],
             arguments = " ".join(line.strip() for line in arguments.splitlines())
         calls.append(spec.probe_call.replace("@INDEX@", str(index)).replace("@ENTRY@", entry)
                      .replace("@ARGS@", arguments))
-    driver = (spec.probe_driver.replace("@CALLS@", "\n".join(calls)).replace("@ENTRY@", entry)
-              .replace("@TIMEOUT_S@", f"{probe_timeout_s:g}")
-              .replace("@TIMEOUT_MS@", str(max(1, round(probe_timeout_s * 1000)))))
+    # The calls go in last, so an input's own text is never taken for a placeholder.
+    driver = (spec.probe_driver.replace("@ENTRY@", entry).replace("@TIMEOUT_S@", f"{probe_timeout_s:g}")
+              .replace("@TIMEOUT_MS@", str(max(1, round(probe_timeout_s * 1000))))
+              .replace("@CALLS@", "\n".join(calls)))
     body = completion if not completion or completion.endswith("\n") else completion + "\n"
     closing, after = _scopes(task.tests) if spec.probe_closes_scopes else ("", 0)
     return task.prompt + body + closing + driver + "}\n" * after
@@ -173,6 +175,17 @@ def render(wire: Any, precision: int = PRECISION) -> str:
     raise ValueError(f"not a probe value: {wire!r}")
 
 
+def _signal_name(kind: str) -> str | None:
+    """`signal 11` (a probe's child killed by a signal) as `SIGSEGV`."""
+    match = re.fullmatch(r"signal (\d+)", kind)
+    if not match:
+        return None
+    try:
+        return signal.Signals(int(match.group(1))).name
+    except ValueError:
+        return kind
+
+
 def parse_outputs(inputs: Sequence[str], result: RunResult, precision: int = PRECISION) -> list[ProbeOutput]:
     """Per-input outputs from the driver's lines in `result.stdout`; the missing ones from the run's status."""
     found: dict[int, ProbeOutput] = {}
@@ -186,7 +199,7 @@ def parse_outputs(inputs: Sequence[str], result: RunResult, precision: int = PRE
             except ValueError:
                 output = ProbeOutput(inputs[index], "error", error="unreadable value")
         elif status == "error":
-            output = ProbeOutput(inputs[index], "error", error=rest or "error")
+            output = ProbeOutput(inputs[index], "error", error=_signal_name(rest) or rest or "error")
         else:
             output = ProbeOutput(inputs[index], "timeout")
         found[index] = output
