@@ -3,6 +3,8 @@ outputs for the same inputs; a probe that crashes and one that loops cost only t
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
 
 from rrr_cli.execution import Limits, toolchain_missing
@@ -10,11 +12,10 @@ from rrr_cli.execution.probes import ProbeOutput, entry_point, parse_outputs, re
 from rrr_cli.execution.runner import RunResult
 from rrr_cli.records import Candidate, Task
 
-# summary(xs, k) -> (sorted xs, {"even": n, "odd": n}, mean as a float, the first x > k or None,
-# xs joined by ",", whether k is in xs); k == 13 raises, k == 99 loops forever.
+# summary(xs, k) -> (sorted xs, {"odd": n, "even": n}, their mean as a float, the first x > k or
+# None, xs joined by ",", whether k is in xs). Written in each language below, where k == 13 throws and
+# k == 99 loops forever.
 def summary(xs, k):
-    if k == 13:
-        raise ValueError("thirteen")
     counts = {"odd": sum(x % 2 != 0 for x in xs), "even": sum(x % 2 == 0 for x in xs)}
     mean = sum(xs) / len(xs) if xs else 0.0
     return (sorted(xs), counts, mean, next((x for x in xs if x > k), None), ",".join(map(str, xs)), k in xs)
@@ -30,16 +31,6 @@ def _expected(xs, k):
 
 
 EXPECTED = [None if k in (13, 99) else _expected(xs, k) for xs, k in CASES]
-
-PY_PROMPT = "def summary(xs: list, k: int) -> tuple:\n"
-PY_COMPLETION = '''    if k == 13:
-        raise ValueError("thirteen")
-    while k == 99:
-        pass
-    counts = {"odd": sum(x % 2 != 0 for x in xs), "even": sum(x % 2 == 0 for x in xs)}
-    mean = sum(xs) / len(xs) if xs else 0.0
-    return (sorted(xs), counts, mean, next((x for x in xs if x > k), None), ",".join(map(str, xs)), k in xs)
-'''
 
 
 def _task(language: str, prompt: str, tests: str = "") -> Task:
@@ -75,7 +66,28 @@ def test_entry_point_comes_from_the_last_signature():
     assert entry_point(_task("python", "def helper():\n    pass\ndef solve(x):\n")) == "solve"
 
 
-JS_BODY = """    if (k == 13) { throw new RangeError("thirteen"); }
+class Program(NamedTuple):
+    """The reference function in one language, shaped as a MultiPL-E task."""
+
+    prompt: str
+    completion: str
+    tests: str  # as MultiPL-E's tests begin and end: the driver closes what they close
+    inputs: list[str]
+    tuples: bool  # False where a tuple is an array (php, ts, js): the value renders in brackets
+    crash: str  # the kind of error the k == 13 probe reports
+
+
+PYTHON = Program("def summary(xs: list, k: int) -> tuple:\n", """\
+    if k == 13:
+        raise ValueError("thirteen")
+    while k == 99:
+        pass
+    counts = {"odd": sum(x % 2 != 0 for x in xs), "even": sum(x % 2 == 0 for x in xs)}
+    mean = sum(xs) / len(xs) if xs else 0.0
+    return (sorted(xs), counts, mean, next((x for x in xs if x > k), None), ",".join(map(str, xs)), k in xs)
+""", "", [f"{xs}, {k}" for xs, k in CASES], True, "ValueError")
+
+JS_COMPLETION = """    if (k == 13) { throw new RangeError("thirteen"); }
     while (k == 99) {}
     const counts = {"odd": xs.filter(x => x % 2 != 0).length, "even": xs.filter(x => x % 2 == 0).length};
     const mean = xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0.0;
@@ -83,17 +95,14 @@ JS_BODY = """    if (k == 13) { throw new RangeError("thirteen"); }
 }
 """
 JS_TESTS = "const assert = require('node:assert');\n\nfunction test() {\n  let candidate = summary;\n}\n\ntest();\n"
-JS_INPUTS = [f"{xs}, {k}" for xs, k in CASES]
+JS = Program("function summary(xs, k){\n", JS_COMPLETION, JS_TESTS, [f"{xs}, {k}" for xs, k in CASES], False,
+             "RangeError")
+TS = Program("function summary(xs: number[], k: number): [number[], {[key: string]: number}, number, "
+             "number | undefined, string, boolean] {\n", JS_COMPLETION, "declare var require: any;\n" + JS_TESTS,
+             JS.inputs, False, "RangeError")
 
-# language -> (prompt, completion, tests as MultiPL-E shapes them, probe inputs, whether it has tuples,
-# the kind of error the crash gives)
-PROGRAMS = {
-    "python": (PY_PROMPT, PY_COMPLETION, "", [f"{xs}, {k}" for xs, k in CASES], True, "ValueError"),
-    "js": ("function summary(xs, k){\n", JS_BODY, JS_TESTS, JS_INPUTS, False, "RangeError"),
-    "ts": ("function summary(xs: number[], k: number): [number[], {[key: string]: number}, number, "
-           "number | undefined, string, boolean] {\n", JS_BODY, "declare var require: any;\n" + JS_TESTS,
-           JS_INPUTS, False, "RangeError"),
-    "php": ("<?php\nfunction summary($xs, $k) {\n", """    if ($k == 13) { throw new InvalidArgumentException("13"); }
+PHP = Program("<?php\nfunction summary($xs, $k) {\n", """\
+    if ($k == 13) { throw new InvalidArgumentException("13"); }
     while ($k == 99) {}
     $odd = count(array_filter($xs, fn($x) => $x % 2 != 0));
     $counts = ["odd" => $odd, "even" => count($xs) - $odd];
@@ -105,10 +114,12 @@ PROGRAMS = {
     return [$sorted, $counts, $mean, $first, implode(",", $xs), in_array($k, $xs)];
 }
 """, "function candidate(...$args) {\n    return summary(...$args);\n}\n",
-            [f"array({', '.join(map(str, xs))}), {k}" for xs, k in CASES], False, "InvalidArgumentException"),
-    "cpp": ("#include<assert.h>\n#include<bits/stdc++.h>\n// The summary of xs.\n"
-            "std::tuple<std::vector<long>, std::map<std::string,long>, float, std::optional<long>, std::string, bool> "
-            "summary(std::vector<long> xs, long k) {\n", """    if (k == 13) throw std::invalid_argument("13");
+              [f"array({', '.join(map(str, xs))}), {k}" for xs, k in CASES], False, "InvalidArgumentException")
+
+CPP = Program("#include<assert.h>\n#include<bits/stdc++.h>\n// The summary of xs.\nstd::tuple<std::vector<long>, "
+              "std::map<std::string,long>, float, std::optional<long>, std::string, bool> "
+              "summary(std::vector<long> xs, long k) {\n", """\
+    if (k == 13) throw std::invalid_argument("13");
     while (k == 99) {}
     long odd = 0;
     for (long x : xs) odd += x % 2 != 0;
@@ -124,11 +135,13 @@ PROGRAMS = {
     for (size_t i = 0; i < xs.size(); i++) joined += (i ? "," : "") + std::to_string(xs[i]);
     return std::make_tuple(sorted, counts, mean, first, joined, std::find(xs.begin(), xs.end(), k) != xs.end());
 """, "}\nint main() {\n    auto candidate = summary;\n    assert(candidate((std::vector<long>({(long)1}))) == 1);\n}\n",
-            [f"std::vector<long>({{{', '.join(map(str, xs))}}}), {k}" for xs, k in CASES], True,
-            "std::invalid_argument"),
-    "java": ("import java.util.*;\nimport org.javatuples.*;\nimport java.util.stream.*;\nclass Problem {\n"
-             "    public static Sextet<ArrayList<Long>, HashMap<String,Long>, Float, Optional<Long>, String, Boolean> "
-             "summary(ArrayList<Long> xs, long k) {\n", """        if (k == 13) throw new IllegalArgumentException("13");
+              [f"std::vector<long>({{{', '.join(map(str, xs))}}}), {k}" for xs, k in CASES], True,
+              "std::invalid_argument")
+
+JAVA = Program("import java.util.*;\nimport org.javatuples.*;\nimport java.util.stream.*;\nclass Problem {\n"
+               "    public static Sextet<ArrayList<Long>, HashMap<String,Long>, Float, Optional<Long>, String, "
+               "Boolean> summary(ArrayList<Long> xs, long k) {\n", """\
+        if (k == 13) throw new IllegalArgumentException("13");
         while (k == 99) {}
         long odd = xs.stream().filter(x -> x % 2 != 0).count();
         HashMap<String, Long> counts = new HashMap<>();
@@ -143,12 +156,14 @@ PROGRAMS = {
         String joined = xs.stream().map(String::valueOf).collect(Collectors.joining(","));
         return Sextet.with(sorted, counts, mean, first, joined, xs.contains(k));
 """, "    }\n    public static void main(String[] args) {\n    assert(summary((new ArrayList<Long>("
-             "Arrays.asList((long)1l)))) == (1l));\n    }\n\n}\n",
-             [f"new ArrayList<Long>(Arrays.asList({', '.join(f'(long){x}l' for x in xs)})), {k}l" for xs, k in CASES],
-             True, "IllegalArgumentException"),
-    "cs": ("using System;\nusing System.Diagnostics;\nusing System.Collections.Generic;\nusing System.Linq;\n"
-           "class Problem {\n    public static Tuple<List<long>, Dictionary<string,long>, float, Nullable<long>, string, "
-           "bool> Summary(List<long> xs, long k) {\n", """        if (k == 13) throw new ArgumentException("13");
+               "Arrays.asList((long)1l)))) == (1l));\n    }\n\n}\n",
+               [f"new ArrayList<Long>(Arrays.asList({', '.join(f'(long){x}l' for x in xs)})), {k}l" for xs, k in CASES],
+               True, "IllegalArgumentException")
+
+CS = Program("using System;\nusing System.Diagnostics;\nusing System.Collections.Generic;\nusing System.Linq;\n"
+             "class Problem {\n    public static Tuple<List<long>, Dictionary<string,long>, float, Nullable<long>, "
+             "string, bool> Summary(List<long> xs, long k) {\n", """\
+        if (k == 13) throw new ArgumentException("13");
         while (k == 99) {}
         long odd = xs.Count(x => x % 2 != 0);
         var counts = new Dictionary<string, long>();
@@ -163,10 +178,11 @@ PROGRAMS = {
         foreach (long x in xs) if (x > k) { first = x; break; }
         return Tuple.Create(sorted, counts, mean, first, string.Join(",", xs), xs.Contains(k));
 """, "    }\n    public static void Main(string[] args) {\n    Debug.Assert(Summary((new List<long>(new long[]{"
-           "(long)1L}))) == (1L));\n    }\n\n}\n",
-           [f"new List<long>(new long[]{{{', '.join(f'(long){x}L' for x in xs)}}}), {k}L" for xs, k in CASES],
-           True, "ArgumentException"),
-}
+             "(long)1L}))) == (1L));\n    }\n\n}\n",
+             [f"new List<long>(new long[]{{{', '.join(f'(long){x}L' for x in xs)}}}), {k}L" for xs, k in CASES],
+             True, "ArgumentException")
+
+PROGRAMS = {"python": PYTHON, "cpp": CPP, "java": JAVA, "php": PHP, "ts": TS, "cs": CS, "js": JS}
 
 
 @pytest.mark.slow
@@ -175,16 +191,17 @@ def test_the_same_function_renders_the_same_in_every_language(language):
     """One program per language: every value type, a probe that throws and one that loops."""
     if toolchain_missing(language):
         pytest.skip(toolchain_missing(language))
-    prompt, completion, tests, inputs, tuples, crash = PROGRAMS[language]
-    task = _task(language, prompt, tests)
-    outputs = run_probes(task, _candidate(task, completion), inputs, Limits(timeout_s=20),
+    program = PROGRAMS[language]
+    task = _task(language, program.prompt, program.tests)
+    outputs = run_probes(task, _candidate(task, program.completion), program.inputs, Limits(timeout_s=20),
                          probe_timeout_s=1.0, cache=False)
-    assert [o.input for o in outputs] == inputs
-    _check(outputs, tuples)
-    assert outputs[CRASH].error == crash
+    assert [o.input for o in outputs] == program.inputs
+    _check(outputs, program.tuples)
+    assert outputs[CRASH].error == program.crash
 
 
-SH_PROMPT = "#!/bin/bash\n# xs sorted, one line; then a line with a quote and a backslash.\n#\n# $1 is a space-separated list\n# $2 is an integer\nsummary() {\n"
+SH_PROMPT = ("#!/bin/bash\n# xs sorted, one line; then a line with a quote and a backslash.\n#\n"
+             "# $1 is a space-separated list\n# $2 is an integer\nsummary() {\n")
 SH_COMPLETION = """    if [[ $2 -eq 13 ]]; then echo "thirteen" >&2; exit 3; fi
     while [[ $2 -eq 99 ]]; do :; done
     echo $(printf '%s\\n' $1 | sort -n)

@@ -1,17 +1,20 @@
 """Probe execution: run a candidate once on many call inputs and render what each call returns.
 
-A probe input is the text of a call's argument list in the task's own language, written as
-MultiPL-E's tests write it, without the function's name or the outer parentheses:
+A probe input is the text of one call's arguments in the task's own language, as MultiPL-E's tests
+write them, without the function's name and the parentheses around the list (`run_probes` adds both):
 
-    python  "[1, 2], 3"                                  cpp   "std::vector<long>({1, 2}), 3"
-    java    "new ArrayList<Long>(Arrays.asList(1l, 2l)), 3l"   cs    "new List<long>(new long[]{1L, 2L}), 3L"
-    php     "array(1, 2), 3"                             ts/js "[1, 2], 3"
-    sh      "\"1 2\" 3"  (the words after the function's name, as bash reads them)
+    python  [1, 2], 3                                     ts, js  [1, 2], 3
+    cpp     std::vector<long>({1, 2}), 3                  php     array(1, 2), 3
+    java    new ArrayList<Long>(Arrays.asList(1l, 2l)), 3l
+    cs      new List<long>(new long[]{1L, 2L}), 3L
+    sh      "1 2" 3        (the words after the function's name, as bash splits them)
 
 The program is `prompt + completion`, the closing braces the task's tests would have added, then the
 language's `probe_driver` (its definition file, `plugins/languages/<name>.toml`): it calls the entry
 point on every input in turn inside the language's try/catch (a subshell for bash, a forked child for
-C++), under a per-probe time budget where the language offers one cheaply, and prints one line per probe:
+C++ and PHP), under a per-probe time budget (an interval timer in Python and C++, `vm` timeouts in
+node, a thread deadline in Java and C#, `set_time_limit` in PHP's child, a watchdog in bash), and prints
+one line per probe:
 `@@rrr-probe <index> ok <value>`, `... error <kind>` or `... timeout`. The value is a small JSON wire
 form (numbers, strings, booleans, null, arrays, and the tagged objects {"tuple": [...]}, {"map":
 [[k, v], ...]}, {"set": [...]}, {"stdout": [text, exit status]}, {"opaque": text}); the driver knows how
