@@ -298,3 +298,28 @@ def test_probes_run_on_multipl_e_prompts_in_every_language():
         want.append(['"3"', '"0"'] if language == "sh" else ["3", "0"])
     outputs = run_probes_many(jobs, Limits(timeout_s=20), cache=False)
     assert [[o.signature for o in probe] for probe in outputs] == want
+
+
+# f(s) = s + "é😀": a string with a newline, a non-ASCII letter and a character outside the BMP.
+UNICODE = {
+    "python": ("def f(s):\n", "    return s + '\\u00e9\\U0001F600'\n", ""),
+    "cpp": ("#include<bits/stdc++.h>\nstd::string f(std::string s) {\n", '    return s + "\\u00e9\\U0001F600";\n',
+            "}\nint main() {\n}\n"),
+    "java": ("class Problem {\n    public static String f(String s) {\n", '        return s + "\\u00e9\\ud83d\\ude00";\n',
+             "    }\n    public static void main(String[] args) {\n    }\n\n}\n"),
+    "cs": ("using System;\nclass Problem {\n    public static string F(string s) {\n",
+           '        return s + "\\u00e9\\U0001F600";\n', "    }\n    public static void Main(string[] args) {\n    }\n\n}\n"),
+    "php": ("<?php\nfunction f($s) {\n", '    return $s . "\\u{e9}\\u{1F600}";\n}\n', ""),
+    "js": ("function f(s) {\n", "    return s + '\\u00e9\\u{1F600}';\n}\n", ""),
+}
+
+
+@pytest.mark.slow
+def test_strings_render_alike_whatever_the_console_encoding():
+    jobs = []
+    for language, (prompt, completion, tests) in UNICODE.items():
+        if not toolchain_missing(language):
+            task = _task(language, prompt, tests)
+            jobs.append((task, _candidate(task, completion), ['"x\\n"']))
+    outputs = run_probes_many(jobs, Limits(timeout_s=20), cache=False)
+    assert {probe[0].signature for probe in outputs} == {'"x\\né😀"'}
