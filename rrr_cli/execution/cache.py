@@ -23,7 +23,9 @@ ENGINE_VERSION = 1
 
 
 def cache_key(language: str, program: str, limits: Limits) -> str:
-    spec = asdict(get_language(language))
+    # The probe templates reach a probe run through its program text; leaving them out of the key keeps
+    # ordinary verdicts cached across changes to them.
+    spec = {k: v for k, v in asdict(get_language(language)).items() if not k.startswith("probe_")}
     material = json.dumps([ENGINE_VERSION, spec, program, limits.key()], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
