@@ -188,6 +188,18 @@ def test_greedy_is_deterministic_and_a_cold_batch_agrees(backend, prompt):
 
 
 @pytest.mark.model
+def test_a_prompt_sharing_the_last_ones_beginning_samples_as_from_scratch(backend, prompt):
+    """The prompt stream keeps the cells the new prompt shares with the last one; the rest is evaluated."""
+    other = backend.render_chat([{"role": "user", "content": "Write a Python function that adds two numbers."}])
+    params = SamplingParams(n=2, temperature=0, max_tokens=16)
+    backend.forget_prompt()
+    fresh = backend.generate([other], params)
+    backend.generate([prompt], params)  # the stream now holds this prompt; `other` shares its start
+    assert backend.generate([other], params) == fresh
+    assert backend.generate([prompt], SamplingParams(n=1, temperature=0, max_tokens=16))[0][0].text != fresh[0][0].text
+
+
+@pytest.mark.model
 def test_stop_string_spanning_tokens_cuts_the_text(backend, prompt):
     full = backend.generate([prompt], SamplingParams(n=1, temperature=0, max_tokens=32))[0][0]
     assert len(full.text) > 20

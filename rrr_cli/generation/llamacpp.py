@@ -313,14 +313,23 @@ class LlamaCppBackend(Backend):
             raise RrrError(f"llama.cpp decode failed (code {rc}): the context is too small for this request")
 
     def _load_prefix(self, prefix: list[int], mem) -> None:
-        """Make the prompt stream hold exactly `prefix`, reusing it when the last prompt was the same."""
+        """Make the prompt stream hold exactly `prefix`, keeping what it shares with the last prompt.
+
+        Prompts of one benchmark share their chat template's system turn and instructions (a fifth of
+        a HumanEval prompt): only the tokens after the common prefix are evaluated.
+        """
         ll = self._ll
         if prefix == self._prefix:
             return
         home = self._streams - 1
-        ll.llama_memory_seq_rm(mem, home, -1, -1)
+        keep = 0
+        for old, new in zip(self._prefix, prefix):
+            if old != new:
+                break
+            keep += 1
+        ll.llama_memory_seq_rm(mem, home, keep, -1)
         self._prefix = []
-        for start in range(0, len(prefix), self.n_batch):
+        for start in range(keep, len(prefix), self.n_batch):
             chunk = prefix[start : start + self.n_batch]
             self._decode_batch([(t, start + k, home, False) for k, t in enumerate(chunk)])
         self._prefix = list(prefix)
