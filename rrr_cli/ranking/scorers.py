@@ -436,10 +436,19 @@ def _weighted(weights: dict[str, float] | str | None = None, **kw: Any) -> Score
     return WeightedScorer([(get_scorer(name, **kw), weight) for name, weight in weights.items()])
 
 
+def _consensus(variant: str | None, runner: Runner | None) -> Scorer:
+    from rrr_cli.ranking.consensus import consensus_scorer  # it builds on this module
+
+    return consensus_scorer(variant, runner=runner)
+
+
 SCORERS: dict[str, Callable[..., Scorer]] = {
     "random": lambda seed=0, **kw: RandomScorer(seed=seed),
     "mean_logprob": lambda **kw: MeanLogprobScorer(),
     "public_examples": lambda runner=None, **kw: PublicExamplesScorer(runner=runner),
+    "consensus": lambda runner=None, **kw: _consensus(None, runner),
+    "consensus-dual": lambda runner=None, **kw: _consensus("dual", runner),
+    "consensus-mbr": lambda runner=None, **kw: _consensus("mbr", runner),
     "weighted": _weighted,
     "reranker": _reranker,
 }

@@ -1,0 +1,310 @@
+"""Probe inputs for a task: the call inputs the consensus scorer runs every candidate on.
+
+Never from the hidden tests. Each input is labelled with where it came from:
+
+- `example`: the arguments of the prompt's own examples (the `>>>` lines and MultiPL-E's translated
+  examples, as `public_examples` parses them; MBPP's visible `assert` in the docstring);
+- `mutation`: small type-preserving changes of one example argument, made only where the literal's
+  type is evident from its text: ±1 on an integer (never crossing zero), an empty, one-element or
+  first-element-duplicated list/vector/array, an empty string; in the language's own literal syntax;
+- `generated`: calls the generator wrote (passed in by the caller; `probe_inputs` does not sample).
+
+An input is the text of one call's argument list in the task's language, without the function's name
+or the parentheses (the form `rrr_cli.execution.probes.run_probes` takes; for bash, the words after
+the function's name). Inputs are deduplicated and capped per task.
+
+This lives in `ranking/`, not `execution/`: it reads the prompt the way the example scorer does (and
+reuses its parsing), and execution stays a layer that runs what it is given.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+from rrr_cli.execution.probes import entry_point
+from rrr_cli.records import Task
+from rrr_cli.ranking.scorers import _balanced_end, example_checks
+from rrr_cli.tasks.examples import Example, extract_examples
+
+MAX_PROBES = 16
+SOURCES = ("example", "mutation", "generated")
+
+_CALL = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\(")
+_SH_CALL = re.compile(r"^\s*\$\(\s*[\w-]+\s*(.*)\)\s*$", re.DOTALL)
+_SH_WORD = re.compile(r'"(?:\\.|[^"\\])*"' + r"|'[^']*'|\S+")
+_INTEGER = re.compile(r"^(\((?:long|int)\)\s*)?(-?\d+)([lL]?)$")
+_LISTS = {
+    # language: pattern with the elements in group "items"; how to write it back is `_LIST_FORMS`
+    "python": re.compile(r"^\[(?P<items>.*)\]$", re.DOTALL),
+    "js": re.compile(r"^\[(?P<items>.*)\]$", re.DOTALL),
+    "ts": re.compile(r"^\[(?P<items>.*)\]$", re.DOTALL),
+    "php": re.compile(r"^array\((?P<items>.*)\)$", re.DOTALL),
+    "cpp": re.compile(r"^(?P<type>std::vector<.*>)\(\{(?P<items>.*)\}\)$", re.DOTALL),
+    "java": re.compile(r"^new (?P<type>ArrayList<.*?>)\(Arrays\.asList\((?P<items>.*)\)\)$", re.DOTALL),
+    "cs": re.compile(r"^new (?P<type>List<.*?>)\((?P<array>new [\w<>,. ]+\[\])\{(?P<items>.*)\}\)$", re.DOTALL),
+}
+_STRING_QUOTES = {"python": "\"'", "js": "\"'", "ts": "\"'", "php": "\"'", "sh": "\"'"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One call input and where it came from (`example`, `mutation` or `generated`)."""
+
+    input: str
+    source: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- reading the examples' arguments --------------------------------------------------------------
+
+def _python_arguments(call: str, entry: str) -> str | None:
+    """The argument text of the first call of `entry` in a Python expression (`sorted(f(x))` → `x`)."""
+    try:
+        tree = ast.parse(call.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    source = call.strip()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry:
+            if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+                return None
+            text = ast.get_source_segment(source, node) or ""
+            return text[text.index("(") + 1:-1].strip()
+    return None
+
+
+def _braced_arguments(call: str) -> str | None:
+    """The argument text of `name(args)` when the call is the whole expression (a C-like language)."""
+    text = call.strip().rstrip(";").strip()
+    match = _CALL.match(text)
+    if not match:
+        return None
+    end = _balanced_end(text, match.end())
+    if end is None or end != len(text) - 1 or text[end] != ")":
+        return None
+    return text[match.end():end].strip()
+
+
+def _mbpp_asserts(task: Task) -> list[str]:
+    """The calls in a Python prompt's visible `assert` lines (MBPP's "Your code should pass this test")."""
+    calls = []
+    for line in task.prompt.splitlines():
+        _, found, rest = line.partition("assert ")
+        if found and not line[: line.index("assert ")].strip().startswith("#"):
+            calls.append("assert " + rest.strip())
+    return calls
+
+
+def example_inputs(task: Task) -> list[str]:
+    """The argument lists of the prompt's own examples, in order (duplicates kept)."""
+    if task.language == "python":
+        examples = [example.call for example in example_checks(task).examples]
+    else:
+        # The same parse `example_checks` makes, without needing a test harness to put them in.
+        given = list(task.extra.get("examples") or []) if isinstance(task.extra, dict) else []
+        parsed = [Example(**e) if isinstance(e, dict) else e for e in given] or extract_examples(task.prompt)
+        examples = [example.call for example in parsed]
+    entry = entry_point(task)
+    inputs = []
+    if task.language == "python":
+        for call in examples:
+            inputs.append(_python_arguments(call, entry))
+        if not examples:
+            for line in _mbpp_asserts(task):
+                try:
+                    tree = ast.parse(line)
+                except SyntaxError:
+                    continue
+                if tree.body and isinstance(tree.body[0], ast.Assert):
+                    test = ast.get_source_segment(line, tree.body[0].test) or ""
+                    inputs.append(_python_arguments(test, entry))
+    elif task.language == "sh":
+        for call in examples:
+            match = _SH_CALL.match(call)
+            inputs.append(match.group(1).strip() if match else None)
+    else:
+        inputs.extend(_braced_arguments(call) for call in examples)
+    return [text for text in inputs if text is not None]
+
+
+# --- mutations ------------------------------------------------------------------------------------
+
+def _templates(language: str) -> bool:
+    return language in ("cpp", "java", "cs")
+
+
+def split_top(text: str, language: str, separator: str = ",") -> list[str]:
+    """`text` cut at the separators outside brackets, strings and (C++/Java/C#) template arguments."""
+    parts, depth, quote, start, i = [], 0, None, 0, 0
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == "\\":
+                i += 2
+                continue
+            if char == quote:
+                quote = None
+        elif char in "\"'`":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "<" and _templates(language) and i and (text[i - 1].isalnum() or text[i - 1] in "_:"):
+            depth += 1
+        elif char == ">" and _templates(language) and depth > 0 and text[i - 1] != "-":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _unwrap(argument: str) -> tuple[str, str, str]:
+    """`(x)` as ("(", "x", ")") when the parentheses wrap the whole argument, else ("", x, "")."""
+    text = argument.strip()
+    if text.startswith("(") and _balanced_end(text, 1) == len(text) - 1 and text.endswith(")"):
+        inner_open, inner, inner_close = _unwrap(text[1:-1])
+        return "(" + inner_open, inner, inner_close + ")"
+    return "", text, ""
+
+
+def _is_string(text: str, language: str) -> bool:
+    quotes = _STRING_QUOTES.get(language, '"')
+    return len(text) >= 2 and text[0] in quotes and text[-1] == text[0] and \
+        _balanced_end(text + ")", 0) == len(text)
+
+
+def _list_variants(text: str, language: str) -> list[str]:
+    pattern = _LISTS.get(language)
+    match = pattern.match(text) if pattern else None
+    if not match:
+        return []
+    items = split_top(match.group("items"), language)
+    if language == "php" and any("=>" in item for item in items):
+        return []  # an associative array: a duplicated key means nothing
+    if not items:
+        return []
+
+    def write(elements: Sequence[str]) -> str:
+        body = ", ".join(elements)
+        if language in ("python", "js", "ts"):
+            return f"[{body}]"
+        if language == "php":
+            return f"array({body})"
+        if language == "cpp":
+            return f"{match.group('type')}({{{body}}})" if elements else f"{match.group('type')}()"
+        if language == "java":
+            return f"new {match.group('type')}(Arrays.asList({body}))" if elements else f"new {match.group('type')}()"
+        return f"new {match.group('type')}({match.group('array')}{{{body}}})" if elements \
+            else f"new {match.group('type')}()"
+
+    return [write([]), write(items[:1]), write([items[0], *items])]
+
+
+def _argument_variants(argument: str, language: str) -> list[str]:
+    """Type-preserving variants of one argument (the same type, evident from the literal's text)."""
+    opening, text, closing = _unwrap(argument)
+    variants: list[str] = []
+    integer = _INTEGER.match(text)
+    if integer:
+        cast, digits, suffix = integer.group(1) or "", int(integer.group(2)), integer.group(3)
+        for value in (digits + 1, digits - 1):
+            if (value < 0) == (digits < 0) or digits == 0 and value > 0:
+                variants.append(f"{cast}{value}{suffix}")
+    elif _is_string(text, language) and len(text) > 2:
+        variants.append(text[0] * 2)
+    else:
+        variants.extend(_list_variants(text, language))
+    return [opening + variant + closing for variant in variants]
+
+
+def _python_variants(argument: str) -> list[str]:
+    try:
+        value = ast.literal_eval(argument)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return []
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [repr(v) for v in (value + 1, value - 1) if (v < 0) == (value < 0) or value == 0 and v > 0]
+    if isinstance(value, str):
+        return ["''"] if value else []
+    if isinstance(value, list) and value:
+        return [repr([]), repr(value[:1]), repr([value[0], *value])]
+    return []
+
+
+def mutations(arguments: str, language: str) -> list[str]:
+    """Inputs that differ from `arguments` in one argument, changed type-preservingly."""
+    if language == "sh":
+        words = _SH_WORD.findall(arguments)
+        separator = " "
+    elif language == "python":
+        try:
+            call = ast.parse(f"f({arguments})", mode="eval").body
+        except SyntaxError:
+            return []
+        source = f"f({arguments})"
+        words = [ast.get_source_segment(source, a) or "" for a in getattr(call, "args", [])]
+        if getattr(call, "keywords", None) or not all(words):
+            return []
+        separator = ", "
+    else:
+        words = split_top(arguments, language)
+        separator = ", "
+    out = []
+    for index, word in enumerate(words):
+        if language == "sh":
+            quote = word[0] if word[0] in "\"'" and len(word) > 1 and word[-1] == word[0] else ""
+            bare = word[1:-1] if quote else word
+            if re.fullmatch(r"-?\d+", bare):
+                changed = [quote + variant + quote for variant in _python_variants(bare)]
+            else:
+                changed = _argument_variants(word, "sh")
+        elif language == "python":
+            changed = _python_variants(word)
+        else:
+            changed = _argument_variants(word, language)
+        for variant in changed:
+            out.append(separator.join([*words[:index], variant, *words[index + 1:]]))
+    return out
+
+
+# --- all together ---------------------------------------------------------------------------------
+
+def _interleave(lists: Iterable[list[str]]) -> list[str]:
+    lists = [list(items) for items in lists]
+    out = []
+    for position in range(max((len(items) for items in lists), default=0)):
+        out.extend(items[position] for items in lists if position < len(items))
+    return out
+
+
+def probe_inputs(task: Task, generated: Sequence[str] = (), limit: int = MAX_PROBES) -> list[Probe]:
+    """The task's probes: its examples' inputs first, then generated inputs, then mutations (taken
+    from every example in turn), deduplicated, at most `limit`. Never reads `task.tests`."""
+    examples = example_inputs(task)
+    candidates = ([Probe(text, "example") for text in examples]
+                  + [Probe(text.strip(), "generated") for text in generated if text.strip()]
+                  + [Probe(text, "mutation") for text in _interleave(mutations(e, task.language) for e in examples)])
+    seen: set[str] = set()
+    probes = []
+    for probe in candidates:
+        if probe.input in seen:
+            continue
+        seen.add(probe.input)
+        probes.append(probe)
+        if len(probes) == limit:
+            break
+    return probes
+
+
+__all__ = ["Probe", "probe_inputs", "example_inputs", "mutations", "split_top", "MAX_PROBES", "SOURCES"]

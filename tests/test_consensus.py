@@ -1,0 +1,169 @@
+"""The consensus scorer and its probe inputs: hand-written candidates (no model), a Python and a C++ task.
+
+`smallest(xs, k)` returns the k smallest of xs in ascending order. Five candidates are right (three
+ways of writing it), two take the top of a descending sort, which passes the prompt's one example
+(k = 1) but not k = 2, and one always throws."""
+
+from __future__ import annotations
+
+import pytest
+
+from rrr_cli.execution import toolchain_missing
+from rrr_cli.execution.probes import ProbeOutput
+from rrr_cli.ranking import rank
+from rrr_cli.ranking.consensus import ConsensusScorer
+from rrr_cli.ranking.probe_inputs import example_inputs, mutations, probe_inputs
+from rrr_cli.ranking.scorers import get_scorer
+from rrr_cli.records import Candidate, Task
+
+PYTHON_PROMPT = '''def smallest(xs: list, k: int) -> list:
+    """The k smallest of xs, ascending.
+    >>> smallest([3, 1, 2], 1)
+    [1]
+    """
+'''
+PYTHON = [("    return sorted(xs)[:k]\n",) * 3, ("    import heapq\n    return heapq.nsmallest(k, xs)\n",),
+          ("    return list(sorted(xs))[0:k]\n",), ("    return sorted(xs, reverse=True)[len(xs) - k:]\n",) * 2,
+          ("    raise ValueError('no')\n",)]
+
+CPP_PROMPT = """#include<assert.h>
+#include<bits/stdc++.h>
+// The k smallest of xs, ascending.
+// >>> smallest((std::vector<long>({(long)3, (long)1, (long)2})), (1))
+// (std::vector<long>({(long)1}))
+std::vector<long> smallest(std::vector<long> xs, long k) {
+"""
+CPP_TESTS = """}
+int main() {
+    auto candidate = smallest;
+    assert(candidate((std::vector<long>({(long)5, (long)4})), (1)) == (std::vector<long>({(long)4})));
+}
+"""
+CPP_RIGHT = "    std::sort(xs.begin(), xs.end());\n    xs.resize(std::min((long)xs.size(), k));\n    return xs;\n"
+CPP_RIGHT_2 = ("    std::vector<long> out(xs);\n    std::sort(out.begin(), out.end());\n"
+               "    return std::vector<long>(out.begin(), out.begin() + std::min((long)out.size(), k));\n")
+CPP_REVERSE = ("    std::sort(xs.rbegin(), xs.rend());\n"
+               "    return std::vector<long>(xs.end() - std::min((long)xs.size(), k), xs.end());\n")
+CPP_CRASH = '    throw std::runtime_error("no");\n'
+CPP = [(CPP_RIGHT,) * 3, (CPP_RIGHT_2,) * 2, (CPP_REVERSE,) * 2, (CPP_CRASH,)]
+
+
+def _candidates(task: Task, bodies) -> list[Candidate]:
+    completions = [body for group in bodies for body in group]
+    # Descending log-probs, so the wrong ones would win on the model's confidence alone.
+    return [Candidate(task_id=task.task_id, language=task.language, prompt=task.prompt, completion=c,
+                      sample_id=i, mean_logprob=-0.1 * (len(completions) - i)) for i, c in enumerate(completions)]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("RRR_HOME", str(tmp_path_factory.getbasetemp() / "consensus-home"))
+
+
+@pytest.mark.parametrize("language", ["python", "cpp"])
+def test_groups_order_and_the_crash_last(language):
+    if toolchain_missing(language):
+        pytest.skip(toolchain_missing(language))
+    if language == "python":
+        task = Task(task_id="t/py", language="python", prompt=PYTHON_PROMPT, tests="", entry_point="smallest")
+        candidates = _candidates(task, PYTHON)
+    else:
+        task = Task(task_id="t/cpp", language="cpp", prompt=CPP_PROMPT, tests=CPP_TESTS)
+        candidates = _candidates(task, CPP)
+    for name in ("consensus", "consensus-dual", "consensus-mbr"):
+        scorer = get_scorer(name)
+        ranked = rank(task, candidates, scorer)
+        assert {c.sample_id for c in ranked[:5]} == {0, 1, 2, 3, 4}, (name, ranked)
+        assert ranked[0].sample_id == 4  # the best log-prob among the right ones
+        assert ranked[-1].sample_id == 7  # the one that throws
+        consensus = scorer.last
+        assert [g.size for g in consensus.groups] == [5, 2, 1]
+        assert [sorted(g.members) for g in consensus.groups] == [[0, 1, 2, 3, 4], [5, 6], [7]]
+        assert [g.broken for g in consensus.groups] == [False, False, True]
+        assert {p.source for p in consensus.probes} == {"example", "mutation"}
+        split = consensus.split()
+        assert split is not None and split.probe.source == "mutation"
+        if language == "python":
+            assert split.describe() == "on `smallest([3, 1, 2], 2)`: 5 candidates return `[1, 2]`, 2 return `[2, 1]`"
+        else:
+            assert split.sides == [(5, "[1, 2]"), (2, "[2, 1]")] and "(2)" in split.call
+        assert set(consensus.to_dict()) == {"probes", "groups", "split"}
+
+
+def _fake_examples(program_list):
+    # Group A (completion says so) fails the second example, f(2); everything else passes.
+    return [{"status": "failed" if "group-a" in program and "(\nf(2)\n)" in program else "passed"}
+            for _, program in program_list]
+
+
+def _fake_probes(jobs):
+    return [[ProbeOutput(i, "ok", value="a" if "group-a" in c.completion else "b") for i in inputs]
+            for _, c, inputs in jobs]
+
+
+def test_dual_agreement_lets_a_big_group_outvote_an_example_and_mbr_does_not():
+    task = Task(task_id="t/f", language="python", prompt='def f(x):\n    """\n    >>> f(1)\n    1\n    >>> f(2)\n'
+                '    2\n    """\n', tests="", entry_point="f")
+    candidates = _candidates(task, [("    return 1  # group-a\n",) * 5, ("    return x\n",) * 2])
+    dual = ConsensusScorer("dual", runner=_fake_examples, probe_runner=_fake_probes)
+    mbr = ConsensusScorer("mbr", runner=_fake_examples, probe_runner=_fake_probes)
+    assert rank(task, candidates, dual)[0].sample_id == 4  # 5 × 1 example beats 2 × 2
+    assert rank(task, candidates, mbr)[0].sample_id == 6  # both examples first, then agreement
+    assert [g.examples_passed for g in mbr.last.groups] == [1, 2]
+
+
+def test_example_inputs_in_each_language():
+    python = Task(task_id="p", language="python", prompt=PYTHON_PROMPT, tests="", entry_point="smallest")
+    assert example_inputs(python) == ["[3, 1, 2], 1"]
+    mbpp = Task(task_id="m", language="python", entry_point="g", tests="",
+                prompt='def g(a, b):\n    """Add.\n    Your code should pass this test: assert g(2, [1]) == 3\n'
+                '    """\n')
+    assert example_inputs(mbpp) == ["2, [1]"]
+    cpp = Task(task_id="c", language="cpp", prompt=CPP_PROMPT, tests=CPP_TESTS)
+    assert example_inputs(cpp) == ["(std::vector<long>({(long)3, (long)1, (long)2})), (1)"]
+    java = Task(task_id="j", language="java", tests="    }\n}\n", prompt=(
+        "class Problem {\n    // >>> smallest((new ArrayList<Long>(Arrays.asList((long)3l, (long)1l))), (1l))\n"
+        "    // (new ArrayList<Long>(Arrays.asList((long)1l)))\n"
+        "    public static ArrayList<Long> smallest(ArrayList<Long> xs, long k) {\n"))
+    assert example_inputs(java) == ["(new ArrayList<Long>(Arrays.asList((long)3l, (long)1l))), (1l)"]
+    js = Task(task_id="s", language="js", tests="", prompt='// >>> smallest([3, 1], 1, "ab")\n// [1]\n'
+              "function smallest(xs, k, s){\n")
+    assert example_inputs(js) == ['[3, 1], 1, "ab"']
+    sh = Task(task_id="b", language="sh", tests="", prompt='#!/bin/bash\n# >>> $(smallest "3 1" "1")\n# "1"\n'
+              "smallest() {\n")
+    assert example_inputs(sh) == ['"3 1" "1"']
+
+
+def test_mutations_keep_each_languages_literal_syntax():
+    assert mutations("[3, 1, 2], 1", "python") == [
+        "[], 1", "[3], 1", "[3, 3, 1, 2], 1", "[3, 1, 2], 2", "[3, 1, 2], 0"]
+    assert mutations("'ab', 0", "python") == ["'', 0", "'ab', 1"]
+    assert mutations("(std::vector<long>({(long)3, (long)1})), (1)", "cpp") == [
+        "(std::vector<long>()), (1)", "(std::vector<long>({(long)3})), (1)",
+        "(std::vector<long>({(long)3, (long)3, (long)1})), (1)",
+        "(std::vector<long>({(long)3, (long)1})), (2)", "(std::vector<long>({(long)3, (long)1})), (0)"]
+    assert mutations('(new ArrayList<Long>(Arrays.asList((long)3l, (long)1l))), (1l), ("x")', "java") == [
+        '(new ArrayList<Long>()), (1l), ("x")', '(new ArrayList<Long>(Arrays.asList((long)3l))), (1l), ("x")',
+        '(new ArrayList<Long>(Arrays.asList((long)3l, (long)3l, (long)1l))), (1l), ("x")',
+        '(new ArrayList<Long>(Arrays.asList((long)3l, (long)1l))), (2l), ("x")',
+        '(new ArrayList<Long>(Arrays.asList((long)3l, (long)1l))), (0l), ("x")',
+        '(new ArrayList<Long>(Arrays.asList((long)3l, (long)1l))), (1l), ("")']
+    assert mutations('[3, 1], -1, "ab"', "js") == [
+        '[], -1, "ab"', '[3], -1, "ab"', '[3, 3, 1], -1, "ab"', '[3, 1], -2, "ab"', '[3, 1], -1, ""']
+    assert mutations("(new List<long>(new long[]{(long)3L})), (5L)", "cs")[0] == "(new List<long>()), (5L)"
+    assert mutations('array("a" => 1), 3', "php") == ['array("a" => 1), 4', 'array("a" => 1), 2']
+    assert mutations('"3 1" "0"', "sh") == ['"" "0"', '"3 1" "1"']
+    # Maps, floats and booleans have no mutation: their type is not a small edit away.
+    assert mutations("{'a': 1}, 1.5, True", "python") == []
+
+
+def test_probes_are_deduplicated_capped_and_labelled():
+    python = Task(task_id="p", language="python", prompt=PYTHON_PROMPT.replace(
+        "    [1]\n", "    [1]\n    >>> smallest([3, 1, 2], 1)\n    [1]\n    >>> smallest([], 0)\n    []\n"),
+        tests="assert smallest([9], 9) == [9]", entry_point="smallest")
+    probes = probe_inputs(python)
+    texts = [p.input for p in probes]
+    assert len(texts) == len(set(texts)) and texts[:2] == ["[3, 1, 2], 1", "[], 0"]
+    assert [p.source for p in probes[:2]] == ["example", "example"] and "[9], 9" not in texts
+    assert len(probe_inputs(python, limit=3)) == 3
+    assert probe_inputs(python, generated=["[5, 4], 1"])[2].source == "generated"
