@@ -167,3 +167,24 @@ def test_probes_are_deduplicated_capped_and_labelled():
     assert [p.source for p in probes[:2]] == ["example", "example"] and "[9], 9" not in texts
     assert len(probe_inputs(python, limit=3)) == 3
     assert probe_inputs(python, generated=["[5, 4], 1"])[2].source == "generated"
+
+
+def test_solve_summary_names_the_input_that_splits_the_groups():
+    from rrr_cli.commands import solve
+    from rrr_cli.ui import stderr
+
+    task = Task(task_id="t/f", language="python", prompt='def f(x):\n    """\n    >>> f([3, 1])\n    [1, 3]\n'
+                '    """\n', tests="", entry_point="f")
+    candidates = _candidates(task, [("    return sorted(x)\n",) * 5, ("    return x  # group-a\n",) * 3])
+    scorer = ConsensusScorer(runner=lambda jobs: [{"status": "passed"} for _ in jobs], probe_runner=lambda jobs: [
+        [ProbeOutput(i, "ok", value="[3, 1]" if "group-a" in c.completion else "[1, 3]") for i in inputs]
+        for _, c, inputs in jobs])
+    ranked = rank(task, candidates, scorer)
+    consensus = solve._consensus(scorer, task)
+    assert consensus is scorer.last and solve._consensus(get_scorer("random"), task) is None
+    outcomes = {c.sample_id: scorer.examples.outcomes[(task.task_id, c.sample_id)] for c in candidates}
+    with stderr.capture() as captured:
+        solve._summary(ranked, outcomes, scorer.name, 1.0, consensus)
+    text = captured.get()
+    assert "on `f([3, 1])`: 5 candidates return `[1, 3]`, 3 return `[3, 1]`" in text
+    assert "group" in text and ranked[0].sample_id == 4

@@ -31,9 +31,10 @@ def command(
     model: Optional[str] = options.Model,
     backend: Optional[str] = options.Backend,
     prompt_style: Optional[str] = options.PromptStyle,
-    scorer: Optional[str] = typer.Option(None, "--scorer", help="How to pick: public_examples, "
-                                         "mean_logprob, random, weighted, reranker (default: the newest "
-                                         "trained reranker, else public examples + mean log-prob)."),
+    scorer: Optional[str] = typer.Option(None, "--scorer", help="How to pick: public_examples, consensus "
+                                         "(consensus-dual, consensus-mbr), mean_logprob, random, weighted, "
+                                         "reranker (default: the newest trained reranker, else public "
+                                         "examples + mean log-prob)."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine-readable result."),
     write: bool = typer.Option(False, "--write", help="Write the chosen body into the file "
                                "(the original is kept as FILE.bak)."),
@@ -94,6 +95,7 @@ def command(
     elapsed = time.perf_counter() - started
     best = ranked[0]
     by_id = {c.sample_id: o for c, o in zip(candidates, outcomes)}
+    consensus = _consensus(chooser, task)
     completed = completed_file(task_file, task, best.completion) if write or not as_json else None
     if write:
         _write_back(task_file, completed)
@@ -105,13 +107,15 @@ def command(
             "seconds": round(elapsed, 2), "sampling_seconds": round(sampled, 2),
             "candidates": [{**c.to_dict(), **by_id[c.sample_id].to_dict()} for c in ranked],
         }
+        if consensus is not None:
+            result["consensus"] = consensus.to_dict()
         write_data(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         return
     if plain or not stdout.is_terminal:
         write_data(completed)
     else:
         _highlight(task, best.completion)
-    _summary(ranked, by_id, chooser.name, elapsed)
+    _summary(ranked, by_id, chooser.name, elapsed, consensus)
 
 
 def completed_file(path: Path, task, completion: str) -> str:
@@ -160,8 +164,15 @@ def _highlight(task, completion: str) -> None:
     stdout.print(text, soft_wrap=True)
 
 
-def _summary(ranked, outcomes, scorer_name, elapsed) -> None:
-    """Which candidate won and how each did: messages for the user, so on stderr."""
+def _consensus(chooser, task):
+    """The behaviour groups a consensus scorer saw on this task (None for other scorers)."""
+    results = getattr(chooser, "results", None)
+    return results.get(task.task_id) if isinstance(results, dict) else None
+
+
+def _summary(ranked, outcomes, scorer_name, elapsed, consensus=None) -> None:
+    """Which candidate won and how each did, and where the behaviour groups part: messages for the user,
+    so on stderr."""
     from rich.table import Table
 
     best = ranked[0]
@@ -169,13 +180,23 @@ def _summary(ranked, outcomes, scorer_name, elapsed) -> None:
     stderr.print(f"[bold]candidate {best.sample_id}[/] chosen by {scorer_name} "
                  f"(score {best.score:.3f}; {outcome.describe()}) in {elapsed:.1f} s", soft_wrap=True)
     table = Table(title=None, show_edge=False, header_style="bold")
-    for column in ("rank", "candidate", "examples", "mean log-prob", "tokens", "score"):
+    group_of = {member: index for index, group in enumerate(consensus.groups, start=1)
+                for member in group.members} if consensus else {}
+    for column in ("rank", "candidate", "examples", *(("group",) if group_of else ()), "mean log-prob", "tokens",
+                   "score"):
         table.add_column(column, justify="right")
     for candidate in ranked:
         mean = candidate.mean_logprob
+        group = (str(group_of.get(candidate.sample_id, "-")),) if group_of else ()
         table.add_row(str(candidate.rank), str(candidate.sample_id), outcomes[candidate.sample_id].describe(),
-                      "-" if mean is None else f"{mean:.3f}", str(candidate.n_tokens), f"{candidate.score:.3f}")
+                      *group, "-" if mean is None else f"{mean:.3f}", str(candidate.n_tokens),
+                      f"{candidate.score:.3f}")
     stderr.print(table)
+    split = consensus.split() if consensus and len(consensus.groups) > 1 else None
+    if split:
+        # Outputs hold brackets; they are text, not rich markup.
+        stderr.print(f"{len(consensus.groups)} behaviour groups over {len(consensus.probes)} probes; "
+                     + split.describe(), markup=False, highlight=False, soft_wrap=True)
 
 
 def _function_start(task) -> int:
