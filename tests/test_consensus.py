@@ -188,3 +188,45 @@ def test_solve_summary_names_the_input_that_splits_the_groups():
     text = captured.get()
     assert "on `f([3, 1])`: 5 candidates return `[1, 3]`, 3 return `[3, 1]`" in text
     assert "group" in text and ranked[0].sample_id == 4
+
+
+class _Scripted:
+    """A backend stand-in that always replies with the same text (and counts its calls)."""
+
+    def __init__(self, reply: str):
+        self.reply, self.calls = reply, 0
+
+    def render_chat(self, messages):
+        return "\n".join(m["content"] for m in messages)
+
+    def generate(self, prompts, params):
+        from rrr_cli.generation.base import Generation
+
+        self.calls += 1
+        assert params.temperature == 0 and "smallest" in prompts[0]
+        return [[Generation(text=self.reply, n_tokens=1)]]
+
+
+def test_generated_probes_are_parsed_labelled_and_made_once_per_task():
+    from rrr_cli.ranking.probe_inputs import generated_inputs, parse_generated
+
+    python = Task(task_id="p", language="python", prompt=PYTHON_PROMPT, tests="", entry_point="smallest")
+    reply = ("smallest([5, 4, 6], 2)\n>>> smallest([], 0)\nprint(smallest([1], 1))\nother([1], 1)\n"
+             "1. smallest([9, 8], 1)")
+    assert parse_generated(python, reply) == ["[5, 4, 6], 2", "[], 0", "[1], 1", "[9, 8], 1"]
+    cpp = Task(task_id="c", language="cpp", prompt=CPP_PROMPT, tests=CPP_TESTS)
+    assert parse_generated(cpp, "smallest(std::vector<long>({5, 4}), 1);\n```\nfoo(1)") == [
+        "std::vector<long>({5, 4}), 1"]
+    sh = Task(task_id="b", language="sh", tests="", prompt="#!/bin/bash\nsmallest() {\n")
+    assert parse_generated(sh, '$(smallest "5 4" "1")\nsmallest "" "0"') == ['"5 4" "1"', '"" "0"']
+    backend = _Scripted("smallest([5, 4, 6], 2)\nsmallest([3, 1, 2], 1)")
+    assert generated_inputs(python, backend) == ["[5, 4, 6], 2", "[3, 1, 2], 1"]
+    scorer = ConsensusScorer(runner=lambda jobs: [{"status": "passed"} for _ in jobs], backend=backend,
+                             probe_runner=lambda jobs: [[ProbeOutput(i, "ok", value="1") for i in inputs]
+                                                        for _, _, inputs in jobs])
+    candidates = _candidates(python, [("    return sorted(xs)[:k]\n",) * 2])
+    scorer.score(python, candidates)
+    scorer.score(python, candidates)
+    assert backend.calls == 2  # one above, one for the scorer: its probes are kept per task
+    sources = {p.input: p.source for p in scorer.last.probes}
+    assert sources["[3, 1, 2], 1"] == "example" and sources["[5, 4, 6], 2"] == "generated"

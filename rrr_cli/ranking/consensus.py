@@ -1,7 +1,8 @@
 """The consensus scorer: pick the candidate whose behaviour the others share and the examples confirm.
 
-Every candidate runs once on the task's probes (`ranking.probe_inputs`: the examples' inputs and
-type-preserving mutations of them; one program per candidate, `execution.probes.run_probes_many`), and
+Every candidate runs once on the task's probes (`ranking.probe_inputs`: the examples' inputs,
+type-preserving mutations of them and, given a backend, calls the model writes; one program per
+candidate, `execution.probes.run_probes_many`), and
 candidates with the same outputs on every probe form a behaviour group. How each candidate does on the
 prompt's examples comes from the `public_examples` scorer (its runs are cached, so nothing runs twice).
 
@@ -18,20 +19,24 @@ ranks last, and ties go to the higher mean log-prob.
 
 Groups compare outputs with every failure of a kind alike (`<error>`, `<timeout>`, not which
 exception): two correct candidates that reject an input outside the task's domain with different
-exceptions still agree. A probe no candidate can run says nothing and is left out of the grouping.
+exceptions still agree. A probe no candidate can run says nothing and is dropped (from the grouping
+and from `Consensus.probes`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.probes import ProbeOutput, entry_point, run_probes_many
-from rrr_cli.ranking.probe_inputs import MAX_PROBES, Probe, probe_inputs
+from rrr_cli.ranking.probe_inputs import MAX_PROBES, Probe, generated_inputs, probe_inputs
 from rrr_cli.ranking.scorers import BatchScorer, ExampleOutcome, PublicExamplesScorer, Runner, _logprob
 from rrr_cli.records import Candidate, Task
+
+if TYPE_CHECKING:
+    from rrr_cli.generation.base import Backend
 
 VARIANTS = ("dual", "mbr")
 DEFAULT_VARIANT = "mbr"
@@ -132,11 +137,13 @@ class ConsensusScorer(BatchScorer):
     """Behavioural consensus over probes, combined with the prompt's examples (see the module docstring).
 
     `last` is the `Consensus` of the last task scored and `results` every task's, so `rrr solve` can
-    show where the candidates part.
+    show where the candidates part. With a `backend`, each task also gets probes the model writes (one
+    short generation per task, kept for the scorer's life); without one, examples and mutations only.
     """
 
     def __init__(self, variant: str = DEFAULT_VARIANT, runner: Runner | None = None,
-                 probe_runner: ProbeRunner | None = None, limit: int = MAX_PROBES, name: str | None = None):
+                 probe_runner: ProbeRunner | None = None, limit: int = MAX_PROBES, name: str | None = None,
+                 backend: "Backend | None" = None):
         if variant not in VARIANTS:
             raise ValueError(f"unknown consensus variant {variant!r} (known: {', '.join(VARIANTS)})")
         self.variant = variant
@@ -144,6 +151,8 @@ class ConsensusScorer(BatchScorer):
         self.examples = PublicExamplesScorer(runner=runner)
         self.probe_runner = probe_runner or _default_probe_runner
         self.limit = limit
+        self.backend = backend
+        self.generated: dict[str, list[str]] = {}
         self.results: dict[str, Consensus] = {}
         self.last: Consensus | None = None
 
@@ -153,7 +162,7 @@ class ConsensusScorer(BatchScorer):
     def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
                    progress: Callable[[int], None] | None = None) -> list[list[float]]:
         self.examples.score_many(groups)
-        probes = [probe_inputs(task, limit=self.limit) for task, _ in groups]
+        probes = [probe_inputs(task, self._generated(task), limit=self.limit) for task, _ in groups]
         jobs = [(task, candidate, [probe.input for probe in task_probes])
                 for (task, candidates), task_probes in zip(groups, probes) if task_probes
                 for candidate in candidates]
@@ -168,6 +177,13 @@ class ConsensusScorer(BatchScorer):
             if progress:
                 progress(1)
         return out
+
+    def _generated(self, task: Task) -> list[str]:
+        if self.backend is None:
+            return []
+        if task.task_id not in self.generated:
+            self.generated[task.task_id] = generated_inputs(task, self.backend)
+        return self.generated[task.task_id]
 
     def _score_task(self, task: Task, candidates: Sequence[Candidate], probes: list[Probe],
                     rows: list[list[ProbeOutput]], outcomes: list[ExampleOutcome]) -> tuple[list[float], Consensus]:
@@ -200,9 +216,8 @@ class ConsensusScorer(BatchScorer):
         ordered = sorted(members.items(), key=lambda item: (all(broken[i] for i in item[1]), -len(item[1]),
                                                            item[1][0]))
         consensus = Consensus(
-            task.task_id, _entry(task), task.language, probes,
-            [Group([candidates[i].sample_id for i in indices],
-                   [rows[indices[0]][p].signature for p in range(len(probes))],
+            task.task_id, _entry(task), task.language, [probes[p] for p in valid],
+            [Group([candidates[i].sample_id for i in indices], [rows[indices[0]][p].signature for p in valid],
                    group_passed[key], all(broken[i] for i in indices)) for key, indices in ordered],
             examples_total=max((o.total for o in outcomes), default=0))
         return scores, consensus
