@@ -230,3 +230,19 @@ def test_generated_probes_are_parsed_labelled_and_made_once_per_task():
     assert backend.calls == 2  # one above, one for the scorer: its probes are kept per task
     sources = {p.input: p.source for p in scorer.last.probes}
     assert sources["[3, 1, 2], 1"] == "example" and sources["[5, 4, 6], 2"] == "generated"
+
+
+def test_an_ill_typed_probe_does_not_cost_the_others():
+    # As in a compiled language: one probe that does not type-check stops the whole program building.
+    def probes(jobs):
+        return [[ProbeOutput(i, "error", error="compile_error") if any("'bad'" in x for x in inputs)
+                 else ProbeOutput(i, "ok", value="1" if "one" in c.completion else "2") for i in inputs]
+                for _, c, inputs in jobs]
+
+    task = Task(task_id="t/b", language="python", entry_point="f", tests="", prompt=(
+        'def f(x):\n    """\n    >>> f(1)\n    1\n    >>> f(\'bad\')\n    1\n    """\n'))
+    candidates = _candidates(task, [("    return 1  # one\n",) * 3, ("    return 2\n",) * 2])
+    scorer = ConsensusScorer(runner=lambda jobs: [{"status": "passed" if "one" in p else "failed"} for _, p in jobs],
+                             probe_runner=probes)
+    assert rank(task, candidates, scorer)[0].sample_id == 2
+    assert [g.size for g in scorer.last.groups] == [3, 2] and "'bad'" not in [p.input for p in scorer.last.probes]

@@ -162,21 +162,46 @@ class ConsensusScorer(BatchScorer):
     def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
                    progress: Callable[[int], None] | None = None) -> list[list[float]]:
         self.examples.score_many(groups)
+        outcomes = [[self.examples.outcomes[(task.task_id, c.sample_id)] for c in candidates]
+                    for task, candidates in groups]
         probes = [probe_inputs(task, self._generated(task), limit=self.limit) for task, _ in groups]
-        jobs = [(task, candidate, [probe.input for probe in task_probes])
-                for (task, candidates), task_probes in zip(groups, probes) if task_probes
-                for candidate in candidates]
-        outputs = iter(self.probe_runner(jobs) if jobs else [])
+        rows = self._run(groups, probes)
+        # In a compiled language one ill-typed probe stops the whole program from building, for every
+        # candidate. Where no candidate ran any probe, find the probes that build on the candidate that
+        # passes the most examples (one program per probe) and run everyone again on those alone.
+        retry = [i for i, task_rows in enumerate(rows) if len(probes[i]) > 1
+                 and not any(output.status == "ok" for row in task_rows for output in row)
+                 and max((o.passed for o in outcomes[i]), default=0) > 0]
+        if retry:
+            best = {i: max(range(len(outcomes[i])), key=lambda j: outcomes[i][j].passed) for i in retry}
+            alone = self.probe_runner([(groups[i][0], groups[i][1][best[i]], [probe.input]) for i in retry
+                                       for probe in probes[i]])
+            alone_rows = iter(alone)
+            for i in retry:
+                works = [probe for probe in probes[i] if next(alone_rows)[0].status == "ok"]
+                if works:
+                    probes[i] = works
+            again = self._run([groups[i] for i in retry], [probes[i] for i in retry])
+            for i, task_rows in zip(retry, again):
+                rows[i] = task_rows
         out = []
-        for (task, candidates), task_probes in zip(groups, probes):
-            rows = [next(outputs) for _ in candidates] if task_probes else [[] for _ in candidates]
-            outcomes = [self.examples.outcomes[(task.task_id, c.sample_id)] for c in candidates]
-            scores, consensus = self._score_task(task, candidates, task_probes, rows, outcomes)
+        for (task, candidates), task_probes, task_rows, task_outcomes in zip(groups, probes, rows, outcomes):
+            scores, consensus = self._score_task(task, candidates, task_probes, task_rows, task_outcomes)
             self.results[task.task_id] = self.last = consensus
             out.append(scores)
             if progress:
                 progress(1)
         return out
+
+    def _run(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
+             probes: list[list[Probe]]) -> list[list[list[ProbeOutput]]]:
+        """Every candidate on its task's probes, one program each: per task, per candidate, per probe."""
+        jobs = [(task, candidate, [probe.input for probe in task_probes])
+                for (task, candidates), task_probes in zip(groups, probes) if task_probes
+                for candidate in candidates]
+        outputs = iter(self.probe_runner(jobs) if jobs else [])
+        return [[next(outputs) for _ in candidates] if task_probes else [[] for _ in candidates]
+                for (_, candidates), task_probes in zip(groups, probes)]
 
     def _generated(self, task: Task) -> list[str]:
         if self.backend is None:
