@@ -54,6 +54,7 @@ class Group:
     outputs: list[str]
     examples_passed: int
     broken: bool
+    key: tuple[str, ...] = field(default=(), repr=False)  # what the grouping compared, per probe
 
     @property
     def size(self) -> int:
@@ -100,7 +101,7 @@ class Consensus:
             return None
         first, second = pair
         for index, probe in enumerate(self.probes):
-            if first.outputs[index] != second.outputs[index]:
+            if (first.key or first.outputs)[index] != (second.key or second.outputs)[index]:
                 return Split(probe, _call(self.language, self.call_name, probe.input),
                              [(first.size, first.outputs[index]), (second.size, second.outputs[index])])
         return None
@@ -243,7 +244,7 @@ class ConsensusScorer(BatchScorer):
         consensus = Consensus(
             task.task_id, _entry(task), task.language, [probes[p] for p in valid],
             [Group([candidates[i].sample_id for i in indices], [rows[indices[0]][p].signature for p in valid],
-                   group_passed[key], all(broken[i] for i in indices)) for key, indices in ordered],
+                   group_passed[key], all(broken[i] for i in indices), key) for key, indices in ordered],
             examples_total=max((o.total for o in outcomes), default=0))
         return scores, consensus
 
