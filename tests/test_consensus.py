@@ -246,3 +246,11 @@ def test_an_ill_typed_probe_does_not_cost_the_others():
                              probe_runner=probes)
     assert rank(task, candidates, scorer)[0].sample_id == 2
     assert [g.size for g in scorer.last.groups] == [3, 2] and "'bad'" not in [p.input for p in scorer.last.probes]
+
+
+def test_eval_keeps_consensus_scores_under_a_key_that_names_the_variant():
+    from rrr_cli.evaluation.runs import scorer_cache_name
+
+    names = {name: scorer_cache_name(get_scorer(name)) for name in ("consensus", "consensus-dual", "consensus-mbr")}
+    assert names["consensus-dual"] != names["consensus-mbr"] and None not in names.values()
+    assert names["consensus"] in (names["consensus-dual"], names["consensus-mbr"])

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 VARIANTS = ("dual", "mbr")
 DEFAULT_VARIANT = "mbr"
 TIE_BREAK_WEIGHT = 1e-3
+# Part of the scores' cache key (`rrr eval` keeps scores per scorer): bump it when probes or scores change.
+VERSION = 1
 BROKEN_SCORE = -1.0
 
 ProbeRunner = Callable[[list[tuple[Task, Candidate, Sequence[str]]]], list[list[ProbeOutput]]]
@@ -156,6 +158,13 @@ class ConsensusScorer(BatchScorer):
         self.generated: dict[str, list[str]] = {}
         self.results: dict[str, Consensus] = {}
         self.last: Consensus | None = None
+
+    @property
+    def cache_key(self) -> str:
+        """Everything its scores depend on besides the candidates: `rrr eval` resumes from scores kept
+        under this name."""
+        model = f"-generated-by-{getattr(self.backend, 'model_name', '') or 'model'}" if self.backend else ""
+        return f"consensus-{self.variant}-v{VERSION}-probes{self.limit}{model}"
 
     def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
         return self.score_many([(task, candidates)])[0]
