@@ -215,8 +215,10 @@ def test_generated_probes_are_parsed_labelled_and_made_once_per_task():
              "1. smallest([9, 8], 1)")
     assert parse_generated(python, reply) == ["[5, 4, 6], 2", "[], 0", "[1], 1", "[9, 8], 1"]
     cpp = Task(task_id="c", language="cpp", prompt=CPP_PROMPT, tests=CPP_TESTS)
-    assert parse_generated(cpp, "smallest(std::vector<long>({5, 4}), 1);\n```\nfoo(1)") == [
-        "std::vector<long>({5, 4}), 1"]
+    assert parse_generated(cpp, "smallest(std::vector<long>({5, 4}), 1);\n```\nfoo(1)\n"
+                           "    assert(smallest({(long)7}, (2)) == {(long)7});  // one\n"
+                           "std::vector<long> smallest(std::vector<long> xs, long k) {") == [
+        "std::vector<long>({5, 4}), 1", "{(long)7}, (2)"]
     sh = Task(task_id="b", language="sh", tests="", prompt="#!/bin/bash\nsmallest() {\n")
     assert parse_generated(sh, '$(smallest "5 4" "1")\nsmallest "" "0"') == ['"5 4" "1"', '"" "0"']
     backend = _Scripted("smallest([5, 4, 6], 2)\nsmallest([3, 1, 2], 1)")

@@ -68,11 +68,11 @@ class Probe:
 
 def _python_arguments(call: str, entry: str) -> str | None:
     """The argument text of the first call of `entry` in a Python expression (`sorted(f(x))` → `x`)."""
+    source = call.strip()
     try:
-        tree = ast.parse(call.strip(), mode="eval")
+        tree = ast.parse(source)  # an expression, or a statement around one (`assert f(x) == 1`)
     except SyntaxError:
         return None
-    source = call.strip()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry:
             if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
@@ -315,16 +315,34 @@ def _call_text(language: str, name: str, arguments: str) -> str:
     return f"{name}({arguments})"
 
 
+def _call_in_line(line: str, entry: str) -> str | None:
+    """The argument text of the first call of `entry` anywhere in a C-like line (`assert(f(x) == 1);`)."""
+    for match in re.finditer(rf"(?<![\w$.]){re.escape(entry)}\s*\(", line):
+        end = _balanced_end(line, match.end())
+        if end is not None and end < len(line) and line[end] == ")":
+            return line[match.end():end].strip()
+    return None
+
+
 def parse_generated(task: Task, text: str) -> list[str]:
-    """The argument lists of the calls of the task's function in the model's reply, one per line."""
+    """The argument lists of the calls of the task's function in the model's reply, one per line:
+    bare calls, or calls inside an `assert`, a `print` or a comparison; comments and numbering dropped."""
     entry = entry_point(task)
     inputs = []
     for line in text.splitlines():
-        line = _LINE_LEAD.sub("", line.strip().strip("`")).strip().rstrip(";").strip()
-        if line.startswith(("print(", "console.log(", "echo ")):
-            line = line[line.index("(") + 1:-1] if "(" in line and line.endswith(")") else line[5:]
-        arguments = _arguments(task, line, entry) if line else None
-        if arguments is not None and arguments.strip():
+        line = _LINE_LEAD.sub("", line.strip().strip("`")).strip()
+        if line.endswith(("{", ":")) and task.language != "sh":
+            continue  # the function's own signature (or a block opening), not a call
+        if task.language == "python":
+            arguments = _python_arguments(line, entry)
+        elif task.language == "sh":
+            line = line.split(" #", 1)[0].strip()
+            if line.startswith("echo "):
+                line = line[5:].strip()
+            arguments = _arguments(task, line, entry)
+        else:
+            arguments = _call_in_line(line, entry)
+        if arguments:
             inputs.append(arguments)
     return inputs
 
