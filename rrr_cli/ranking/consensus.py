@@ -2,9 +2,9 @@
 
 Every candidate runs once on the task's probes (`ranking.probe_inputs`: the examples' inputs,
 type-preserving mutations of them and, given a backend, calls the model writes; one program per
-candidate, `execution.probes.run_probes_many`), and
-candidates with the same outputs on every probe form a behaviour group. How each candidate does on the
-prompt's examples comes from the `public_examples` scorer (its runs are cached, so nothing runs twice).
+candidate, `execution.probes.run_probes_many`), and candidates with the same outputs on every probe
+form a behaviour group. How each candidate does on the prompt's examples comes from the
+`public_examples` scorer (its runs are cached, so nothing runs twice).
 
 Two ways to combine the evidence, after the published baselines:
 
@@ -13,9 +13,12 @@ Two ways to combine the evidence, after the published baselines:
 - `consensus-mbr` (MBR-exec's agreement, under the examples): examples passed first; among candidates
   that pass as many, the one with the most others sharing its outputs.
 
-`consensus` is the variant that measured better on the quick check (see `DEFAULT_VARIANT`). In both, a
-candidate that does not build, or errors or times out on most of the probes some candidate can run,
-ranks last, and ties go to the higher mean log-prob.
+`consensus` is `consensus-mbr` (`DEFAULT_VARIANT`). On the quick check (the first 10 HumanEval-Python
+and 5 humaneval-cpp tasks, 8 candidates from the default model) both variants picked as
+`public_examples` did on every task, so nothing was measured between them; mbr is the default because
+agreement there never outvotes the examples. In both, a candidate that does not build, or errors or
+times out on most of the probes some candidate can run, ranks last, and ties go to the higher mean
+log-prob.
 
 Groups compare outputs with every failure of a kind alike (`<error>`, `<timeout>`, not which
 exception): two correct candidates that reject an input outside the task's domain with different
