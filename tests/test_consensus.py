@@ -12,7 +12,7 @@ from rrr_cli.execution import toolchain_missing
 from rrr_cli.execution.probes import ProbeOutput
 from rrr_cli.ranking import rank
 from rrr_cli.ranking.consensus import ConsensusScorer
-from rrr_cli.ranking.probe_inputs import example_inputs, mutations, probe_inputs
+from rrr_cli.ranking.probe_inputs import example_inputs, mutations, probe_inputs, sh_argument_kinds
 from rrr_cli.ranking.scorers import get_scorer
 from rrr_cli.records import Candidate, Task
 
@@ -137,7 +137,7 @@ def test_example_inputs_in_each_language():
 def test_mutations_keep_each_languages_literal_syntax():
     assert mutations("[3, 1, 2], 1", "python") == [
         "[], 1", "[3], 1", "[3, 3, 1, 2], 1", "[3, 1, 2], 2", "[3, 1, 2], 0"]
-    assert mutations("'ab', 0", "python") == ["'', 0", "'ab', 1"]
+    assert mutations("'ab', 0", "python") == ["'', 0", "'a', 0", "'ab', 1"]
     assert mutations("(std::vector<long>({(long)3, (long)1})), (1)", "cpp") == [
         "(std::vector<long>()), (1)", "(std::vector<long>({(long)3})), (1)",
         "(std::vector<long>({(long)3, (long)3, (long)1})), (1)",
@@ -149,10 +149,14 @@ def test_mutations_keep_each_languages_literal_syntax():
         '(new ArrayList<Long>(Arrays.asList((long)3l, (long)1l))), (0l), ("x")',
         '(new ArrayList<Long>(Arrays.asList((long)3l, (long)1l))), (1l), ("")']
     assert mutations('[3, 1], -1, "ab"', "js") == [
-        '[], -1, "ab"', '[3], -1, "ab"', '[3, 3, 1], -1, "ab"', '[3, 1], -2, "ab"', '[3, 1], -1, ""']
+        '[], -1, "ab"', '[3], -1, "ab"', '[3, 3, 1], -1, "ab"', '[3, 1], -2, "ab"', '[3, 1], -1, ""',
+        '[3, 1], -1, "a"']
     assert mutations("(new List<long>(new long[]{(long)3L})), (5L)", "cs")[0] == "(new List<long>()), (5L)"
     assert mutations('array("a" => 1), 3', "php") == ['array("a" => 1), 4', 'array("a" => 1), 2']
-    assert mutations('"3 1" "0"', "sh") == ['"" "0"', '"3 1" "1"']
+    assert mutations('"3 1" "0"', "sh") == ['"" "0"', '"3" "0"', '"3 1" "1"']
+    kinds = sh_argument_kinds("#!/bin/bash\n# $1 is a space-separated list\n# $2 is an integer\nf() {\n")
+    assert kinds == {0: "a space-separated list", 1: "an integer"}
+    assert mutations('"3 1" "0"', "sh", kinds) == ['"" "0"', '"3" "0"', '"3 3 1" "0"', '"3 1" "1"']
     # Maps, floats and booleans have no mutation: their type is not a small edit away.
     assert mutations("{'a': 1}, 1.5, True", "python") == []
 

@@ -232,6 +232,8 @@ def _argument_variants(argument: str, language: str) -> list[str]:
                 variants.append(f"{cast}{value}{suffix}")
     elif _is_string(text, language) and len(text) > 2:
         variants.append(text[0] * 2)
+        if len(text) > 3 and text[1] not in "\\$" + text[0]:
+            variants.append(text[:2] + text[0])  # its first character alone
     else:
         variants.extend(_list_variants(text, language))
     return [opening + variant + closing for variant in variants]
@@ -247,14 +249,31 @@ def _python_variants(argument: str) -> list[str]:
     if isinstance(value, int):
         return [repr(v) for v in (value + 1, value - 1) if (v < 0) == (value < 0) or value == 0 and v > 0]
     if isinstance(value, str):
-        return ["''"] if value else []
+        return [repr(v) for v in ("", value[:1]) if v != value]
     if isinstance(value, list) and value:
         return [repr([]), repr(value[:1]), repr([value[0], *value])]
     return []
 
 
-def mutations(arguments: str, language: str) -> list[str]:
-    """Inputs that differ from `arguments` in one argument, changed type-preservingly."""
+def _sh_list_variants(word: str) -> list[str]:
+    """A quoted space-separated list (bash's way of passing one): empty, its first item, that item twice."""
+    quote = word[0] if len(word) > 1 and word[0] in "\"'" and word[-1] == word[0] else ""
+    items = (word[1:-1] if quote else word).split()
+    if not items:
+        return []
+    quote = quote or '"'
+    return [quote * 2, quote + items[0] + quote, quote + " ".join([items[0], *items]) + quote]
+
+
+def sh_argument_kinds(prompt: str) -> dict[int, str]:
+    """What a bash prompt says each positional argument is (`# $1 is a space-separated list`), by index."""
+    return {int(number) - 1: kind.strip().rstrip(".")
+            for number, kind in re.findall(r"^\s*#\s*\$(\d+) is (.+)$", prompt, re.MULTILINE)}
+
+
+def mutations(arguments: str, language: str, kinds: dict[int, str] | None = None) -> list[str]:
+    """Inputs that differ from `arguments` in one argument, changed type-preservingly. For bash, whose
+    words carry no type, `kinds` (see `sh_argument_kinds`) says which argument is a list."""
     if language == "sh":
         words = _SH_WORD.findall(arguments)
         separator = " "
@@ -278,6 +297,8 @@ def mutations(arguments: str, language: str) -> list[str]:
             bare = word[1:-1] if quote else word
             if re.fullmatch(r"-?\d+", bare):
                 changed = [quote + variant + quote for variant in _python_variants(bare)]
+            elif (kinds or {}).get(index) == "a space-separated list":
+                changed = _sh_list_variants(word)
             else:
                 changed = _argument_variants(word, "sh")
         elif language == "python":
@@ -377,9 +398,11 @@ def probe_inputs(task: Task, generated: Sequence[str] = (), limit: int = MAX_PRO
     """The task's probes: its examples' inputs first, then generated inputs, then mutations (taken
     from every example in turn), deduplicated, at most `limit`. Never reads `task.tests`."""
     examples = example_inputs(task)
+    kinds = sh_argument_kinds(task.prompt) if task.language == "sh" else None
     candidates = ([Probe(text, "example") for text in examples]
                   + [Probe(text.strip(), "generated") for text in generated if text.strip()]
-                  + [Probe(text, "mutation") for text in _interleave(mutations(e, task.language) for e in examples)])
+                  + [Probe(text, "mutation") for text in _interleave(mutations(e, task.language, kinds)
+                                                                     for e in examples)])
     seen: set[str] = set()
     probes = []
     for probe in candidates:
