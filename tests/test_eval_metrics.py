@@ -74,3 +74,21 @@ def test_gap_recovered():
 def test_default_ks():
     assert metrics.default_ks(8) == [1, 2, 5]
     assert metrics.default_ks(1) == [1]
+
+
+def test_paired_bootstrap_interval():
+    from rrr_cli.evaluation.metrics import paired_bootstrap
+
+    # Identical scorers: a zero difference with a zero-width interval.
+    assert paired_bootstrap({"py": [1, 0, 1]}, {"py": [1, 0, 1]}, resamples=200) == (0.0, 0.0, 0.0)
+    # One better on 3 of 20 tasks, never worse: +0.15, an interval above 0 that holds the point.
+    a, b = [1.0] * 3 + [0.0] * 17, [0.0] * 20
+    diff, low, high = paired_bootstrap({"py": a}, {"py": b}, resamples=2000, seed=1)
+    assert diff == pytest.approx(0.15) and 0 <= low < diff < high <= 0.4
+    # Better on 2, worse on 2: the interval straddles 0.
+    diff, low, high = paired_bootstrap({"py": [1, 1, 0, 0] + [0] * 16}, {"py": [0, 0, 1, 1] + [0] * 16},
+                                       resamples=2000)
+    assert diff == 0 and low < 0 < high
+    # Groups are averaged alike, whatever their size.
+    diff, _, _ = paired_bootstrap({"a": [1.0], "b": [0.0] * 9}, {"a": [0.0], "b": [0.0] * 9}, resamples=10)
+    assert diff == pytest.approx(0.5)

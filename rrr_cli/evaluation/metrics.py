@@ -90,3 +90,33 @@ def mean(values: Sequence[float]) -> float | None:
 def default_ks(n: int) -> list[int]:
     """The k of pass@k worth reporting for n samples (pass@n is the oracle, reported on its own)."""
     return [k for k in (1, 2, 5, 10, 20, 50, 100) if k < n] or [1]
+
+
+def paired_bootstrap(a_by_group: dict[str, Sequence[float]], b_by_group: dict[str, Sequence[float]],
+                     resamples: int = 10_000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """(difference, low, high): the average over groups of mean(a) - mean(b), with a percentile
+    interval from resampling tasks with replacement within each group, the same tasks for a and b.
+
+    `a_by_group[g][i]` and `b_by_group[g][i]` are two scorers' values on the same task i of group g (a
+    language), so the interval reflects task-to-task variation of the *difference*, not of each scorer;
+    averaging over groups weights every language alike, as the report's average does.
+    """
+    import random
+
+    groups = [g for g in a_by_group if len(a_by_group[g])]
+    if not groups:
+        raise ValueError("no tasks to compare")
+    diffs = {g: [x - y for x, y in zip(a_by_group[g], b_by_group[g], strict=True)] for g in groups}
+    point = sum(sum(d) / len(d) for d in diffs.values()) / len(groups)
+    rng = random.Random(seed)
+    samples = []
+    for _ in range(resamples):
+        total = 0.0
+        for d in diffs.values():
+            total += sum(d[rng.randrange(len(d))] for _ in d) / len(d)
+        samples.append(total / len(groups))
+    samples.sort()
+    tail = (1 - level) / 2
+    low = samples[int(tail * (resamples - 1))]
+    high = samples[int((1 - tail) * (resamples - 1))]
+    return point, low, high
