@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     for round_index, n in enumerate(args.n):
         params = SamplingParams(n=n, temperature=args.temperature, top_p=args.top_p,
                                 max_tokens=args.max_tokens, seed=args.seed)
-        seconds, cpu_seconds, candidates = {}, {}, {}
+        seconds, cpu_seconds, candidates, load = {}, {}, {}, {}
         order = ("sequential", "batched") if round_index % 2 == 0 else ("batched", "sequential")
         for mode in order:
             measure_ceiling()
@@ -139,16 +139,17 @@ def main(argv: list[str] | None = None) -> int:
             candidates[mode] = list(sample_candidates(tasks, backend, params))
             seconds[mode] = time.perf_counter() - start
             cpu_seconds[mode] = time.process_time() - start_cpu
+            load[mode] = os.getloadavg()[0]  # other work on the machine slows both paths, unevenly
             tokens = sum(c.n_tokens for c in candidates[mode])
             print(f"  N={n} {mode}: {tokens} tokens, {tokens / seconds[mode]:.1f} tok/s wall, "
-                  f"{tokens / cpu_seconds[mode]:.1f} tok/CPU-s", file=sys.stderr, flush=True)
+                  f"{tokens / cpu_seconds[mode]:.1f} tok/CPU-s (load {load[mode]:.2f})", file=sys.stderr, flush=True)
         run = {"n": n}
         for mode in ("sequential", "batched"):
             tokens = sum(c.n_tokens for c in candidates[mode])
             run[mode] = {"tokens": tokens, "seconds": round(seconds[mode], 2),
                          "tokens_per_s": round(tokens / seconds[mode], 2),
                          "cpu_seconds": round(cpu_seconds[mode], 2),
-                         "tokens_per_cpu_s": round(tokens / cpu_seconds[mode], 2)}
+                         "tokens_per_cpu_s": round(tokens / cpu_seconds[mode], 2), "load_1min": round(load[mode], 2)}
             if not args.no_exec:
                 rate = pass_rate(tasks, candidates[mode], args.workers)
                 if rate is not None:

@@ -267,6 +267,9 @@ class LlamaCppBackend(Backend):
         cp.n_ubatch = self.n_batch
         cp.n_seq_max = streams
         cp.kv_unified = False
+        # ggml's CPU flash-attention kernel walks the cache one cell at a time; the plain KQ matmul and
+        # softmax are faster here: 16 streams per step decode ~1.25x faster, one token ~1.1x (2 cores).
+        cp.flash_attn_type = ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
         cp.n_threads = self.threads
         cp.n_threads_batch = self.threads
         cp.no_perf = True
