@@ -25,12 +25,12 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from cpu import cpu_description  # benchmarks/cpu.py, beside this script
 from rrr_cli.atomic import atomic_write_text
 from rrr_cli.generation.base import SamplingParams
 from rrr_cli.generation.llamacpp import LlamaCppBackend
@@ -49,25 +49,6 @@ def pass_rate(tasks, candidates, workers: int | None) -> tuple[float, float] | N
     passed = [v.passed for v in verdicts]
     p = sum(passed) / len(passed)
     return p, math.sqrt(p * (1 - p) / len(passed))
-
-
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-              "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16")
-
-
-def cpu_description() -> dict:
-    """The CPU's model name, logical CPUs and SIMD flags (from /proc/cpuinfo where there is one)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    return {"model": model, "cpus": os.cpu_count(), "simd": [f for f in SIMD_FLAGS if f in flags]}
 
 
 def ceiling(backend: LlamaCppBackend, width: int, n_tokens: int, context: int, all_logits: bool = True) -> dict:

@@ -13,22 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
-from pathlib import Path
 
-
-def cpu_summary() -> dict:
-    """The CPU's model name and the flags that decide which kernels run."""
-    model, flags = platform.processor(), set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni")
-    return {"cpu": model, "flags": [flag for flag in wanted if flag in flags]}
+from cpu import cpu_description  # benchmarks/cpu.py, beside this script
 
 
 def main() -> None:
@@ -66,7 +53,7 @@ def main() -> None:
     best = {name: min(values) for name, values in timings.items()}
     best_cpu = {name: min(values) for name, values in cpu_times.items()}
     report = {
-        **cpu_summary(),
+        "cpu": cpu_description(),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "bf16_autocast_by_default_here": bf16_supported(), "texts": len(texts), "tokens": tokens,
         "float32_s": round(best["float32"], 3), "bf16_s": round(best["bf16"], 3),

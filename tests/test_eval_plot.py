@@ -4,27 +4,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from eval_fixture import load_fixture_run
 from rrr_cli.errors import RrrError
 from rrr_cli.evaluation import report as render
 from rrr_cli.evaluation.runs import EvalSettings, build_report
 from rrr_cli.ranking.scorers import MeanLogprobScorer, RandomScorer
-from rrr_cli.records import Candidate, Task, Verdict, read_records
-
-FIXTURES = Path(__file__).parent / "fixtures" / "eval"
-
 
 def _report(n: int, temperature: float, model: str, scorers) -> dict:
-    tasks = list(read_records(FIXTURES / "tasks.jsonl", Task))
-    candidates: dict[str, list[Candidate]] = {}
-    for candidate in read_records(FIXTURES / "candidates.jsonl", Candidate):
-        candidates.setdefault(candidate.task_id, []).append(candidate)
-    verdicts: dict[str, list[Verdict]] = {}
-    for verdict in read_records(FIXTURES / "verdicts.jsonl", Verdict):
-        verdicts.setdefault(verdict.task_id, []).append(verdict)
+    tasks, candidates, verdicts = load_fixture_run()
     candidates = {task_id: found[:n] for task_id, found in candidates.items()}
     verdicts = {task_id: found[:n] for task_id, found in verdicts.items()}
     scores = {scorer.name: {task.task_id: [{"score": s} for s in scorer.score(task, candidates[task.task_id])]

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from eval_fixture import load_fixture_run
 from rrr_cli.evaluation import report as render
 from rrr_cli.evaluation.runs import EvalSettings, build_report
 from rrr_cli.ranking.scorers import MeanLogprobScorer
-from rrr_cli.records import Candidate, Task, Verdict, read_records
-
-FIXTURES = Path(__file__).parent / "fixtures" / "eval"
-
 
 @pytest.fixture
 def fixture_report():
-    tasks = list(read_records(FIXTURES / "tasks.jsonl", Task))
-    candidates: dict[str, list[Candidate]] = {}
-    for candidate in read_records(FIXTURES / "candidates.jsonl", Candidate):
-        candidates.setdefault(candidate.task_id, []).append(candidate)
-    verdicts: dict[str, list[Verdict]] = {}
-    for verdict in read_records(FIXTURES / "verdicts.jsonl", Verdict):
-        verdicts.setdefault(verdict.task_id, []).append(verdict)
+    tasks, candidates, verdicts = load_fixture_run()
     scorer = MeanLogprobScorer()
     scores = {"mean_logprob": {task.task_id: [{"score": s} for s in scorer.score(task, candidates[task.task_id])]
                                for task in tasks}}
