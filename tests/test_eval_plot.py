@@ -13,6 +13,7 @@ from rrr_cli.evaluation import report as render
 from rrr_cli.evaluation.runs import EvalSettings, build_report
 from rrr_cli.ranking.scorers import MeanLogprobScorer, RandomScorer
 
+
 def _report(n: int, temperature: float, model: str, scorers) -> dict:
     tasks, candidates, verdicts = load_fixture_run()
     candidates = {task_id: found[:n] for task_id, found in candidates.items()}

@@ -12,6 +12,7 @@ from rrr_cli.evaluation import report as render
 from rrr_cli.evaluation.runs import EvalSettings, build_report
 from rrr_cli.ranking.scorers import MeanLogprobScorer
 
+
 @pytest.fixture
 def fixture_report():
     tasks, candidates, verdicts = load_fixture_run()
