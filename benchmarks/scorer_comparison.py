@@ -27,10 +27,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from rrr_cli.evaluation.metrics import gap_recovered, mean, paired_bootstrap
-    from rrr_cli.records import read_json_file
+    from rrr_cli.records import RecordError, read_json_file
 
     path = Path(args.run)
-    report = read_json_file(path / "report.json" if path.is_dir() else path, "report")
+    try:
+        report = read_json_file(path / "report.json" if path.is_dir() else path, "report")
+    except RecordError as exc:
+        raise SystemExit(str(exc)) from None
+    if not isinstance(report, dict) or not isinstance(report.get("tasks"), list) or "scorers" not in report:
+        raise SystemExit(f"{args.run}: not an `rrr eval` report (no per-task rows)")
     rows, scorers = report["tasks"], report["scorers"]
     against = args.against or ("public_examples" if "public_examples" in scorers else scorers[0])
     if against not in scorers:
