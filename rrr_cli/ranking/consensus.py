@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.probes import ProbeOutput, entry_point, run_probes_many
-from rrr_cli.ranking.probe_inputs import MAX_PROBES, Probe, generated_inputs, probe_inputs
+from rrr_cli.ranking.probe_cache import GeneratedProbes
+from rrr_cli.ranking.probe_inputs import MAX_PROBES, Probe, probe_inputs
 from rrr_cli.ranking.scorers import BatchScorer, ExampleOutcome, PublicExamplesScorer, Runner, _logprob
 from rrr_cli.records import Candidate, Task
 
@@ -143,13 +144,14 @@ class ConsensusScorer(BatchScorer):
     """Behavioural consensus over probes, combined with the prompt's examples (see the module docstring).
 
     `last` is the `Consensus` of the last task scored and `results` every task's, so `rrr solve` can
-    show where the candidates part. With a `backend`, each task also gets probes the model writes (one
-    short generation per task, kept for the scorer's life); without one, examples and mutations only.
+    show where the candidates part. With a `generator` (`GeneratedProbes`, or a `backend` to ask), each
+    task also gets probes the model writes (one short generation per task, kept on disk per model);
+    without one, examples and mutations only.
     """
 
     def __init__(self, variant: str = DEFAULT_VARIANT, runner: Runner | None = None,
                  probe_runner: ProbeRunner | None = None, limit: int = MAX_PROBES, name: str | None = None,
-                 backend: "Backend | None" = None):
+                 backend: "Backend | None" = None, generator: GeneratedProbes | None = None):
         if variant not in VARIANTS:
             raise ValueError(f"unknown consensus variant {variant!r} (known: {', '.join(VARIANTS)})")
         self.variant = variant
@@ -157,8 +159,9 @@ class ConsensusScorer(BatchScorer):
         self.examples = PublicExamplesScorer(runner=runner)
         self.probe_runner = probe_runner or _default_probe_runner
         self.limit = limit
-        self.backend = backend
-        self.generated: dict[str, list[str]] = {}
+        if generator is None and backend is not None:
+            generator = GeneratedProbes(getattr(backend, "model_name", "") or "model", backend=backend)
+        self.generator = generator
         self.results: dict[str, Consensus] = {}
         self.last: Consensus | None = None
 
@@ -166,7 +169,7 @@ class ConsensusScorer(BatchScorer):
     def cache_key(self) -> str:
         """Everything its scores depend on besides the candidates: `rrr eval` resumes from scores kept
         under this name."""
-        model = f"-generated-by-{getattr(self.backend, 'model_name', '') or 'model'}" if self.backend else ""
+        model = f"-generated-by-{self.generator.model}" if self.generator else ""
         return f"consensus-{self.variant}-v{VERSION}-probes{self.limit}{model}"
 
     def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
@@ -177,6 +180,8 @@ class ConsensusScorer(BatchScorer):
         self.examples.score_many(groups)
         outcomes = [[self.examples.outcomes[(task.task_id, c.sample_id)] for c in candidates]
                     for task, candidates in groups]
+        if self.generator:
+            self.generator.prefetch([task for task, _ in groups])
         probes = [probe_inputs(task, self._generated(task), limit=self.limit) for task, _ in groups]
         rows = self._run(groups, probes)
         # In a compiled language one ill-typed probe stops the whole program from building, for every
@@ -217,11 +222,7 @@ class ConsensusScorer(BatchScorer):
                 for (_, candidates), task_probes in zip(groups, probes)]
 
     def _generated(self, task: Task) -> list[str]:
-        if self.backend is None:
-            return []
-        if task.task_id not in self.generated:
-            self.generated[task.task_id] = generated_inputs(task, self.backend)
-        return self.generated[task.task_id]
+        return self.generator.inputs(task) if self.generator else []
 
     def _score_task(self, task: Task, candidates: Sequence[Candidate], probes: list[Probe],
                     rows: list[list[ProbeOutput]], outcomes: list[ExampleOutcome]) -> tuple[list[float], Consensus]:

@@ -31,7 +31,7 @@ from rrr_cli.ranking.scorers import _balanced_end, example_checks
 from rrr_cli.tasks.examples import Example, extract_examples
 
 if TYPE_CHECKING:
-    from rrr_cli.generation.base import Backend
+    from rrr_cli.generation.base import Backend, Generation
 
 MAX_PROBES = 16
 SOURCES = ("example", "mutation", "generated")
@@ -368,20 +368,33 @@ def parse_generated(task: Task, text: str) -> list[str]:
     return inputs
 
 
-def generated_inputs(task: Task, backend: "Backend", count: int = GENERATED_CALLS,
-                     max_tokens: int = GENERATION_TOKENS, seed: int = 0) -> list[str]:
-    """More call inputs, written by the model: one short greedy generation, parsed (see `parse_generated`).
-
-    The calls are not checked here; the consensus scorer leaves out a probe no candidate can run.
-    """
-    from rrr_cli.generation.base import SamplingParams
+def generation_prompt(task: Task, backend: "Backend", count: int = GENERATED_CALLS) -> str:
+    """The prompt of the request for more calls, as the backend renders chats, opened on a code fence."""
     from rrr_cli.generation.prompts import FENCE_TAGS
 
-    prompt = backend.render_chat(generation_request(task, count)) + f"```{FENCE_TAGS[task.language]}\n"
+    return backend.render_chat(generation_request(task, count)) + f"```{FENCE_TAGS[task.language]}\n"
+
+
+def generate_calls(tasks: Sequence[Task], backend: "Backend", count: int = GENERATED_CALLS,
+                   max_tokens: int = GENERATION_TOKENS, seed: int = 0) -> list["Generation"]:
+    """The model's replies to the request for more calls, one short greedy generation per task, not yet
+    parsed. One `generate` call for all the tasks, so a batched backend decodes them together."""
+    from rrr_cli.generation.base import SamplingParams
+
     params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens, stop=("\n```",), seed=seed,
                             logprobs=False)
-    reply = backend.generate([prompt], params)[0][0].text
-    return parse_generated(task, reply)
+    rows = backend.generate([generation_prompt(task, backend, count) for task in tasks], params)
+    return [row[0] for row in rows]
+
+
+def generated_inputs(task: Task, backend: "Backend", count: int = GENERATED_CALLS,
+                     max_tokens: int = GENERATION_TOKENS, seed: int = 0) -> list[str]:
+    """More call inputs, written by the model (`generate_calls`), parsed (see `parse_generated`).
+
+    The calls are not checked here; the consensus scorer leaves out a probe no candidate can run.
+    `ranking.probe_cache` keeps them on disk per model and task.
+    """
+    return parse_generated(task, generate_calls([task], backend, count, max_tokens, seed)[0].text)
 
 
 # --- all together ---------------------------------------------------------------------------------
@@ -415,5 +428,5 @@ def probe_inputs(task: Task, generated: Sequence[str] = (), limit: int = MAX_PRO
     return probes
 
 
-__all__ = ["Probe", "probe_inputs", "example_inputs", "mutations", "split_top", "generated_inputs",
+__all__ = ["Probe", "probe_inputs", "example_inputs", "mutations", "split_top", "generated_inputs", "generate_calls",
            "parse_generated", "generation_request", "MAX_PROBES", "SOURCES"]
