@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import List, Optional
@@ -73,6 +74,14 @@ def command(
                                              "model at -t 0, or with --greedy): its greedy pass@1 is drawn "
                                              "as a line on the --plot chart."),
     threads: Optional[int] = options.Threads,
+    executor: str = typer.Option("local", "--executor", help="Where sampling and execution run: local (this "
+                                 "process) or ray (a Ray cluster; pip install 'rrr[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDR", help="The Ray cluster for "
+                                              "--executor ray (default: RAY_ADDRESS, else a local instance "
+                                              "started for the run)."),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Sampling workers on Ray, each "
+                                              "holding one model and --threads CPUs (default: the "
+                                              "cluster's CPUs divided by --threads)."),
 ) -> None:
     """Evaluate pass@k, oracle and reranked@1 per language.
 
@@ -93,8 +102,11 @@ def command(
       rrr eval --limit 20 -n 1 -t 0 --model qwen2.5-coder-1.5b-instruct
 
       rrr eval --limit 20 -n 8 --plot eval.png --reference REPORT.json
+
+      rrr eval --benchmark multipl-e -n 8 --executor ray --ray-address HOST:6379
     """
     from rrr_cli.evaluation import report as render
+    from rrr_cli.evaluation.executors import check_executor
     from rrr_cli.evaluation.runs import EvalSettings, run_eval
     from rrr_cli.generation.prompts import check_style
     from rrr_cli.ranking.scorers import get_scorer
@@ -103,6 +115,11 @@ def command(
 
     if as_json and as_markdown:
         raise RrrError("--json and --markdown are exclusive")
+    executor = check_executor(executor)
+    if executor != "ray" and (ray_address is not None or ray_workers is not None):
+        raise RrrError("--ray-address and --ray-workers go with --executor ray")
+    if ray_workers is not None and ray_workers < 1:
+        raise RrrError(f"--ray-workers must be at least 1 (got {ray_workers})")
     if reference is not None and plot is None:
         raise RrrError("--reference is drawn on the chart: give --plot FILE.png too")
     reference_report = render.load_reference(reference) if reference is not None else None
@@ -132,7 +149,7 @@ def command(
         n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
         seed=seed_value, prompt_style=style)
 
-    with progress() as bar:
+    with progress() as bar, _cluster(executor, ray_address, ray_workers, engine_settings) as cluster:
         def advance_for(description: str, total: int):
             job = bar.add_task(description, total=total)
             return lambda k=1: bar.advance(job, k)
@@ -143,8 +160,11 @@ def command(
             return open_backend(run_settings.model, backend=run_settings.backend,
                                 threads=engine_settings["threads"])
 
+        # Locally the backend samples in this process; on Ray the cluster samples and executes.
+        where = ({"backend_factory": open_generator} if cluster is None
+                 else {"sampler": cluster.sample, "executor": cluster.execute})
         result = run_eval(tasks, settings, chosen_scorers, greedy=greedy, progress=advance_for,
-                          backend_factory=open_generator)
+                          **where)
     report = result.report
     if plot is not None:
         if reference_report is not None:
@@ -162,6 +182,21 @@ def command(
     else:
         show(render.rich_table(report))
     notice(f"run: {result.run_dir} ({report['timings']['total_s']:.1f} s)")
+
+
+@contextlib.contextmanager
+def _cluster(executor: str, address: str | None, workers: int | None, engine_settings: dict[str, int]):
+    """None for the local executor; a connected RayExecutor for `--executor ray` (disconnected after)."""
+    if executor != "ray":
+        yield None
+        return
+    from rrr_cli.evaluation.executors import RayExecutor, RayOptions
+
+    # --threads 0 (every core) would give each worker the whole node: one CPU each unless told.
+    options = RayOptions(address=address, workers=workers, threads=max(1, engine_settings["threads"]))
+    with RayExecutor(options, n_ctx=engine_settings["n_ctx"]) as cluster:
+        cluster.connect()
+        yield cluster
 
 
 def _with_toolchains(tasks, notice):

@@ -206,39 +206,75 @@ def _default_backend(settings: EvalSettings):
     return open_backend(settings.model, backend=settings.backend)
 
 
+Sampler = Callable[..., Iterable[list[Candidate]]]  # (tasks, settings, params) -> each task's N candidates
+
+
+def sample_groups(tasks: Sequence[Task], backend: Any, params: Any, prompt_style: str) -> Iterator[list[Candidate]]:
+    """Each task's `params.n` candidates as one list, in task order, each stamped with the wall time
+    its task took to sample (so the report can say what each language costs)."""
+    from rrr_cli.generation.sampling import sample_candidates
+
+    buffer: list[Candidate] = []
+    mark = time.monotonic()
+    for candidate in sample_candidates(tasks, backend, params, prompt_style):
+        buffer.append(candidate)
+        if len(buffer) == params.n:
+            now = time.monotonic()
+            for c in buffer:
+                c.extra["task_sampling_s"] = round(now - mark, 3)
+            mark = now
+            yield sorted(buffer, key=lambda c: c.sample_id)
+            buffer = []
+
+
+def _local_sampler(backend_factory: Callable[[EvalSettings], Any] | None) -> Sampler:
+    def sample(tasks: Sequence[Task], settings: EvalSettings, params: Any) -> Iterator[list[Candidate]]:
+        backend = (backend_factory or _default_backend)(settings)
+        try:
+            yield from sample_groups(tasks, backend, params, settings.prompt_style)
+        finally:
+            close = getattr(backend, "close", None)
+            if close:
+                close()
+
+    return sample
+
+
 def sample_stage(run: RunDir, tasks: Sequence[Task], settings: EvalSettings, log_name: str,
-                 backend_factory: Callable[[EvalSettings], Any] | None, progress: Progress) -> dict[str, list[Candidate]]:
-    """Every task's N candidates, sampling only the tasks the log lacks (the model loads only then)."""
+                 backend_factory: Callable[[EvalSettings], Any] | None, progress: Progress,
+                 sampler: Sampler | None = None) -> dict[str, list[Candidate]]:
+    """Every task's N candidates, sampling only the tasks the log lacks (the model loads only then).
+
+    `sampler(tasks, settings, params)` yields each task's complete set of candidates, in any task
+    order (default: `backend_factory`'s backend, in this process). A set for a task already logged
+    (a retried remote worker's repeat) is dropped, so the log holds each (task, sample) once.
+    """
     log = run.log(log_name)
     have = _candidates_by_task(log.load(Candidate), tasks, settings.n)
     missing = [task for task in tasks if task.task_id not in have]
     if not missing:
         return have
     from rrr_cli.generation.base import SamplingParams
-    from rrr_cli.generation.sampling import sample_candidates
 
     params = SamplingParams(n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
                             max_tokens=settings.max_tokens, seed=settings.seed)
     advance = progress(f"sampling {'greedy ' if settings.temperature == 0 else ''}({len(missing)} tasks)",
                        len(missing))
-    backend = (backend_factory or _default_backend)(settings)
+    prompts = {task.task_id: task.prompt for task in missing}
+    groups = (sampler or _local_sampler(backend_factory))(missing, settings, params)
     try:
-        buffer: list[Candidate] = []
-        mark = time.monotonic()
-        for candidate in sample_candidates(missing, backend, params, settings.prompt_style):
-            buffer.append(candidate)
-            if len(buffer) == settings.n:
-                # Wall time to sample this task, so the report can say what each language costs.
-                now = time.monotonic()
-                for c in buffer:
-                    c.extra["task_sampling_s"] = round(now - mark, 3)
-                mark = now
-                log.append(c.to_dict() for c in buffer)
-                have[buffer[0].task_id] = sorted(buffer, key=lambda c: c.sample_id)
-                buffer = []
-                advance(1)
+        for group in groups:
+            task_id = group[0].task_id if group else None
+            if task_id not in prompts or task_id in have:
+                continue
+            if ([c.sample_id for c in group] != list(range(settings.n))
+                    or any(c.task_id != task_id or c.prompt != prompts[task_id] for c in group)):
+                raise RrrError(f"the sampler returned an incomplete candidate set for {task_id}")
+            log.append(c.to_dict() for c in group)
+            have[task_id] = group
+            advance(1)
     finally:
-        close = getattr(backend, "close", None)
+        close = getattr(groups, "close", None)  # a generator: let it free its backend or workers now
         if close:
             close()
     return have
@@ -280,7 +316,7 @@ def execute_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list
     buffer: dict[str, dict[int, Verdict]] = {}
     for verdict in (executor or _default_executor)(pending_tasks, pending, advance):
         candidate = expected.get((verdict.task_id, verdict.sample_id))
-        if candidate is None:
+        if candidate is None or verdict.task_id in have:  # not asked for, or a retried worker's repeat
             continue
         verdict.extra = {**verdict.extra, "completion_sha": completion_sha(candidate)}
         group = buffer.setdefault(verdict.task_id, {})
@@ -448,12 +484,14 @@ def _average(columns: list[dict[str, Any]], ks: list[int], scorer_names: list[st
 def run_eval(tasks: Sequence[Task], settings: EvalSettings, scorers: Sequence[Scorer], *, greedy: bool = False,
              root: Path | None = None, progress: Progress | None = None,
              backend_factory: Callable[[EvalSettings], Any] | None = None,
-             executor: Callable[..., Iterable[Verdict]] | None = None) -> EvalResult:
+             executor: Callable[..., Iterable[Verdict]] | None = None,
+             sampler: Sampler | None = None) -> EvalResult:
     """Sample, execute, score and report `tasks` under `settings`, reusing whatever the run already has.
 
     `backend_factory(settings)` opens the generator (default: `open_backend`), `executor(tasks,
     candidates, advance)` yields verdicts (default: the sandbox's `execute`); both are only called
-    for work the run does not have yet.
+    for work the run does not have yet. `sampler(tasks, settings, params)` replaces the backend
+    altogether: it yields each task's candidates (the Ray executor's, see `evaluation.executors`).
     """
     if not tasks:
         raise RrrError("no tasks to evaluate")
@@ -463,7 +501,7 @@ def run_eval(tasks: Sequence[Task], settings: EvalSettings, scorers: Sequence[Sc
     timings: dict[str, float] = {}
     with run.locked():
         mark = time.monotonic()
-        candidates = sample_stage(run, tasks, settings, "samples.jsonl", backend_factory, progress)
+        candidates = sample_stage(run, tasks, settings, "samples.jsonl", backend_factory, progress, sampler)
         timings["sampling_s"] = time.monotonic() - mark
         mark = time.monotonic()
         verdicts = execute_stage(run, tasks, candidates, "verdicts.jsonl", executor, progress)
@@ -471,7 +509,7 @@ def run_eval(tasks: Sequence[Task], settings: EvalSettings, scorers: Sequence[Sc
         if greedy:
             greedy_settings = settings.greedy()
             greedy_candidates = sample_stage(run, tasks, greedy_settings, "greedy-samples.jsonl",
-                                             backend_factory, progress)
+                                             backend_factory, progress, sampler)
             greedy_verdicts = execute_stage(run, tasks, greedy_candidates, "greedy-verdicts.jsonl",
                                             executor, progress)
         timings["execution_s"] = time.monotonic() - mark
