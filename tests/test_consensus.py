@@ -260,3 +260,46 @@ def test_eval_keeps_consensus_scores_under_a_key_that_names_the_variant():
     names = {name: scorer_cache_name(get_scorer(name)) for name in ("consensus", "consensus-dual", "consensus-mbr")}
     assert names["consensus-dual"] != names["consensus-mbr"] and None not in names.values()
     assert names["consensus"] in (names["consensus-dual"], names["consensus-mbr"])
+
+
+def test_generated_probes_are_kept_on_disk_and_asked_for_in_one_batch(tmp_path):
+    from rrr_cli.ranking.probe_cache import GeneratedProbes
+
+    first = Task(task_id="p1", language="python", prompt=PYTHON_PROMPT, tests="", entry_point="smallest")
+    second = Task(task_id="p2", language="python", prompt="# a second task\n" + PYTHON_PROMPT,
+                  tests="", entry_point="smallest")
+    backends = []
+
+    def open_backend():
+        backends.append(_Batched("smallest([5, 4, 6], 2)\nsmallest([], 0)"))
+        return backends[-1]
+
+    probes = GeneratedProbes("m", open_backend=open_backend, root=tmp_path)
+    probes.prefetch([first, second])
+    assert probes.inputs(first) == ["[5, 4, 6], 2", "[], 0"] and probes.inputs(second) == probes.inputs(first)
+    assert len(backends) == 1 and backends[0].prompts == 2 and backends[0].calls == 1  # both in one call
+    probes.close()
+    assert backends[0].closed
+    again = GeneratedProbes("m", open_backend=open_backend, root=tmp_path)
+    assert again.inputs(first) == ["[5, 4, 6], 2", "[], 0"]
+    assert len(backends) == 1  # from disk: the model never opens
+    other = GeneratedProbes("another-model", open_backend=open_backend, root=tmp_path)
+    other.inputs(first)
+    assert len(backends) == 2  # another model's calls are its own
+
+
+class _Batched(_Scripted):
+    def __init__(self, reply):
+        super().__init__(reply)
+        self.prompts = 0
+        self.closed = False
+
+    def generate(self, prompts, params):
+        from rrr_cli.generation.base import Generation
+
+        self.calls += 1
+        self.prompts += len(prompts)
+        return [[Generation(text=self.reply, n_tokens=1)] for _ in prompts]
+
+    def close(self):
+        self.closed = True

@@ -163,8 +163,13 @@ def command(
         # Locally the backend samples in this process; on Ray the cluster samples and executes.
         where = ({"backend_factory": open_generator} if cluster is None
                  else {"sampler": cluster.sample, "executor": cluster.execute})
-        result = run_eval(tasks, settings, chosen_scorers, greedy=greedy, progress=advance_for,
-                          **where)
+        generator = _probe_generator(chosen_scorers, settings, open_generator)
+        try:
+            result = run_eval(tasks, settings, chosen_scorers, greedy=greedy, progress=advance_for,
+                              **where)
+        finally:
+            if generator:
+                generator.close()
     report = result.report
     if plot is not None:
         if reference_report is not None:
@@ -182,6 +187,21 @@ def command(
     else:
         show(render.rich_table(report))
     notice(f"run: {result.run_dir} ({report['timings']['total_s']:.1f} s)")
+
+
+def _probe_generator(scorers, settings, open_generator):
+    """Consensus scorers also probe with calls the generator writes: one on-disk cache for them all,
+    which opens the model (after sampling) only for tasks whose calls are not cached yet."""
+    from rrr_cli.ranking.consensus import ConsensusScorer
+    from rrr_cli.ranking.probe_cache import GeneratedProbes
+
+    consensus = [scorer for scorer in scorers if isinstance(scorer, ConsensusScorer) and scorer.generator is None]
+    if not consensus:
+        return None
+    generator = GeneratedProbes(settings.model, open_backend=lambda: open_generator(settings))
+    for scorer in consensus:
+        scorer.generator = generator
+    return generator
 
 
 @contextlib.contextmanager

@@ -87,11 +87,12 @@ def command(
         with stderr.status(f"sampling {params.n} candidates with {engine.model_name}…",
                            spinner="dots") if stderr.is_terminal else contextlib.nullcontext():
             candidates = list(sample_candidates([task], engine, params, style))
-    sampled = time.perf_counter() - started
+        sampled = time.perf_counter() - started
+        chooser = get_scorer(scorer) if scorer else default_scorer(notice=notice)
+        _probe_with(chooser, engine)
+        ranked = rank(task, candidates, chooser)  # a consensus scorer may still ask the model for probes
     examples = PublicExamplesScorer()
     outcomes = examples.examples_passed(task, candidates)
-    chooser = get_scorer(scorer) if scorer else default_scorer(notice=notice)
-    ranked = rank(task, candidates, chooser)
     elapsed = time.perf_counter() - started
     best = ranked[0]
     by_id = {c.sample_id: o for c, o in zip(candidates, outcomes)}
@@ -162,6 +163,16 @@ def _highlight(task, completion: str) -> None:
     text = syntax.highlight(code)
     text.rstrip()  # print ends the last line
     stdout.print(text, soft_wrap=True)
+
+
+def _probe_with(chooser, engine) -> None:
+    """A consensus scorer also runs the candidates on calls the model writes (kept in the cache, so
+    solving the same file again asks nothing): the only probes a task without examples has."""
+    from rrr_cli.ranking.consensus import ConsensusScorer
+    from rrr_cli.ranking.probe_cache import GeneratedProbes
+
+    if isinstance(chooser, ConsensusScorer) and chooser.generator is None:
+        chooser.generator = GeneratedProbes(engine.model_name, backend=engine)
 
 
 def _consensus(chooser, task):
