@@ -11,6 +11,7 @@ import inspect
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 stderr = Console(stderr=True, highlight=False)
 # soft_wrap: text printed here is never broken into lines by rich; the terminal wraps it for display.
@@ -44,12 +45,12 @@ def help_text(doc: str | None) -> str:
 
 
 def error_line(message: str) -> None:
-    """One line naming the problem, on stderr."""
-    stderr.print(f"[bold red]rrr: error:[/] {message}", soft_wrap=True, markup=True)
+    """One line naming the problem, on stderr (as written: `rrr[ray]` or a path's brackets are not markup)."""
+    stderr.print(f"[bold red]rrr: error:[/] {escape(message)}", soft_wrap=True, markup=True)
 
 
 def notice(message: str) -> None:
-    stderr.print(f"[dim]rrr:[/] {message}", soft_wrap=True)
+    stderr.print(f"[dim]rrr:[/] {escape(message)}", soft_wrap=True)
 
 
 def progress(transient: bool = True, disable: bool | None = None):
