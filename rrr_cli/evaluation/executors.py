@@ -111,17 +111,26 @@ class SamplingWorker:
     def __init__(self, model: str, backend: str, expected_sha256: str, n_ctx: int | None, threads: int):
         from rrr_cli.generation.backends import open_backend
 
-        verified_model(model, expected_sha256)
-        self.backend = open_backend(model, backend=backend, n_ctx=n_ctx, threads=threads)
+        # A problem the user can fix (a damaged model file) is kept for `ready` to raise: an actor whose
+        # constructor raises is only reported as dead, without the one line that says why.
+        self.problem: RrrError | None = None
+        try:
+            verified_model(model, expected_sha256)
+            self.backend = open_backend(model, backend=backend, n_ctx=n_ctx, threads=threads)
+        except RrrError as exc:
+            self.problem = exc
 
     def ready(self) -> dict[str, Any]:
         """Where this worker runs (it answers once its model is loaded and verified)."""
+        if self.problem is not None:
+            raise self.problem
         return {"pid": os.getpid(), "node": _node(), "backend": self.backend.name}
 
-    def sample(self, tasks: list[Task], params: Any, prompt_style: str) -> list[list[Candidate]]:
+    def sample(self, tasks: list[Task], params: Any, prompt_style: str) -> tuple[int, list[list[Candidate]]]:
+        """(this process's pid, each task's candidates): the pid tells the driver of a restart."""
         from rrr_cli.evaluation.runs import sample_groups
 
-        return list(sample_groups(tasks, self.backend, params, prompt_style))
+        return os.getpid(), list(sample_groups(tasks, self.backend, params, prompt_style))
 
 
 def execute_chunk(tasks: list[Task], candidates: list[Candidate], limits: Any, allow_unsandboxed: bool,
@@ -173,6 +182,7 @@ class RayExecutor:
         self.n_ctx = n_ctx
         self._started = False
         self.worker_info: list[dict[str, Any]] = []  # the live sampling workers' pid and node
+        self.restarts = 0  # sampling workers seen back in a new process (their batch was rerun)
 
     # connecting ---------------------------------------------------------------------------------
 
@@ -230,21 +240,25 @@ class RayExecutor:
             # Every worker loads and verifies its model before any sampling starts.
             self.worker_info = [self._get(ref, "a sampling worker") for ref in
                                 [worker.ready.remote() for worker in workers]]
-            inflight: dict[Any, Any] = {}
+            inflight: dict[Any, int] = {}
 
-            def submit(worker) -> None:
+            def submit(index: int) -> None:
                 if batches:
-                    inflight[worker.sample.remote(batches.popleft(), params, settings.prompt_style)] = worker
+                    batch = batches.popleft()
+                    inflight[workers[index].sample.remote(batch, params, settings.prompt_style)] = index
 
-            for worker in workers:
-                submit(worker)
+            for index in range(len(workers)):
+                submit(index)
             while inflight:
                 [ref], _ = ray.wait(list(inflight), num_returns=1)
-                worker = inflight.pop(ref)
+                index = inflight.pop(ref)
                 # A worker that died was restarted and its batch rerun by Ray (max_task_retries); an
                 # error here means it died more often than that.
-                groups = self._get(ref, "a sampling worker")
-                submit(worker)
+                pid, groups = self._get(ref, "a sampling worker")
+                if pid != self.worker_info[index]["pid"]:
+                    self.restarts += 1
+                    self.worker_info[index] = {**self.worker_info[index], "pid": pid}
+                submit(index)
                 yield from groups
         finally:
             for worker in workers:
