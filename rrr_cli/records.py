@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Iterable, Iterator, TypeVar, Union
 
+from rrr_cli import plugins
 from rrr_cli.atomic import atomic_open
 from rrr_cli.errors import RrrError
 
+# The paper's eight languages, those of the HumanEval/MultiPL-E benchmarks. Which languages a record
+# may carry is the registry's answer (`known_languages`): these eight plus any language plugin.
 LANGUAGES = ("python", "cpp", "java", "php", "ts", "cs", "sh", "js")
 VERDICT_STATUSES = ("passed", "failed", "timeout", "compile_error", "runtime_error", "sandbox_error")
 PAIR_KINDS = ("standard", "hard_negative")
@@ -155,9 +158,14 @@ def _fits(value: Any, hint: Any) -> bool:
     return isinstance(value, kind)
 
 
+def known_languages() -> list[str]:
+    """The languages installed here: the entry points of `rrr.languages` that did not fail to load."""
+    return [name for name in plugins.names("language") if plugins.broken("language", name) is None]
+
+
 def _check_language(language: str, where: str) -> None:
-    if language not in LANGUAGES:
-        raise RecordError(f"{where}unknown language {language!r} (known: {', '.join(LANGUAGES)})")
+    if language not in known_languages():
+        raise RecordError(f"{where}unknown language {language!r} (known: {', '.join(known_languages())})")
 
 
 @dataclass

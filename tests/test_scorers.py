@@ -9,7 +9,7 @@ import pytest
 
 from rrr_cli.errors import RrrError
 from rrr_cli.ranking import rank
-from rrr_cli.ranking.scorers import (SCORERS, MeanLogprobScorer, PublicExamplesScorer, RandomScorer,
+from rrr_cli.ranking.scorers import (scorer_names, MeanLogprobScorer, PublicExamplesScorer, RandomScorer,
                                      WeightedScorer, example_checks, get_scorer)
 from rrr_cli.records import Candidate, Task, read_records
 from rrr_cli.tasks import load_tasks
@@ -154,7 +154,7 @@ def test_weighted_normalises_then_sums():
 
 
 def test_registry():
-    assert {"random", "mean_logprob", "public_examples", "weighted", "reranker"} <= set(SCORERS)
+    assert {"random", "mean_logprob", "public_examples", "weighted", "reranker"} <= set(scorer_names())
     assert isinstance(get_scorer("random", seed=3), RandomScorer) and get_scorer("random", seed=3).seed == 3
     weighted = get_scorer("weighted:mean_logprob=1,random=0.25")
     assert weighted.name == "weighted(mean_logprob=1,random=0.25)"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 from rrr_cli import config
@@ -23,9 +22,9 @@ ENGINE_VERSION = 1
 
 
 def cache_key(language: str, program: str, limits: Limits) -> str:
-    # The probe templates reach a probe run through its program text; leaving them out of the key keeps
-    # ordinary verdicts cached across changes to them.
-    spec = {k: v for k, v in asdict(get_language(language)).items() if not k.startswith("probe_")}
+    # Only what decides the run (see Language.execution_spec): verdicts stay cached across changes to
+    # the probe templates, prompts and task-file templates.
+    spec = get_language(language).execution_spec()
     material = json.dumps([ENGINE_VERSION, spec, program, limits.key()], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 

@@ -1,15 +1,31 @@
-"""Languages as data: each `rrr_cli/plugins/languages/<name>.toml` says how to build and run a program.
+"""Languages as data: each language is one TOML file that says everything rrr knows about it.
 
-A language file holds: `name`, `extension`, `packages` (the Debian packages of its toolchain), `file`
+Languages are entry points of the `rrr.languages` group (`rrr_cli/plugins`): an entry point `NAME`
+names a package holding `NAME.toml`. rrr's own eight live in `rrr_cli/plugins/languages/`; a plugin
+package (`plugins/rrr-go`) adds one the same way.
+
+Running a program: `name`, `extension`, `packages` (the Debian packages of its toolchain), `file`
 (the source file name), optional `compile` and required `run` argv lists (`{file}` is the source file),
 optional `env`, `requires_files`, and the patterns that classify a non-zero exit: `failed_pattern`
 (a test assertion failed), `compile_error_pattern` (the interpreter rejected the source),
 `failed_exit_codes`, and `assertion_pattern` (a failure even when the program exits 0).
+`program_header` is put into every program after the first match of `program_header_after` (Go's
+imports, which must come before the other declarations), `program_footer` after its end.
 Probe execution (see `probes.py`) reads three more: `probe_driver`, the code appended after the
 candidate that renders values and runs every probe (`@CALLS@` marks where the calls go), `probe_call`,
 one probe's statement (`@INDEX@`, `@ENTRY@`, `@ARGS@`, `@TIMEOUT_S@`, `@TIMEOUT_MS@`), and
 `probe_closes_scopes`: the task's tests begin by closing the candidate's function (cpp, java, cs, sh),
 so the driver must close it too, and close what the tests close after their own calls.
+Prompts and reports: `display_name`, `fence` (the Markdown fence tag, also the highlighter's lexer),
+`prompt_style` (what `--prompt-style auto` picks: chat or completion).
+Task files (`tasks/taskfile.py`): `task_extensions`, `task_parser` (python or braced), and for braced
+languages `task_stop` (stop sequences; `{indent}` is the signature's indentation),
+`completion_closes_function`, `line_comment` and `block_comment` (comment syntax), `example_check`
+(one example's test line: `{call}`, `{expected}`; absent: the examples are not run as they stand),
+`examples_require` (a pattern the file must match for them to run), and `task_tests` (the tests:
+`{checks}`, `{indent}`, `{outer}` one level out, `{closing}` the scopes still open around it).
+Public examples (`ranking/scorers.py`): `assertion_line`, the pattern of one assertion line of a
+MultiPL-E harness.
 Adding a language is adding a file; the runner never changes.
 """
 
@@ -24,6 +40,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from rrr_cli import plugins
 from rrr_cli.errors import RrrError
 
 if sys.version_info >= (3, 11):
@@ -50,9 +67,50 @@ class Language:
     compile_error_pattern: str | None = None
     assertion_pattern: str | None = None
     failed_exit_codes: tuple[int, ...] = ()
+    program_header: str | None = None
+    program_header_after: str | None = None
+    program_footer: str | None = None
     probe_driver: str | None = None
     probe_call: str | None = None
     probe_closes_scopes: bool = False
+    display_name: str = ""
+    fence: str = ""
+    prompt_style: str = "completion"
+    task_extensions: tuple[str, ...] = ()
+    task_parser: str = "braced"
+    task_stop: tuple[str, ...] = ("\n{indent}}\n",)
+    completion_closes_function: bool = False
+    line_comment: tuple[str, ...] = ("//",)
+    block_comment: tuple[str, ...] = ("/*", "*/")
+    example_check: str | None = None
+    examples_require: str | None = None
+    task_tests: str = ""
+    assertion_line: str | None = None
+
+    def __post_init__(self) -> None:
+        # Defaults that follow from other fields.
+        for attribute, default in (("display_name", self.name), ("fence", self.name),
+                                   ("task_extensions", (self.extension,))):
+            if not getattr(self, attribute):
+                object.__setattr__(self, attribute, default)
+
+    def execution_spec(self) -> dict:
+        """The fields that decide how a program runs and how its run is classified (the verdict
+        cache's key): not the probe templates, which reach a probe run through its program text, nor
+        what prompts and task files read. The program_* fields count only where a language sets them."""
+        spec = {key: getattr(self, key) for key in _EXECUTION_FIELDS}
+        spec.update({key: getattr(self, key) for key in _PROGRAM_FIELDS if getattr(self, key) is not None})
+        return spec
+
+    def prepare(self, program: str) -> str:
+        """The program as the file the toolchain gets: with `program_header` and `program_footer`."""
+        if self.program_header:
+            match = re.search(self.program_header_after, program, re.MULTILINE) if self.program_header_after else None
+            at = match.end() if match else 0
+            program = program[:at] + self.program_header + program[at:]
+        if self.program_footer:
+            program = program + ("" if program.endswith("\n") else "\n") + self.program_footer
+        return program
 
     def argv(self, template: tuple[str, ...]) -> list[str]:
         """A command with `{file}` filled in and its program resolved to an absolute path."""
@@ -67,6 +125,11 @@ class Language:
     def matches(self, attribute: str, text: str) -> bool:
         pattern = getattr(self, attribute)
         return bool(pattern and re.search(pattern, text, re.MULTILINE))
+
+
+_EXECUTION_FIELDS = ("name", "extension", "packages", "file", "run", "compile", "env", "requires_files",
+                     "failed_pattern", "compile_error_pattern", "assertion_pattern", "failed_exit_codes")
+_PROGRAM_FIELDS = ("program_header", "program_header_after", "program_footer")
 
 
 def resolve_executable(name: str) -> str | None:
@@ -88,7 +151,12 @@ def _language_from_toml(text: str, where: str) -> Language:
     unknown = sorted(set(data) - known)
     if unknown:
         raise RrrError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    for key in ("packages", "run", "compile", "requires_files", "failed_exit_codes"):
+    if data.get("prompt_style", "completion") not in ("chat", "completion"):
+        raise RrrError(f"{where}: prompt_style must be chat or completion (got {data['prompt_style']!r})")
+    if data.get("task_parser", "braced") not in ("python", "braced"):
+        raise RrrError(f"{where}: task_parser must be python or braced (got {data['task_parser']!r})")
+    for key in ("packages", "run", "compile", "requires_files", "failed_exit_codes", "task_extensions",
+                "task_stop", "line_comment", "block_comment"):
         if key in data:
             data[key] = tuple(data[key])
     return Language(**data)
@@ -96,14 +164,37 @@ def _language_from_toml(text: str, where: str) -> Language:
 
 @lru_cache(maxsize=1)
 def languages() -> dict[str, Language]:
-    """Every language shipped under rrr_cli/plugins/languages/, by name."""
-    folder = resources.files("rrr_cli").joinpath("plugins", "languages")
+    """Every installed language (entry points of `rrr.languages`), by name. A plugin whose file is
+    missing or invalid is reported on stderr, once, and left out."""
     found: dict[str, Language] = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            language = _language_from_toml(entry.read_text(encoding="utf-8"), f"plugins/languages/{entry.name}")
-            found[language.name] = language
+    for name, package in plugins.load_all("language").items():
+        where = f"{getattr(package, '__name__', package)}/{name}.toml"
+        try:
+            text = resources.files(package).joinpath(f"{name}.toml").read_text(encoding="utf-8")
+            language = _language_from_toml(text, where)
+        except (OSError, TypeError, ValueError, RrrError) as exc:
+            plugins.report_broken("language", name, str(exc) if isinstance(exc, RrrError)
+                                  else f"cannot read {where}: {exc}")
+            continue
+        if language.name != name:
+            plugins.report_broken("language", name, f"{where} defines {language.name!r}, not {name!r}")
+            continue
+        found[name] = language
     return found
+
+
+def language_names() -> list[str]:
+    """The names of the installed languages, rrr's own first."""
+    return list(languages())
+
+
+def by_extension() -> dict[str, str]:
+    """Task-file extension -> language name, over every installed language."""
+    out: dict[str, str] = {}
+    for language in languages().values():
+        for extension in language.task_extensions:
+            out.setdefault(extension, language.name)
+    return out
 
 
 def get_language(name: str) -> Language:

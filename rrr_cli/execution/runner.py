@@ -100,7 +100,7 @@ def run_program(language: str, program: str, limits: Limits | None = None, *,
     workdir = make_workdir()
     try:
         source = workdir / spec.file
-        source.write_text(program, encoding="utf-8")
+        source.write_text(spec.prepare(program), encoding="utf-8")
         if sandboxed:
             source.chmod(0o644)
         total = 0.0

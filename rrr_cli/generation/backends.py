@@ -1,4 +1,7 @@
-"""Choosing and opening a generation backend: `--backend auto|llama.cpp|hf|vllm`.
+"""Choosing and opening a generation backend: `--backend auto|llama.cpp|hf|vllm|<a plugin's>`.
+
+Backends are entry points of the `rrr.backends` group (`rrr_cli/plugins`): rrr's own three are
+registered in its pyproject.toml like any plugin's, and `open_backend` looks the chosen one up there.
 
 "auto" takes vLLM when a CUDA GPU and the vllm package are both present, else llama.cpp for a GGUF
 file and transformers for a Hugging Face model folder (llama.cpp cannot read those).
@@ -9,20 +12,24 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from rrr_cli import config
+from rrr_cli import config, plugins
 from rrr_cli.errors import RrrError
 from rrr_cli.generation.base import Backend
 
-BACKENDS = ("auto", "llama.cpp", "hf", "vllm")
 ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "transformers": "hf", "torch": "hf"}
+
+
+def backend_names() -> list[str]:
+    """`auto` and every installed backend (entry points of `rrr.backends`)."""
+    return ["auto", *plugins.names("backend")]
 
 
 def normalise_backend(name: str | None) -> str:
     """The canonical backend name for `name` (aliases accepted); RrrError for an unknown one."""
     key = (name or "auto").strip().lower()
     key = ALIASES.get(key, key)
-    if key not in BACKENDS:
-        raise RrrError(f"unknown backend {name!r} (choose from: {', '.join(BACKENDS)})")
+    if key not in backend_names():
+        raise RrrError(f"unknown backend {name!r} (choose from: {', '.join(backend_names())})")
     return key
 
 
@@ -68,18 +75,42 @@ def open_backend(
     n_ctx = int(config.get("sample.n_ctx", n_ctx) or 0) or None
     threads = int(config.get("sample.threads", threads) or 0) or None
     kind = choose_backend(backend, path)
-    if lora_path is not None and kind != "llama.cpp":
+    factory = plugins.callable_or_report("backend", kind)
+    if factory is None:
+        raise RrrError(f"backend {kind!r} is installed but broken (see the warning above)")
+    return factory(path, name=name, n_ctx=n_ctx, threads=threads, lora_path=lora_path)
+
+
+# --- rrr's own backends, registered in pyproject.toml under `rrr.backends` -------------------------
+
+def _no_adapter(kind: str, lora_path: str | Path | None) -> None:
+    if lora_path is not None:
         raise RrrError(f"a GGUF LoRA adapter needs the llama.cpp backend, not {kind}")
-    if kind == "llama.cpp":
-        if path.is_dir():
-            raise RrrError(f"{path}: llama.cpp needs a GGUF file, not a folder (use --backend hf)")
-        from rrr_cli.generation.llamacpp import LlamaCppBackend
 
-        return LlamaCppBackend(path, model_name=name, n_ctx=n_ctx, threads=threads, lora_path=lora_path)
-    if kind == "hf":
-        from rrr_cli.generation.hf import HFBackend
 
-        return HFBackend.from_path(path, name=name, threads=threads)
+def open_llamacpp(path: Path, *, name: str, n_ctx: int | None = None, threads: int | None = None,
+                  lora_path: str | Path | None = None) -> Backend:
+    """llama.cpp on a GGUF file (CPU, or a GPU where llama-cpp-python was built for one)."""
+    if path.is_dir():
+        raise RrrError(f"{path}: llama.cpp needs a GGUF file, not a folder (use --backend hf)")
+    from rrr_cli.generation.llamacpp import LlamaCppBackend  # heavy: loads llama.cpp
+
+    return LlamaCppBackend(path, model_name=name, n_ctx=n_ctx, threads=threads, lora_path=lora_path)
+
+
+def open_hf(path: Path, *, name: str, n_ctx: int | None = None, threads: int | None = None,
+            lora_path: str | Path | None = None) -> Backend:
+    """transformers on a Hugging Face model folder or a GGUF file (dequantised)."""
+    _no_adapter("hf", lora_path)
+    from rrr_cli.generation.hf import HFBackend
+
+    return HFBackend.from_path(path, name=name, threads=threads)
+
+
+def open_vllm(path: Path, *, name: str, n_ctx: int | None = None, threads: int | None = None,
+              lora_path: str | Path | None = None) -> Backend:
+    """vLLM on a CUDA GPU."""
+    _no_adapter("vllm", lora_path)
     from rrr_cli.generation.vllm_backend import VLLMBackend
 
     return VLLMBackend(path, name=name, n_ctx=n_ctx)

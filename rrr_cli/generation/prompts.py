@@ -1,8 +1,9 @@
 """Prompt styles. Whatever the style, a candidate's `completion` is code that continues `task.prompt`.
 
 - completion: the model continues the task's code directly; per-language stop sequences end it.
-- auto (the default): chat for Python, completion for the other seven languages, the better style
-  per language in our measurement (README "Prompt styles"; greedy, first 20 HumanEval tasks of each).
+- auto (the default): the style the language's definition prefers (`prompt_style`: chat for Python,
+  completion for the other seven, the better style per language in our measurement, README "Prompt
+  styles"; greedy, first 20 HumanEval tasks of each).
 - chat: an instruct model is asked, through its chat template, for the whole completed function in
   a fenced code block, and its reply is started for it with the fence and the prompt's code
   ("response prefix"). The model then writes only the body (not the signature and docstring again,
@@ -15,21 +16,49 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from collections.abc import Iterator, Mapping
 
 from rrr_cli.errors import RrrError
+from rrr_cli.execution.languages import get_language, languages
 from rrr_cli.records import Task
 
 STYLES = ("auto", "chat", "completion")
-AUTO_STYLES = {"python": "chat"}  # what `auto` picks; every other language: completion
 
-LANGUAGE_NAMES = {
-    "python": "Python", "cpp": "C++", "java": "Java", "php": "PHP", "ts": "TypeScript",
-    "cs": "C#", "sh": "Bash", "js": "JavaScript",
-}
-FENCE_TAGS = {
-    "python": "python", "cpp": "cpp", "java": "java", "php": "php", "ts": "typescript",
-    "cs": "csharp", "sh": "bash", "js": "javascript",
-}
+
+class _LanguageField(Mapping[str, str]):
+    """One field of every installed language's definition, by language name."""
+
+    def __init__(self, attribute: str):
+        self.attribute = attribute
+
+    def __getitem__(self, language: str) -> str:
+        found = languages().get(language)
+        if found is None:
+            raise KeyError(language)
+        return getattr(found, self.attribute)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(languages())
+
+    def __len__(self) -> int:
+        return len(languages())
+
+
+# Views onto the language definitions, for callers that index by language name.
+LANGUAGE_NAMES: Mapping[str, str] = _LanguageField("display_name")
+FENCE_TAGS: Mapping[str, str] = _LanguageField("fence")
+
+
+def language_name(language: str) -> str:
+    """How prompts name the language ("C++", "TypeScript"): its definition's `display_name`."""
+    return get_language(language).display_name
+
+
+def fence_tag(language: str) -> str:
+    """The Markdown fence tag of the language's code blocks: its definition's `fence`."""
+    return get_language(language).fence
+
+
 # The reply's closing fence (the opening one is part of the prefilled reply).
 CHAT_STOP = ("\n```",)
 
@@ -45,14 +74,14 @@ def check_style(style: str) -> str:
 def style_for(task: Task, style: str) -> str:
     """The concrete style (chat or completion) for this task: `auto` picks by the task's language."""
     if style == "auto":
-        return AUTO_STYLES.get(task.language, "completion")
+        return get_language(task.language).prompt_style
     return style
 
 
 def chat_messages(task: Task) -> list[dict[str, str]]:
     """The request for an instruct model: complete this function, answer in one code block."""
-    name = LANGUAGE_NAMES[task.language]
-    tag = FENCE_TAGS[task.language]
+    name = language_name(task.language)
+    tag = fence_tag(task.language)
     user = (
         f"Complete the following {name} function. Reply with the complete function (signature "
         f"included) in a single ```{tag} code block, and nothing after the code block.\n\n"
@@ -67,7 +96,7 @@ def stop_sequences(task: Task, style: str) -> tuple[str, ...]:
 
 def reply_prefix(task: Task) -> str:
     """The start of the assistant's reply in chat style: the opening fence and the prompt's code."""
-    return f"```{FENCE_TAGS[task.language]}\n{task.prompt}"
+    return f"```{fence_tag(task.language)}\n{task.prompt}"
 
 
 def _body_indent(prompt: str) -> str:
@@ -132,10 +161,13 @@ def python_continuation(task: Task, text: str) -> str:
     return continuation
 
 
-def _matching_brace(code: str, open_index: int, language: str) -> int | None:
-    """Index of the brace closing the one at `open_index`, skipping strings and comments."""
-    hash_comments = language in ("sh", "php")
-    slash_comments = language != "sh"
+def _matching_brace(code: str, open_index: int, language_name: str) -> int | None:
+    """Index of the brace closing the one at `open_index`, skipping strings and comments (the
+    language's `line_comment` and `block_comment`; a `#` comment starts a line or follows a blank)."""
+    language = get_language(language_name)
+    hash_comments = "#" in language.line_comment
+    slash_comments = "//" in language.line_comment
+    block = language.block_comment if len(language.block_comment) == 2 else None
     depth, i, quote = 0, open_index, None
     while i < len(code):
         char = code[i]
@@ -150,9 +182,9 @@ def _matching_brace(code: str, open_index: int, language: str) -> int | None:
             newline = code.find("\n", i)
             i = len(code) if newline < 0 else newline
             continue
-        elif slash_comments and code.startswith("/*", i):
-            end = code.find("*/", i + 2)
-            i = len(code) if end < 0 else end + 2
+        elif block and code.startswith(block[0], i):
+            end = code.find(block[1], i + len(block[0]))
+            i = len(code) if end < 0 else end + len(block[1])
             continue
         elif char in "\"'`":
             quote = char
@@ -190,6 +222,6 @@ def to_completion(task: Task, style: str, text: str) -> str:
     if style == "completion":
         return text
     text = text.split("```", 1)[0]  # a closing fence the stop sequence did not catch
-    if task.language == "python":
+    if get_language(task.language).task_parser == "python":
         return python_continuation(task, text)
     return braced_body(task, text)

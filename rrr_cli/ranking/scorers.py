@@ -23,7 +23,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from rrr_cli import plugins
 from rrr_cli.errors import RrrError
+from rrr_cli.execution.languages import get_language
 from rrr_cli.ranking import Scorer
 from rrr_cli.records import Candidate, Task
 from rrr_cli.tasks.examples import Example, extract_examples, python_example_check
@@ -95,16 +97,12 @@ class MeanLogprobScorer(BatchScorer):
 
 # --- public examples ------------------------------------------------------------------------------
 
-# The line of a MultiPL-E test harness that asserts one case, per language.
-_ASSERTION = {
-    "cpp": re.compile(r"^\s*assert\s*\("),
-    "java": re.compile(r"^\s*assert\s*\("),
-    "cs": re.compile(r"^\s*Debug\.Assert\s*\("),
-    "php": re.compile(r"^\s*if\s*\((?=\s*candidate\s*\()"),
-    "ts": re.compile(r"^\s*assert\.\w+\s*\("),
-    "js": re.compile(r"^\s*assert\.\w+\s*\("),
-    "sh": re.compile(r"^\s*\[\[\s"),
-}
+def _assertion(language: str) -> re.Pattern[str] | None:
+    """The line of a MultiPL-E test harness that asserts one case: the language's `assertion_line`."""
+    pattern = get_language(language).assertion_line
+    return re.compile(pattern) if pattern else None
+
+
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 
 
@@ -160,7 +158,8 @@ def _template(language: str, line: str) -> AssertionTemplate | None:
         head, callee = match.group(1)[:-2], match.group(2)
         # An sh example's call is the whole `$(name args)`; rename inside it.
         return _ShTemplate(head=head, callee=callee, separator=" = ", tail=match.group(5))
-    match = _ASSERTION[language].match(line)
+    pattern = _assertion(language)
+    match = pattern.match(line) if pattern else None
     call = re.compile(r"[A-Za-z_$][\w$]*\s*\(").search(line, match.end()) if match else None
     if not call:
         return None
@@ -266,13 +265,13 @@ def example_checks(task: Task) -> ExampleChecks:
     """
     examples = list(task.extra.get("examples") or []) if isinstance(task.extra, dict) else []
     parsed = [Example(**e) if isinstance(e, dict) else e for e in examples] or extract_examples(task.prompt)
-    if task.language == "python":
+    if get_language(task.language).task_parser == "python":
         parsed = [_without_comment(e) for e in parsed] or python_inline_examples(task)
         if parsed:
             return ExampleChecks(tuple(parsed), tuple(python_example_check(e) for e in parsed), False)
         return ExampleChecks((), ("\n",), True)
     lines = task.tests.splitlines(keepends=True)
-    pattern = _ASSERTION.get(task.language)
+    pattern = _assertion(task.language)
     assertion_rows = [i for i, line in enumerate(lines) if pattern and pattern.match(line)]
     if not assertion_rows:
         # No harness we recognise: the program is prompt + completion alone.
@@ -416,42 +415,77 @@ class WeightedScorer(BatchScorer):
         return totals
 
 
-# --- registry -------------------------------------------------------------------------------------
+# --- rrr's own scorers, registered in pyproject.toml under `rrr.scorers` ----------------------------
+# A factory takes `argument` (the text after `NAME:`) and the options a command offers; it ignores
+# the options it has no use for.
 
-def _reranker(path: str | None = None, **kw: Any) -> Scorer:
-    try:
-        from rrr_cli.ranking.reward import RewardModelScorer  # arrives with the training issue
-    except ImportError:
-        raise RrrError("no trained reranker: this rrr has no learned reward model yet "
-                       "(train one with `rrr selftrain`)") from None
-    loader = getattr(RewardModelScorer, "load", None)
-    return loader(path, **kw) if loader else RewardModelScorer(path, **kw)
+def no_argument(name: str, argument: str | None) -> None:
+    """For a scorer factory that takes no `NAME:ARGUMENT`: a one-line RrrError when it got one."""
+    if argument:
+        raise RrrError(f"scorer {name!r} takes no argument (got {name}:{argument})")
 
 
-def _weighted(weights: dict[str, float] | str | None = None, **kw: Any) -> Scorer:
+def random_scorer(argument: str | None = None, *, seed: int = 0, **options: Any) -> Scorer:
+    no_argument("random", argument)
+    return RandomScorer(seed=seed)
+
+
+def mean_logprob_scorer(argument: str | None = None, **options: Any) -> Scorer:
+    no_argument("mean_logprob", argument)
+    return MeanLogprobScorer()
+
+
+def public_examples_scorer(argument: str | None = None, *, runner: Runner | None = None, **options: Any) -> Scorer:
+    no_argument("public_examples", argument)
+    return PublicExamplesScorer(runner=runner)
+
+
+def _consensus(name: str, variant: str | None, argument: str | None, runner: Runner | None) -> Scorer:
+    no_argument(name, argument)
+    from rrr_cli.ranking.consensus import consensus_scorer as build  # it builds on this module
+
+    return build(variant, runner=runner)
+
+
+def consensus_scorer(argument: str | None = None, *, runner: Runner | None = None, **options: Any) -> Scorer:
+    return _consensus("consensus", None, argument, runner)
+
+
+def consensus_dual_scorer(argument: str | None = None, *, runner: Runner | None = None, **options: Any) -> Scorer:
+    return _consensus("consensus-dual", "dual", argument, runner)
+
+
+def consensus_mbr_scorer(argument: str | None = None, *, runner: Runner | None = None, **options: Any) -> Scorer:
+    return _consensus("consensus-mbr", "mbr", argument, runner)
+
+
+def weighted_scorer(argument: str | None = None, *, weights: dict[str, float] | str | None = None,
+                    **options: Any) -> Scorer:
+    """`weighted:a=1,b=0.5`: each part built by name with the same options."""
+    weights = argument or weights
     if isinstance(weights, str):
         weights = parse_weights(weights)
     if not weights:
         weights = {"public_examples": 1.0, "mean_logprob": 0.1}
-    return WeightedScorer([(get_scorer(name, **kw), weight) for name, weight in weights.items()])
+    return WeightedScorer([(get_scorer(name, **options), weight) for name, weight in weights.items()])
 
 
-def _consensus(variant: str | None, runner: Runner | None) -> Scorer:
-    from rrr_cli.ranking.consensus import consensus_scorer  # it builds on this module
+def reranker_scorer(argument: str | None = None, *, path: str | None = None, **options: Any) -> Scorer:
+    """`reranker:PATH`: a trained reward model (by default the newest one)."""
+    try:
+        from rrr_cli.ranking.reward import RewardModelScorer
+    except ImportError:
+        raise RrrError("no trained reranker: this rrr has no learned reward model yet "
+                       "(train one with `rrr selftrain`)") from None
+    options = {k: v for k, v in options.items() if k not in ("seed", "runner")}
+    path = argument or path
+    loader = getattr(RewardModelScorer, "load", None)
+    return loader(path, **options) if loader else RewardModelScorer(path, **options)
 
-    return consensus_scorer(variant, runner=runner)
 
-
-SCORERS: dict[str, Callable[..., Scorer]] = {
-    "random": lambda seed=0, **kw: RandomScorer(seed=seed),
-    "mean_logprob": lambda **kw: MeanLogprobScorer(),
-    "public_examples": lambda runner=None, **kw: PublicExamplesScorer(runner=runner),
-    "consensus": lambda runner=None, **kw: _consensus(None, runner),
-    "consensus-dual": lambda runner=None, **kw: _consensus("dual", runner),
-    "consensus-mbr": lambda runner=None, **kw: _consensus("mbr", runner),
-    "weighted": _weighted,
-    "reranker": _reranker,
-}
+def scorer_names() -> list[str]:
+    """Every installed scorer (entry points of `rrr.scorers`)."""
+    return plugins.names("scorer")
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -466,21 +500,20 @@ def parse_weights(text: str) -> dict[str, float]:
     return weights
 
 
-def get_scorer(name: str, **kw: Any) -> Scorer:
-    """A scorer by name. `weighted:a=1,b=0.5` builds a weighted one; `reranker:PATH` a learned one.
+def get_scorer(name: str, **options: Any) -> Scorer:
+    """A scorer by name, looked up among the `rrr.scorers` entry points. `NAME:ARGUMENT` passes the
+    argument to the scorer's factory (`weighted:a=1,b=0.5`, `reranker:PATH`).
 
-    Keyword arguments go to the scorer's factory (seed for random, runner for public_examples, ...);
+    Keyword options go to the factory (seed for random, runner for the ones that run programs, ...);
     each factory ignores the ones it does not use.
     """
     base, _, argument = name.partition(":")
-    if base not in SCORERS:
-        raise RrrError(f"unknown scorer {name!r} (known: {', '.join(SCORERS)})")
-    if argument and base == "weighted":
-        kw = {**kw, "weights": argument}
-    elif argument and base == "reranker":
-        kw = {**kw, "path": argument}
-    elif argument:
-        raise RrrError(f"scorer {base!r} takes no argument (got {name!r})")
-    if base in ("weighted", "reranker"):
-        return SCORERS[base](**kw)
-    return SCORERS[base](**{k: v for k, v in kw.items() if k in ("seed", "runner")})
+    if base not in scorer_names():
+        raise RrrError(f"unknown scorer {name!r} (known: {', '.join(scorer_names())})")
+    factory = plugins.callable_or_report("scorer", base)
+    if factory is None:
+        raise RrrError(f"scorer {base!r} is installed but broken (see the warning above)")
+    scorer = factory(argument or None, **options)
+    if not isinstance(scorer, Scorer):
+        raise RrrError(f"scorer plugin {base!r} returned {type(scorer).__name__}, not a Scorer")
+    return scorer

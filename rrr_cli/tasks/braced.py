@@ -1,11 +1,14 @@
-"""Task files in the seven non-Python languages: the function to complete is the last open one.
+"""Task files in the brace languages (every language whose `task_parser` is `braced`): the function
+to complete is the last open one.
 
 "Open" means its body is empty (only whitespace and comments) or runs to the end of the file. The
 prompt is the file up to and including that function's opening line(s), as in MultiPL-E; the tests
-are the `>>>` examples of the comment just above it, where the language lets us execute them as they
-stand (cpp, php, ts, sh, js). For Java and C#, whose examples do not compare reliably as written
-(boxed numbers, lists by reference), the tests only close the class and add an empty `main`: the
-program must still build, so a candidate that does not compile ranks below one that does.
+are the `>>>` examples of the comment just above it, each written with the language's
+`example_check`, inside its `task_tests`. A language without an `example_check` (Java and C#, whose
+examples do not compare reliably as written: boxed numbers, lists by reference), or a file that lacks
+what its `examples_require` says the checks need, gets tests that only make the program build, so a
+candidate that does not compile ranks below one that does. Everything language-specific here comes
+from the language's definition (`execution/languages.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 from pathlib import Path
 
 from rrr_cli.errors import RrrError
+from rrr_cli.execution.languages import Language, get_language
 from rrr_cli.records import Task
 from rrr_cli.tasks.examples import Example, extract_examples
 
@@ -23,24 +27,16 @@ _SIGNATURE = re.compile(
     re.MULTILINE)
 _KEYWORDS = {"if", "for", "while", "switch", "catch", "return", "function", "foreach", "elseif", "using",
              "lock", "fixed", "synchronized", "until", "select"}
-_LINE_COMMENT = {"sh": "#", "php": "(?://|#)"}
-
-# MultiPL-E's stop sequences: where a completion of each language ends.
-_STOP = {
-    "cpp": ["\n}"],
-    "sh": ["\n}"],
-    "php": ["\nfunction", "\n?>", "\n//", "\n#"],
-    "ts": ["\nfunction ", "\n/*", "\n//", "\nclass"],
-    "js": ["\nfunction ", "\n/*", "\n//", "\nconsole.log"],
-}
-# Languages whose completion closes the function itself (the stop sequence comes after its `}`).
-_SELF_CLOSING = {"php", "ts", "js"}
 
 
-def _strip_comments(body: str, language: str) -> str:
-    body = re.sub(r"/\*.*?\*/", "", body, flags=re.DOTALL) if language != "sh" else body
-    line = _LINE_COMMENT.get(language, "//")
-    return re.sub(rf"{line}[^\n]*", "", body)
+def _strip_comments(body: str, language: Language) -> str:
+    if len(language.block_comment) == 2:
+        opener, closer = (re.escape(mark) for mark in language.block_comment)
+        body = re.sub(rf"{opener}.*?{closer}", "", body, flags=re.DOTALL)
+    if language.line_comment:
+        markers = "|".join(re.escape(mark) for mark in language.line_comment)
+        body = re.sub(rf"(?:{markers})[^\n]*", "", body)
+    return body
 
 
 def _body_end(text: str, open_brace: int) -> int | None:
@@ -56,42 +52,19 @@ def _body_end(text: str, open_brace: int) -> int | None:
     return None
 
 
-def _examples_check(language: str, examples: list[Example]) -> str:
-    lines = []
-    for example in examples:
-        call, want = example.call, example.expected
-        if language == "cpp":
-            lines.append(f"    assert({call} == ({want}));")
-        elif language in ("js", "ts"):
-            lines.append(f"assert.deepEqual({call}, {want});")
-        elif language == "php":
-            lines.append(f'if (({call}) !== ({want})) {{ throw new Exception("Test failed!"); }}')
-        elif language == "sh":
-            lines.append(f"[[ {call} = {want} ]]")
-    return "\n".join(lines) + ("\n" if lines else "")
-
-
-def _tests(language: str, examples: list[Example], depth: int, indent: str) -> str:
-    checks = _examples_check(language, examples)
-    if language == "cpp":
-        return "}\n#include <cassert>\nint main() {\n" + checks + "}\n"
-    if language == "sh":
-        return "}\n\nset -e\n" + checks
-    if language == "js":
-        return "\nconst assert = require('node:assert');\n" + checks
-    if language == "ts":
-        return "\ndeclare var require: any;\nconst assert = require('node:assert');\n" + checks
-    if language == "php":
-        return "\n" + checks
-    main = ("public static void main(String[] args) {" if language == "java"
-            else "public static void Main(string[] args) {")
+def _tests(language: Language, examples: list[Example], depth: int, indent: str) -> str:
+    checks = "".join(language.example_check.replace("{call}", e.call).replace("{expected}", e.expected) + "\n"
+                     for e in examples) if language.example_check else ""
     outer = indent[: max(0, len(indent) - 4)]
     closing = "".join("}\n" for _ in range(max(0, depth - 2)))
-    return f"{indent}}}\n{indent}{main}\n{indent}}}\n{outer}}}\n" + closing
+    # The checks go in last, so an example's own text is never taken for a placeholder.
+    return (language.task_tests.replace("{indent}", indent).replace("{outer}", outer)
+            .replace("{closing}", closing).replace("{checks}", checks))
 
 
-def braced_task(text: str, name: str, language: str) -> Task:
-    """Parse a task file in cpp, java, php, ts, cs, sh or js into a Task (see the module docstring)."""
+def braced_task(text: str, name: str, language_name: str) -> Task:
+    """Parse a task file in a brace language into a Task (see the module docstring)."""
+    language = get_language(language_name)
     signatures = [m for m in _SIGNATURE.finditer(text) if m.group("name") not in _KEYWORDS
                   and not re.match(r"\s*(class|interface|struct|namespace|enum)\b", m.group("head"))]
     chosen = None
@@ -110,21 +83,29 @@ def braced_task(text: str, name: str, language: str) -> Task:
     comment = text[previous[-1].end() if previous else 0: chosen.start()]
     examples = extract_examples(comment)
     depth = prompt.count("{") - prompt.count("}")
-    executable = language not in ("java", "cs")
+    runnable = language.example_check is not None
+    executable = runnable and (language.examples_require is None
+                               or re.search(language.examples_require, text, re.MULTILINE) is not None)
     tests = _tests(language, examples if executable else [], depth, chosen.group("indent"))
     indent = chosen.group("indent")
-    stop = _STOP.get(language, [f"\n{indent}}}\n"])
-    task = Task(task_id=Path(name).stem, language=language, prompt=prompt, tests=tests, stop_tokens=stop,
+    stop = [sequence.replace("{indent}", indent) for sequence in language.task_stop]
+    task = Task(task_id=Path(name).stem, language=language.name, prompt=prompt, tests=tests, stop_tokens=stop,
                 entry_point=chosen.group("name"), source=name)
     task.extra = {
         "examples": [{"call": e.call, "expected": e.expected} for e in examples],
         "examples_executable": executable and bool(examples),
         "body_start_line": start_line + 1,
         "body_end_line": (text[:body_end].count("\n") + 1) if body_end is not None else text.count("\n") + 1,
-        "completion_closes_function": language in _SELF_CLOSING,
+        "completion_closes_function": language.completion_closes_function,
     }
     if not task.extra["examples_executable"]:
-        task.extra["tests_note"] = ("no runnable examples: the tests only check that the program builds"
-                                    if executable else f"{language} examples are not run as they stand: "
-                                    "the tests only check that the program builds")
+        if executable:
+            note = "no runnable examples: the tests only check that the program builds"
+        elif runnable:
+            note = (f"the file lacks what its {language.display_name} examples' checks need "
+                    f"({language.examples_require}): the tests only check that the program builds")
+        else:
+            note = (f"{language.name} examples are not run as they stand: the tests only check that the "
+                    "program builds")
+        task.extra["tests_note"] = note
     return task

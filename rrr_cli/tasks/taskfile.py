@@ -4,24 +4,30 @@ body is the one to complete. The file's extension says its language."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from rrr_cli.errors import RrrError
+from rrr_cli.execution.languages import by_extension, get_language
 from rrr_cli.records import Task, read_text_file
 from rrr_cli.tasks.benchmarks import PYTHON_STOP
 from rrr_cli.tasks.examples import extract_examples, python_examples_check
 
-EXTENSIONS = {
-    ".py": "python",
-    ".cpp": "cpp",
-    ".cc": "cpp",
-    ".java": "java",
-    ".php": "php",
-    ".ts": "ts",
-    ".cs": "cs",
-    ".sh": "sh",
-    ".js": "js",
-}
+class _Extensions(Mapping[str, str]):
+    """Task-file extension -> language, over every installed language (asked when first used, so a
+    language plugin's extensions count)."""
+
+    def __getitem__(self, extension: str) -> str:
+        return by_extension()[extension]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(by_extension())
+
+    def __len__(self) -> int:
+        return len(by_extension())
+
+
+EXTENSIONS: Mapping[str, str] = _Extensions()
 
 
 def _is_empty_body(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -79,8 +85,8 @@ def load_task_file(path: Path) -> Task:
         raise RrrError(f"{path}: unknown task file extension {path.suffix!r} "
                        f"(known: {', '.join(sorted(EXTENSIONS))})")
     text = read_text_file(path, "task file")
-    if language == "python":
+    if get_language(language).task_parser == "python":
         return python_task(text, str(path))
-    from rrr_cli.tasks.braced import braced_task  # the other seven languages
+    from rrr_cli.tasks.braced import braced_task
 
     return braced_task(text, str(path), language)

@@ -1,0 +1,63 @@
+"""`rrr plugins`: the backends, scorers and languages installed, rrr's own and the plugins'."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from rrr_cli import plugins
+from rrr_cli.errors import RrrError
+from rrr_cli.ui import help_text, show, write_data
+
+
+def _status(plugin: plugins.Plugin) -> str:
+    """ok, or why the plugin cannot be used here (it failed to load, its toolchain is missing)."""
+    if plugin.kind == "language":
+        from rrr_cli.execution.languages import languages, toolchain_missing
+
+        if plugin.name in languages():
+            return toolchain_missing(plugin.name) or "ok"
+    elif plugin.kind in ("backend", "scorer"):
+        plugins.callable_or_report(plugin.kind, plugin.name)
+    return f"broken: {plugins.broken(plugin.kind, plugin.name)}" if plugins.broken(plugin.kind, plugin.name) else "ok"
+
+
+def command(
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: backend, scorer or language."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the installed backends, scorers and languages: name, kind, package, version, status.
+
+    rrr registers its own through the same entry points a plugin package uses (rrr.backends,
+    rrr.scorers, rrr.languages); a plugin that fails to load is listed as broken, and rrr runs without it.
+
+    Examples:
+
+      rrr plugins
+
+      pip install ./plugins/rrr-go && rrr plugins --kind language
+
+      rrr plugins --json | jq '.[] | select(.package != "rrr")'
+    """
+    if kind is not None and kind not in plugins.GROUPS:
+        raise RrrError(f"--kind: unknown kind {kind!r} (known: {', '.join(plugins.GROUPS)})")
+    rows = [{"name": p.name, "kind": p.kind, "package": p.package, "version": p.version,
+             "entry_point": p.value, "status": _status(p)}
+            for p in plugins.all_plugins() if kind is None or p.kind == kind]
+    if as_json:
+        write_data(json.dumps(rows, indent=2) + "\n")
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for column in ("name", "kind", "package", "version", "status"):
+        table.add_column(column, no_wrap=column != "status")
+    for row in rows:
+        table.add_row(row["name"], row["kind"], row["package"], row["version"], row["status"])
+    show(table)
+
+
+command.__doc__ = help_text(command.__doc__)

@@ -1,0 +1,120 @@
+"""The plugin registry: rrr's built-ins come through the entry points, a plugin package adds to them,
+and a broken plugin is one line on stderr while rrr goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rrr_cli import plugins
+from rrr_cli.execution.languages import languages
+from rrr_cli.records import RecordError, Task, known_languages
+
+
+def test_builtins_are_registered_as_entry_points_of_rrr():
+    assert {"llama.cpp", "hf", "vllm"} <= set(plugins.names("backend"))
+    assert {"random", "mean_logprob", "public_examples", "weighted", "reranker"} <= set(plugins.names("scorer"))
+    builtin_languages = {"python", "cpp", "java", "php", "ts", "cs", "sh", "js"}
+    assert builtin_languages <= set(plugins.names("language")) == set(languages())
+    for plugin in plugins.all_plugins():
+        if plugin.name in builtin_languages | {"llama.cpp", "random"}:
+            assert plugin.package == "rrr" and plugin.builtin
+
+
+def test_every_language_owns_its_prompt_and_task_file_knowledge():
+    for language in languages().values():
+        assert language.display_name and language.fence and language.task_extensions
+        assert language.prompt_style in ("chat", "completion")
+    assert languages()["python"].prompt_style == "chat"
+    assert languages()["cs"].fence == "csharp"
+    assert ".cc" in languages()["cpp"].task_extensions
+
+
+def test_record_validation_asks_the_registry():
+    assert set(known_languages()) == set(plugins.names("language"))
+    with pytest.raises(RecordError, match="unknown language 'cobol'"):
+        Task.from_dict({"task_id": "t", "language": "cobol", "prompt": "", "tests": "", "stop_tokens": []})
+
+
+def _fake_plugin(root: Path, entry_points: str, module: str | None = None) -> None:
+    """A distribution `rrr-fake` on a path of its own: metadata and entry points, maybe a module."""
+    info = root / "rrr_fake-0.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rrr-fake\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+    if module is not None:
+        (root / "rrr_fake.py").write_text(textwrap.dedent(module))
+
+
+def _rrr(root: Path, *argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "rrr_cli", *argv], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_a_broken_plugin_is_one_line_naming_it_and_rrr_still_runs(tmp_path):
+    _fake_plugin(tmp_path, """
+        [rrr.scorers]
+        shiny = rrr_fake_missing_module:factory
+        [rrr.languages]
+        klingon = rrr_fake
+        """, module="")
+    done = _rrr(tmp_path, "plugins", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {(row["kind"], row["name"]): row for row in json.loads(done.stdout)}
+    assert rows[("scorer", "shiny")]["package"] == "rrr-fake" and rows[("scorer", "shiny")]["version"] == "0.3"
+    assert rows[("scorer", "shiny")]["status"].startswith("broken: ModuleNotFoundError")
+    assert rows[("language", "klingon")]["status"].startswith("broken: cannot read rrr_fake/klingon.toml")
+    assert rows[("scorer", "random")]["status"] == "ok"
+    warnings = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 2, done.stderr
+    assert all(line.startswith("rrr: warning: plugin") and "rrr-fake 0.3" in line for line in warnings)
+    assert any("'shiny'" in line for line in warnings) and any("'klingon'" in line for line in warnings)
+    # Any other command still works, and says so at most once per broken plugin.
+    other = _rrr(tmp_path, "models", "path")
+    assert other.returncode == 0 and other.stdout.strip()
+    lines = [line for line in other.stderr.splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)) <= 2 and all(line.startswith("rrr: warning: plugin") for line in lines)
+
+
+def test_a_plugin_scorer_is_chosen_by_name_and_cannot_take_a_builtin_name(tmp_path):
+    _fake_plugin(tmp_path, """
+        [rrr.scorers]
+        shortest = rrr_fake:shortest
+        random = rrr_fake:shortest
+        """, module="""
+        from rrr_cli.ranking import Scorer
+
+
+        class Shortest(Scorer):
+            name = "shortest"
+
+            def score(self, task, candidates):
+                return [-len(c.completion) for c in candidates]
+
+
+        def shortest(argument=None, **options):
+            return Shortest()
+        """)
+    script = textwrap.dedent("""
+        from rrr_cli.ranking import rank
+        from rrr_cli.ranking.scorers import get_scorer
+        from rrr_cli.records import Candidate, Task
+        task = Task(task_id="t", language="python", prompt="def f():\\n", tests="", stop_tokens=[])
+        candidates = [Candidate(task_id="t", language="python", prompt=task.prompt, completion=text, sample_id=i,
+                                model="m", backend="b", prompt_style="completion", temperature=0.8, seed=0,
+                                n_tokens=1) for i, text in enumerate(["    return 1 + 0\\n", "    return 1\\n"])]
+        best = rank(task, candidates, get_scorer("shortest"))[0]
+        print(best.sample_id, best.scorer, get_scorer("random").name)
+        """)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "shortest", "random"]  # rrr's own `random` kept its name
+    assert "scorer 'random' (package rrr-fake 0.3" in done.stderr and "taken by package rrr" in done.stderr
