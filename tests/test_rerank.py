@@ -121,3 +121,24 @@ def test_train_reranker_command_trains_from_candidates_and_verdicts(tmp_path, mo
     assert len(list(read_records(tmp_path / "pairs.jsonl", Pair))) == 6 * 4  # 2 passing x 2 failing per task
     missing = CliRunner().invoke(app, ["train-reranker", str(tmp_path / "c.jsonl")])
     assert missing.exit_code != 0
+
+
+def test_rerank_by_a_named_scorer_consensus_outvotes_the_log_prob(tmp_path):
+    prompt = 'def add1(x: int) -> int:\n    """Return x plus one.\n\n    >>> add1(1)\n    2\n    """\n'
+    bodies = [("    return 2\n", -0.01), ("    return x + 1\n", -0.2), ("    return 1 + x\n", -0.3),
+              ("    return x + 2\n", -0.4)]
+    stdin = "".join(dumps(Candidate(task_id="A/0", language="python", prompt=prompt, completion=body, sample_id=j,
+                                    mean_logprob=logprob, n_tokens=4)) + "\n"
+                    for j, (body, logprob) in enumerate(bodies))
+    # `return 2` passes the one example and is the model's favourite; on the example's mutations
+    # (add1(0), add1(2)) it stands alone, while the two right bodies agree.
+    weighted = rrr(["--top-k", "1"], tmp_path / "home", stdin=stdin)
+    assert weighted.returncode == 0, weighted.stderr
+    assert json.loads(weighted.stdout)["completion"] == "    return 2\n"
+    voted = rrr(["--scorer", "consensus"], tmp_path / "home", stdin=stdin)
+    assert voted.returncode == 0, voted.stderr
+    records = [json.loads(line) for line in voted.stdout.splitlines()]
+    assert [r["sample_id"] for r in records][:2] in ([1, 2], [2, 1]) and records[-1]["sample_id"] == 3
+    assert {r["scorer"] for r in records} == {"consensus"}
+    clash = rrr(["--scorer", "random", "--reranker", "x"], tmp_path / "home", stdin=stdin)
+    assert clash.returncode != 0 and clash.stderr.count("\n") == 1 and "exclusive" in clash.stderr

@@ -21,6 +21,10 @@ def command(
     reranker: Optional[str] = typer.Option(None, "--reranker", "-r", help="A trained reranker's name or "
                                            "directory (default: the newest trained one, else public "
                                            "examples + mean log-prob)."),
+    scorer_name: Optional[str] = typer.Option(None, "--scorer", help="Rank by this scorer instead: "
+                                              "public_examples, consensus (consensus-dual, consensus-mbr; "
+                                              "over the examples and their mutations), mean_logprob, random, "
+                                              "weighted. The records must carry the task's prompt."),
     batch_size: int = typer.Option(16, "--batch-size", help="Candidates per reward-model forward pass."),
     output: Optional[Path] = options.Output,
 ) -> None:
@@ -33,6 +37,8 @@ def command(
       rrr sample humaneval-python --limit 10 -n 8 | rrr rerank --top-k 1
 
       rrr rerank candidates.jsonl --reranker NAME -o ranked.jsonl
+
+      rrr rerank candidates.jsonl --scorer consensus --top-k 1
     """
     from rrr_cli.ranking.rerank import default_scorer, rerank_stream
 
@@ -43,7 +49,14 @@ def command(
     if batch_size < 1:
         raise RrrError(f"--batch-size must be at least 1 (got {batch_size})")
     options.check_output_path(output)
-    scorer = default_scorer(reranker, notice=notice)
+    if scorer_name is not None and reranker is not None:
+        raise RrrError("--scorer and --reranker are exclusive (a reranker is the scorer)")
+    if scorer_name is not None:
+        from rrr_cli.ranking.scorers import get_scorer
+
+        scorer = get_scorer(scorer_name)
+    else:
+        scorer = default_scorer(reranker, notice=notice)
     if hasattr(scorer, "batch_size"):
         scorer.batch_size = batch_size
     with RecordWriter(output) as writer, progress() as bar:
