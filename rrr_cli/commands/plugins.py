@@ -28,9 +28,9 @@ def command(
     kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: backend, scorer or language."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List the installed backends, scorers and languages: name, kind, package, version, status.
+    """List the installed backends, scorers and languages.
 
-    rrr registers its own through the same entry points a plugin package uses (rrr.backends,
+    Shows each one's name, kind, package, version and status. rrr registers its own through the same entry points a plugin package uses (rrr.backends,
     rrr.scorers, rrr.languages); a plugin that fails to load is listed as broken, and rrr runs without it.
 
     Examples:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("rrr_go", reason="the plugin is not installed (pip install -e plugins/rrr-go)")
+
 from rrr_cli import plugins
 from rrr_cli.execution import Limits, assemble, run_program, toolchain_missing
 from rrr_cli.execution.languages import get_language

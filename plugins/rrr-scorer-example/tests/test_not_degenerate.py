@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest.importorskip("rrr_scorer_example", reason="the plugin is not installed (pip install -e plugins/rrr-scorer-example)")
+
 from rrr_cli import plugins
 from rrr_cli.errors import RrrError
 from rrr_cli.ranking import rank
