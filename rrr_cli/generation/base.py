@@ -25,12 +25,17 @@ class SamplingParams:
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"n must be at least 1 (got {self.n})")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (got {self.temperature})")
+        if not self.temperature >= 0 or self.temperature == float("inf"):  # NaN fails the first test
+            raise ValueError(f"temperature must be a number >= 0 (got {self.temperature})")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1] (got {self.top_p})")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1 (got {self.max_tokens})")
+
+    @property
+    def is_greedy(self) -> bool:
+        """Temperature 0: the most likely token every step, so one sequence stands for all `n`."""
+        return self.temperature == 0
 
 
 @dataclass

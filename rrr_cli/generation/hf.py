@@ -129,7 +129,7 @@ class HFBackend(Backend):
         out = []
         for prompt in prompts:
             input_ids = self._encode(prompt)
-            greedy = params.temperature == 0
+            greedy = params.is_greedy
             # Greedy decoding gives N identical sequences: decode one and repeat it.
             count = 1 if greedy else params.n
             options: dict[str, Any] = dict(

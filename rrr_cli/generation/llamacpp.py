@@ -187,7 +187,7 @@ class LlamaCppBackend(Backend):
         """
         encoded = [self._prompt_tokens(prompt) for prompt in prompts]
         # Greedy decoding gives every sequence the same text: decode one per prompt, repeat it.
-        count = 1 if params.temperature == 0 else params.n
+        count = 1 if params.is_greedy else params.n
         budgets = [min(params.max_tokens, self.n_ctx - len(tokens)) for tokens in encoded]
         per_seq = max((len(t) + b + 1 for t, b in zip(encoded, budgets)), default=1)
         slots = self.max_parallel if self.batched else 1
@@ -208,7 +208,8 @@ class LlamaCppBackend(Backend):
             raise RrrError("cannot generate from an empty prompt (the model adds no BOS token)")
         if len(tokens) >= self.n_ctx:
             raise RrrError(
-                f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx} tokens (raise --n-ctx)"
+                f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx} tokens (raise it with "
+                "--n-ctx on rrr sample and rrr solve, or RRR_SAMPLE_N_CTX / [sample] n_ctx for every command)"
             )
         return tokens
 

@@ -22,7 +22,7 @@ def sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
 
     Greedy decoding (temperature 0) asks for one sequence; the caller repeats it N times.
     """
-    greedy = params.temperature == 0
+    greedy = params.is_greedy
     kwargs: dict[str, Any] = {
         "n": 1 if greedy else params.n,
         "temperature": float(params.temperature),
@@ -117,7 +117,7 @@ class VLLMBackend(Backend):
         out = []
         for result in results:
             gens = [to_generation(o, params) for o in result.outputs]
-            out.append(gens * params.n if params.temperature == 0 else gens)
+            out.append(gens * params.n if params.is_greedy else gens)
         return out
 
     def close(self) -> None:
