@@ -13,6 +13,14 @@ the final norm and the head, under bf16 autocast where that pays off (`bf16_supp
 layers (the default) even that is done once: each text's pooled state is fixed, and the head is fitted
 on all pairs at once, 100 full-batch steps an epoch, in well under a second (on MBPP's 1,545 pairs the
 whole run is the trunk pass: 4 min on 2 cores).
+
+Under `torchrun --nproc_per_node N` (see `training.distributed`) the processes share the work. With
+a frozen trunk, each process runs the trunk over its share of the distinct texts and all of them get
+every pooled state, then each fits the same head on all pairs (a few milliseconds; the same result as
+one process, up to float rounding). With LoRA layers, each process caches every text and takes its
+share of each global batch of `per_device_train_batch_size * N` pairs, and the gradients are summed
+before each step: the same steps as one process with a batch N times as big. Only rank 0 logs and
+saves the reranker.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Pair
+from rrr_cli.training import distributed
 from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, pair_logprobs, split_by_task
 from rrr_cli.training.reward_model import RewardModel, RewardModelSettings, confidence_inputs, fill_confidence
 
@@ -187,6 +196,33 @@ def _score_tasks(model: RewardModel, cache: _StateCache, tasks: Sequence[Labelle
     return [[values[(t.prompt, c)] for c in t.completions] for t in tasks]
 
 
+def _score_tasks_pooled(model: RewardModel, pooled_of: dict[tuple[str, str], Any], tasks: Sequence[LabelledTask],
+                        confidence: dict[tuple[str, str], list[float]]) -> list[list[float]]:
+    """`_score_tasks` for a frozen trunk: the head on each text's pooled state, all at once."""
+    import torch
+
+    texts = list(dict.fromkeys((t.prompt, c) for t in tasks for c in t.completions))
+    if not texts:
+        return [[] for _ in tasks]
+    with torch.inference_mode():
+        pooled = torch.stack([pooled_of[t] for t in texts]).to(model.device)
+        rows = [confidence[t] for t in texts] if model.settings.confidence else None
+        values = dict(zip(texts, model.head_scores(pooled, rows).float().tolist()))
+    return [[values[(t.prompt, c)] for c in t.completions] for t in tasks]
+
+
+def _pooled_of(model: RewardModel, cache: _StateCache, texts: Sequence[tuple[str, str]], batch_size: int,
+               place: distributed.World) -> dict[tuple[str, str], Any]:
+    """Each text's pooled final state (on the CPU), from its cached trunk states; under torchrun
+    `texts` is this process's share and the result holds every process's."""
+    rows = _pooled_all(model, cache, texts, batch_size).cpu() if texts else None
+    pooled_of: dict[tuple[str, str], Any] = {}
+    # One tensor per process travels (a row of it alone would pickle the whole matrix).
+    for share, matrix in distributed.all_gather((list(texts), rows)):
+        pooled_of.update(zip(share, matrix if matrix is not None else []))
+    return pooled_of
+
+
 def _confidence_table(train_pairs: Sequence[Pair], val_tasks: Sequence[LabelledTask]) -> dict[tuple[str, str], list[float]]:
     """Generator-confidence inputs per (prompt, completion): from the pairs and the validation tasks.
 
@@ -246,7 +282,9 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
     pairs = list(pairs)
     if not pairs:
         raise RrrError("no training pairs (need tasks with both passing and failing candidates)")
-    log = log or (lambda line: None)
+    place = distributed.setup()
+    log = log if log and place.main else (lambda line: None)
+    progress = progress if place.main else None
     if val_tasks is None:
         train_pairs, held_pairs = split_by_task(pairs, config.validation_fraction, config.seed)
         val_tasks = labelled_from_pairs(held_pairs)
@@ -264,14 +302,21 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
     torch.manual_seed(config.seed)
     fresh = model is None
     model = model or RewardModel.from_base(config.model_name_or_path, config.settings(), seed=config.seed,
-                                           device=config.device)
+                                           device=distributed.device(place, config.device))
     if config.bf16 is not None:
         model.use_bf16 = config.bf16
     confidence = _confidence_table(train_pairs, val_tasks) if model.settings.confidence else {}
     cache = _StateCache(model, config.per_device_eval_batch_size)
     train_texts = list(dict.fromkeys((p.prompt, t) for p in train_pairs for t in (p.chosen, p.rejected)))
-    texts = train_texts + [(t.prompt, c) for t in val_tasks for c in t.completions]
-    distinct = len(set(texts))
+    texts = list(dict.fromkeys(train_texts + [(t.prompt, c) for t in val_tasks for c in t.completions]))
+    distinct = len(texts)
+    lora_params = [p for p in model.trunk.parameters() if p.requires_grad]
+    head_only = not lora_params
+    # A frozen trunk's pass is shared out (texts dealt by length, so the shares cost alike); with
+    # LoRA every process needs every text's states.
+    mine = texts
+    if head_only and place.distributed:
+        mine = distributed.shard(sorted(texts, key=lambda t: len(t[0]) + len(t[1])), place)
     started = time.perf_counter()
     done = 0
 
@@ -279,26 +324,34 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
         nonlocal done
         done += n
         if progress:
-            progress("caching trunk states", done, distinct)
+            progress("caching trunk states", done, len(mine))
 
-    cache.fill(texts, advance)
+    cache.fill(mine, advance)
+    pooled_of = None
+    if head_only:
+        pooled_of = _pooled_of(model, cache, mine, config.per_device_eval_batch_size, place)
     cache_seconds = time.perf_counter() - started
-    log(f"cached frozen-trunk states for {distinct} distinct texts ({cache.tokens} tokens) "
-        f"in {cache_seconds:.0f}s ({cache.tokens / max(cache_seconds, 1e-9):.0f} tokens/s)")
+    tokens = int(distributed.sum_floats([cache.tokens])[0])
+    log(f"cached frozen-trunk states for {distinct} distinct texts ({tokens} tokens) "
+        f"in {cache_seconds:.0f}s ({tokens / max(cache_seconds, 1e-9):.0f} tokens/s)"
+        + (f" over {place.size} processes" if place.distributed else ""))
 
-    lora_params = [p for p in model.trunk.parameters() if p.requires_grad]
-    head_only = not lora_params
     pooled = None
-    if head_only or (fresh and model.settings.projection):
+    if head_only:
+        pooled = torch.stack([pooled_of[t] for t in train_texts]).to(model.device)
+    elif fresh and model.settings.projection:
         pooled = _pooled_all(model, cache, train_texts, config.per_device_eval_batch_size)
     if fresh and model.settings.projection:
         model.head.fit_projection(pooled)
         log(f"head reads the top {model.settings.projection} principal components of {len(train_texts)} "
             f"training completions' pooled states" + (" and the generator's log-probs" if confidence else ""))
+    # Every process starts from rank 0's weights (they agree already: same seed, same data).
+    distributed.broadcast_parameters([*model.trainable_parameters(), *model.head.buffers()])
     penalty = getattr(model.head, "penalty", None)
 
-    def regularised(loss):
-        return loss + config.head_l2 * penalty() if penalty is not None and config.head_l2 else loss
+    def regularised(loss, share: float = 1.0):
+        """The loss plus the head's weight penalty (`share` of it: each process adds its part)."""
+        return loss + share * config.head_l2 * penalty() if penalty is not None and config.head_l2 else loss
 
     if head_only:
         optimizer = torch.optim.Adam(model.head.parameters(), lr=config.head_only_learning_rate)
@@ -310,7 +363,8 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
         groups = [{"params": list(model.head.parameters()), "lr": config.head_learning_rate},
                   {"params": lora_params, "lr": config.learning_rate}]
         optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-        steps_per_epoch = math.ceil(len(train_pairs) / config.per_device_train_batch_size)
+        global_batch = config.per_device_train_batch_size * place.size
+        steps_per_epoch = math.ceil(len(train_pairs) / global_batch)
         total_steps = steps_per_epoch * config.num_train_epochs
         warmup = max(1, int(config.warmup_ratio * total_steps))
         # Linear warmup then linear decay, as TRL/transformers' default schedule.
@@ -345,29 +399,39 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
             rng.shuffle(order)
             losses, wins = [], 0
             for step in range(steps_per_epoch):
-                batch = order[step * config.per_device_train_batch_size:(step + 1) * config.per_device_train_batch_size]
-                # A text shared by several pairs in the batch runs once.
-                batch_texts = list(dict.fromkeys((p.prompt, t) for p in batch for t in (p.chosen, p.rejected)))
-                where = {t: i for i, t in enumerate(batch_texts)}
-                scores = model.score_from_states([cache[t] for t in batch_texts],
-                                                 [confidence[t] for t in batch_texts] if confidence else None)
-                chosen = scores[[where[(p.prompt, p.chosen)] for p in batch]]
-                rejected = scores[[where[(p.prompt, p.rejected)] for p in batch]]
-                loss = bradley_terry_loss(chosen, rejected)
+                batch = order[step * global_batch:(step + 1) * global_batch]
+                local = distributed.shard(batch, place)  # this process's share of the global batch
                 optimizer.zero_grad(set_to_none=True)
-                regularised(loss).backward()
+                if local:
+                    # A text shared by several pairs in the batch runs once.
+                    batch_texts = list(dict.fromkeys((p.prompt, t) for p in local for t in (p.chosen, p.rejected)))
+                    where = {t: i for i, t in enumerate(batch_texts)}
+                    scores = model.score_from_states([cache[t] for t in batch_texts],
+                                                     [confidence[t] for t in batch_texts] if confidence else None)
+                    chosen = scores[[where[(p.prompt, p.chosen)] for p in local]]
+                    rejected = scores[[where[(p.prompt, p.rejected)] for p in local]]
+                    loss = bradley_terry_loss(chosen, rejected)
+                    # Scaled by this share of the global batch: the summed gradients are the global mean's.
+                    regularised(loss * (len(local) / len(batch)), share=1 / place.size).backward()
+                    losses.append(float(loss.detach()) * len(local))
+                    wins += int((chosen > rejected).sum())
+                elif penalty is not None and config.head_l2:
+                    regularised(0.0, share=1 / place.size).backward()
+                distributed.sum_gradients(model.trainable_parameters())
                 torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()
-                losses.append(float(loss.detach()) * len(batch))
-                wins += int((chosen > rejected).sum())
                 if progress:
                     progress(f"epoch {epoch}/{config.num_train_epochs}", step + 1, steps_per_epoch)
-            train_loss = sum(losses) / len(train_pairs)
+            loss_sum, wins = distributed.sum_floats([sum(losses), wins])
+            train_loss, wins = loss_sum / len(train_pairs), int(wins)
         model.trunk.eval()
         val_acc = val_r1 = None
         if val_tasks:
-            task_scores = _score_tasks(model, cache, val_tasks, config.per_device_eval_batch_size, confidence)
+            if pooled_of is not None:
+                task_scores = _score_tasks_pooled(model, pooled_of, val_tasks, confidence)
+            else:
+                task_scores = _score_tasks(model, cache, val_tasks, config.per_device_eval_batch_size, confidence)
             by_text = {(t.prompt, c): s for t, row in zip(val_tasks, task_scores) for c, s in zip(t.completions, row)}
             val_acc = _pairwise_accuracy(val_pairs, by_text)
             val_r1 = reranked_at_1_mean(val_tasks, task_scores)
@@ -388,7 +452,7 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
         train_tasks=len({p.task_id for p in train_pairs}), train_pairs=len(train_pairs),
         val_tasks=len(val_tasks), val_pairs=len(val_pairs), distinct_texts=distinct,
         cache_seconds=cache_seconds, train_seconds=time.perf_counter() - train_started,
-        tokens_cached=cache.tokens)
+        tokens_cached=tokens, extra={"processes": place.size} if place.distributed else {})
 
 
 def _nan_low(value: float | None) -> float:
@@ -404,7 +468,8 @@ def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: st
     name). Returns (result, directory). This is the entry point selftrain calls each iteration."""
     from rrr_cli.training.reward_model import new_reranker_name, rerankers_dir
 
-    name = name or new_reranker_name()
+    place = distributed.setup()
+    name = distributed.broadcast(name or new_reranker_name())  # rank 0's dated name, on every process
     if not name or "/" in name or name.startswith("."):
         raise RrrError(f"invalid reranker name {name!r}")
     result = train_reward_model(pairs, config, val_tasks=val_tasks, log=log, progress=progress)
@@ -417,5 +482,8 @@ def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: st
         "training_config": {k: v for k, v in asdict(config).items() if k != "device"},
         "metrics": result.metrics(),
     }
-    directory = result.model.save(rerankers_dir() / name, manifest)
+    directory = rerankers_dir() / name
+    if place.main:  # one writer; the others wait until the reranker is in place
+        directory = result.model.save(directory, manifest)
+    distributed.barrier()
     return result, directory

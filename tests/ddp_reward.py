@@ -1,0 +1,60 @@
+"""Train the reward model on toy pairs, in one process or as one of several under torchrun, and write
+what the training produced: tests/test_distributed_training.py runs it both ways and compares.
+
+    python tests/ddp_reward.py BASE_DIR OUT.pt head|lora PER_DEVICE_BATCH
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_reward.py ...
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+
+
+def toy_pairs(tasks: int = 16, seed: int = 0):
+    """The chosen completion adds, the rejected one subtracts; the generator log-probs are noise."""
+    from rrr_cli.records import Pair
+
+    rng = random.Random(seed)
+    pairs = []
+    for t in range(tasks):
+        for _ in range(2):
+            a = rng.randint(1, 9)
+            pairs.append(Pair(f"t{t}", "python", f"def f{t}(x):\n", f"    return x + {a}\n", f"    return x - {a}\n",
+                              chosen_logprob_sum=rng.uniform(-9, -1), chosen_n_tokens=10,
+                              rejected_logprob_sum=rng.uniform(-9, -1), rejected_n_tokens=10))
+    return pairs
+
+
+def main(base: str, out: str, mode: str, batch: int) -> None:
+    import torch
+
+    from rrr_cli.training import distributed
+    from rrr_cli.training.train_reward import RewardTrainingConfig, train_and_save
+
+    torch.set_num_threads(1)
+    if mode == "head":  # the default recipe: a frozen trunk, a projected head reading the log-probs
+        config = RewardTrainingConfig(model_name_or_path=base, num_train_epochs=2, projection=4, bf16=False,
+                                      validation_fraction=0.25, seed=0, per_device_eval_batch_size=4)
+    else:  # LoRA on the top layer, trained in mini-batches of pairs
+        config = RewardTrainingConfig(model_name_or_path=base, num_train_epochs=2, trainable_layers=1,
+                                      projection=0, confidence=False, learning_rate=3e-3, head_learning_rate=1e-2,
+                                      per_device_train_batch_size=batch, validation_fraction=0.25, bf16=False,
+                                      seed=0)
+    pairs = toy_pairs()
+    result, directory = train_and_save(pairs, config, name="ddp")
+    texts = [(p.prompt, c) for p in pairs for c in (p.chosen, p.rejected)]
+    logprobs = [(p.chosen_logprob_sum, 10) if c == p.chosen else (p.rejected_logprob_sum, 10)
+                for p in pairs for c in (p.chosen, p.rejected)]
+    scores = result.model.score_texts(texts, logprobs=logprobs)
+    place = distributed.world()
+    everyone = distributed.all_gather(scores)
+    if place.main:
+        torch.save({"world_size": place.size, "directory": str(directory), "scores": scores,
+                    "scores_by_rank": everyone, "state": result.model.trainable_state(),
+                    "epochs": [(e.train_loss, e.train_pairwise_accuracy, e.val_pairwise_accuracy, e.val_reranked_at_1)
+                               for e in result.epochs]}, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
