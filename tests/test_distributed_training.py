@@ -1,9 +1,12 @@
-"""Reward-model training under torchrun: two CPU processes (gloo) on a tiny random model train, write
-one reranker, and agree with one process on the same data.
+"""Training under torchrun: two CPU processes (gloo) on a tiny random model train, write one reranker or
+policy, and agree with one process on the same data.
 
-With a frozen trunk the two processes split the trunk pass and fit the same head; with LoRA each takes
-half of every global batch and the gradients are summed, so two processes at batch 4 take the steps
-one process takes at batch 8. Float rounding (other batch shapes in the trunk pass) is all that differs.
+Reward model: with a frozen trunk the two processes split the trunk pass and fit the same head; with
+LoRA each takes half of every global batch and the gradients are summed, so two processes at batch 4
+take the steps one process takes at batch 8. PPO: each process rolls out half of the global batch,
+advantages are whitened over all of it and gradients summed; with rollouts that do not depend on the
+split (top_p keeps only the likeliest token) the policy and value head match one process's. Float
+rounding (other batch shapes) is all that differs.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ pytest.importorskip("peft")
 
 from reward_tiny import save_tiny_base  # noqa: E402
 
-SCRIPT = Path(__file__).with_name("ddp_reward.py")
+SCRIPT = Path(__file__).with_name("ddp_train.py")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def base(tmp_path_factory):
     return save_tiny_base(tmp_path_factory.mktemp("tiny") / "base")
 
 
-def _train(base: Path, home: Path, mode: str, batch: int, processes: int) -> dict:
+def _train(base: Path | str, home: Path, mode: str, batch: int, processes: int) -> dict:
     out = home / "result.pt"
     launcher = [sys.executable] if processes == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
@@ -37,7 +40,8 @@ def _train(base: Path, home: Path, mode: str, batch: int, processes: int) -> dic
            "PYTHONPATH": os.pathsep.join([str(SCRIPT.parent), os.environ.get("PYTHONPATH", "")])}
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         env.pop(name, None)
-    done = subprocess.run([*launcher, str(SCRIPT), str(base), str(out), mode, str(batch)], env=env,
+    home.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([*launcher, str(SCRIPT), mode, str(base), str(out), str(batch)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return torch.load(out, weights_only=False)
@@ -65,3 +69,21 @@ def test_two_processes_train_like_one(base, tmp_path, mode, batch):
     assert rerankers == ["ddp"], rerankers
     manifest = json.loads((tmp_path / "two" / "cache" / "rerankers" / "ddp" / "manifest.json").read_text())
     assert manifest["metrics"]["processes"] == 2
+
+
+@pytest.mark.slow
+def test_ppo_on_two_processes_updates_like_one(tmp_path):
+    one = _train("-", tmp_path / "one", "ppo", 8, processes=1)
+    two = _train("-", tmp_path / "two", "ppo", 4, processes=2)
+    assert two["world_size"] == 2
+    for name, value in two["state_by_rank"][1].items():
+        assert torch.equal(two["state_by_rank"][0][name], value), name  # the processes stay in step
+    changed = 0
+    for name, value in one["state"].items():
+        assert torch.allclose(two["state"][name], value, atol=1e-4), name
+        changed += not torch.equal(value, torch.zeros_like(value))
+    assert changed  # it trained (LoRA's B matrices start at zero)
+    for mine, theirs in zip(two["history"], one["history"]):
+        assert mine == pytest.approx(theirs, rel=1e-3, abs=1e-4)
+    policy = tmp_path / "two" / "policy"
+    assert (policy / "adapter_config.json").is_file() and (policy / "value_head.pt").is_file()

@@ -15,6 +15,14 @@ is no second copy of the weights. A linear value head reads the policy's last hi
    `1.5 * target_kl`.
 
 Names follow TRL's PPOConfig so its users recognise them.
+
+Under `torchrun --nproc_per_node N` (see `training.distributed`) each process rolls out its share of a
+global batch of `batch_size * N` prompts (`batch_size` is per process, as TRL's per-device sizes);
+advantages (and rewards, when whitened) are normalised with the global batch's statistics, gradients are
+summed across processes before each step, early stopping looks at the global approximate KL, and the
+step's statistics are the global batch's. Sampling draws differ from one process's (each process has
+its own seed), so a run agrees with a single-process run in expectation; with the rollouts fixed, the
+updates are the same. Only rank 0 saves.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import torch.nn.functional as F
 from rrr_cli.atomic import atomic_dir
 from rrr_cli.errors import RrrError
 from rrr_cli.records import check_value, read_json_file
+from rrr_cli.training import distributed
 
 RewardFn = Callable[[list[str], list[str]], Sequence[float]]
 
@@ -103,9 +112,11 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    mean = masked_mean(values, mask)
-    var = masked_mean((values - mean) ** 2, mask)
-    return (values - mean) * torch.rsqrt(var + 1e-8)
+    """Zero mean and unit variance over the masked positions of the global batch (all processes')."""
+    total, count = distributed.sum_floats([(values * mask).sum().item(), mask.sum().item()])
+    mean = total / max(count, 1.0)
+    spread, = distributed.sum_floats([(((values - mean) ** 2) * mask).sum().item()])
+    return (values - mean) * (spread / max(count, 1.0) + 1e-8) ** -0.5
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
@@ -141,6 +152,7 @@ class PPOTrainer:
     def __init__(self, model: torch.nn.Module, tokenizer, reward_fn: RewardFn, config: PPOConfig | None = None,
                  policy=None, value_head: torch.nn.Module | None = None):
         self.config = config or PPOConfig()
+        self.place = distributed.setup()
         self.tokenizer = tokenizer
         self.reward_fn = reward_fn
         if tokenizer.pad_token_id is None:
@@ -154,6 +166,7 @@ class PPOTrainer:
         self.value_head = value_head if value_head is not None else torch.nn.Linear(hidden, 1)
         self.value_head.to(self.device, dtype=torch.float32)
         params = [p for p in self.policy.parameters() if p.requires_grad] + list(self.value_head.parameters())
+        distributed.broadcast_parameters(params)  # every process starts from rank 0's adapters and value head
         self.optimizer = torch.optim.AdamW(params, lr=self.config.learning_rate)
         self.steps = 0
 
@@ -218,7 +231,9 @@ class PPOTrainer:
             raise RrrError("PPO step needs at least one prompt")
         self.steps += 1
         started = time.perf_counter()
-        query, response, texts = self.generate(prompts, seed=cfg.seed * 100_003 + self.steps)
+        # Each process draws its own samples (rank 0 as one process would).
+        query, response, texts = self.generate(prompts, seed=cfg.seed * 100_003 + self.steps
+                                               + 1_000_003 * self.place.rank)
         generated = time.perf_counter()
         scores = torch.tensor([float(s) for s in self.reward_fn(list(prompts), texts)], dtype=torch.float32,
                               device=self.device)
@@ -237,8 +252,12 @@ class PPOTrainer:
             kl = (old_logprobs - ref_logprobs) * mask
             rewards = -cfg.kl_coef * kl
             final = scores
-            if cfg.whiten_rewards and len(prompts) > 1:
-                final = (scores - scores.mean()) / (scores.std() + 1e-8)
+            count, total, squares = distributed.sum_floats([len(prompts), scores.sum().item(),
+                                                            (scores ** 2).sum().item()])
+            score_mean = total / count
+            score_std = math.sqrt(max(0.0, squares - count * score_mean ** 2) / (count - 1)) if count > 1 else 0.0
+            if cfg.whiten_rewards and count > 1:
+                final = (scores - score_mean) / (score_std + 1e-8)
             last = (mask.sum(1).long() - 1).clamp(min=0)
             rewards[torch.arange(len(prompts), device=self.device), last] += final
             advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
@@ -257,7 +276,9 @@ class PPOTrainer:
                 for key in totals:
                     totals[key] += stats[key]
                 updates += 1
-                if cfg.target_kl and stats["approx_kl"] > 1.5 * cfg.target_kl:
+                # Every process stops at the same point: on the global approximate KL.
+                approx_kl = distributed.sum_floats([stats["approx_kl"]])[0] / self.place.size
+                if cfg.target_kl and approx_kl > 1.5 * cfg.target_kl:
                     stop = True
                     break
             if stop:
@@ -266,16 +287,17 @@ class PPOTrainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         finished = time.perf_counter()
+        # The global batch's figures (each process's own when there is one).
+        size = self.place.size
+        kl_sum, length_sum, *means = distributed.sum_floats(
+            [kl.sum().item(), lengths.sum().item(), *(totals[key] / updates for key in totals)])
         return {
             "step": self.steps,
-            "reward_mean": scores.mean().item(),
-            "reward_std": scores.std().item() if len(prompts) > 1 else 0.0,
-            "kl": kl.sum(1).mean().item(),
-            "pg_loss": totals["pg_loss"] / updates,
-            "vf_loss": totals["vf_loss"] / updates,
-            "clipfrac": totals["clipfrac"] / updates,
-            "approx_kl": totals["approx_kl"] / updates,
-            "response_length": lengths.mean().item(),
+            "reward_mean": score_mean,
+            "reward_std": score_std,
+            "kl": kl_sum / count,
+            **{key: value / size for key, value in zip(totals, means)},
+            "response_length": length_sum / count,
             "epochs": epochs_run,
             # Wall-clock seconds of the step's phases (they vary run to run; nothing else does).
             "seconds_rollout": generated - started,
@@ -295,8 +317,10 @@ class PPOTrainer:
         vf_loss = 0.5 * masked_mean(torch.max((values - returns) ** 2, (clipped - returns) ** 2), mask)
         loss = pg_loss + cfg.vf_coef * vf_loss
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # Each process's minibatch is its share of the global one: the summed gradients are their mean's.
+        (loss / self.place.size).backward()
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        distributed.sum_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         self.optimizer.step()
         with torch.no_grad():
@@ -306,7 +330,8 @@ class PPOTrainer:
 
     def train(self, prompts: Sequence[str], steps: int, on_step: Callable[[dict], None] | None = None
               ) -> list[dict[str, float]]:
-        """`steps` PPO steps, each on the next `batch_size` prompts (cycling, in a seeded order)."""
+        """`steps` PPO steps, each on the next `batch_size` prompts (cycling, in a seeded order); under
+        torchrun, on the next `batch_size` prompts per process, each process taking its share."""
         if not prompts:
             raise RrrError("PPO training needs at least one prompt")
         order = list(prompts)
@@ -315,13 +340,13 @@ class PPOTrainer:
         cursor = len(order)
         for _ in range(steps):
             batch = []
-            while len(batch) < self.config.batch_size:
+            while len(batch) < self.config.batch_size * self.place.size:
                 if cursor >= len(order):
                     order = [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
                     cursor = 0
                 batch.append(order[cursor])
                 cursor += 1
-            stats = self.step(batch)
+            stats = self.step(distributed.shard(batch, self.place))
             history.append(stats)
             if on_step:
                 on_step(stats)
@@ -333,10 +358,12 @@ class PPOTrainer:
         """Write the LoRA adapter, the value head and the config to `path`, atomically (a directory
         renamed into place, so a crash never leaves a half-written policy)."""
         path = Path(path)
-        with atomic_dir(path) as staging:
-            self.policy.save_pretrained(staging)
-            torch.save(self.value_head.state_dict(), staging / VALUE_HEAD_FILE)
-            (staging / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        if self.place.main:  # one writer; the others wait until the policy is in place
+            with atomic_dir(path) as staging:
+                self.policy.save_pretrained(staging)
+                torch.save(self.value_head.state_dict(), staging / VALUE_HEAD_FILE)
+                (staging / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        distributed.barrier()
         return path
 
     @classmethod

@@ -1,14 +1,16 @@
-"""Train the reward model on toy pairs, in one process or as one of several under torchrun, and write
-what the training produced: tests/test_distributed_training.py runs it both ways and compares.
+"""Train on toy data, in one process or as one of several under torchrun, and write what the training
+produced: tests/test_distributed_training.py runs it both ways and compares.
 
-    python tests/ddp_reward.py BASE_DIR OUT.pt head|lora PER_DEVICE_BATCH
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_reward.py ...
+    python tests/ddp_train.py head|lora BASE_DIR OUT.pt PER_DEVICE_BATCH    (the reward model)
+    python tests/ddp_train.py ppo - OUT.pt PER_DEVICE_BATCH                  (PPO on tiny_lm's model)
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_train.py ...
 """
 
 from __future__ import annotations
 
 import random
 import sys
+from pathlib import Path
 
 
 def toy_pairs(tasks: int = 16, seed: int = 0):
@@ -26,7 +28,7 @@ def toy_pairs(tasks: int = 16, seed: int = 0):
     return pairs
 
 
-def main(base: str, out: str, mode: str, batch: int) -> None:
+def train_reward(mode: str, base: str, out: str, batch: int) -> None:
     import torch
 
     from rrr_cli.training import distributed
@@ -56,5 +58,41 @@ def main(base: str, out: str, mode: str, batch: int) -> None:
                                for e in result.epochs]}, out)
 
 
+# Eight prompts of the same length (no padding, so a batch of 8 and two of 4 run the same numbers).
+PPO_PROMPTS = [f"def {name}(x):" for name in "abcdefgh"]
+
+
+def letters_reward(prompts, completions):
+    return [float(sum(c.isalpha() and c.islower() for c in text)) for text in completions]
+
+
+def train_ppo(out: str, batch: int) -> None:
+    """Three PPO steps on the global batch of all eight prompts. top_p this small keeps only the most
+    likely token, so the rollouts do not depend on how the batch is split: the updates can be compared."""
+    import torch
+
+    from rrr_cli.training import distributed
+    from rrr_cli.training.ppo import PPOConfig, PPOTrainer
+    from tiny_lm import tiny_model, tiny_tokenizer
+
+    torch.set_num_threads(1)
+    config = PPOConfig(learning_rate=1e-2, batch_size=batch, mini_batch_size=batch, ppo_epochs=2,
+                       max_new_tokens=8, kl_coef=0.05, target_kl=0.0, top_p=1e-6, seed=0)
+    trainer = PPOTrainer(tiny_model(), tiny_tokenizer(), letters_reward, config)
+    history = trainer.train(PPO_PROMPTS, steps=3)
+    directory = trainer.save(Path(out).with_name("policy"))
+    place = distributed.world()
+    state = {name: p.detach().clone() for name, p in trainer.policy.named_parameters() if p.requires_grad}
+    state.update({f"value_head.{k}": v.clone() for k, v in trainer.value_head.state_dict().items()})
+    everyone = distributed.all_gather(state)
+    if place.main:
+        torch.save({"world_size": place.size, "directory": str(directory), "state": state,
+                    "state_by_rank": everyone,
+                    "history": [{k: v for k, v in h.items() if not k.startswith("seconds")} for h in history]}, out)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if sys.argv[1] == "ppo":
+        train_ppo(sys.argv[3], int(sys.argv[4]))
+    else:
+        train_reward(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
