@@ -10,10 +10,17 @@ from rich.table import Table
 
 from rrr_cli.errors import RrrError
 
-# The paper's column order; other groups (mbpp, ...) follow.
+# The paper's column order; other groups (a plugin's language, mbpp, ...) follow.
 ORDER = ["python", "cpp", "java", "php", "ts", "cs", "sh", "js"]
-TITLES = {"python": "Python", "cpp": "C++", "java": "Java", "php": "PHP", "ts": "TypeScript", "cs": "C#",
-          "sh": "Bash", "js": "JavaScript", "mbpp": "MBPP"}
+BENCHMARK_TITLES = {"mbpp": "MBPP"}
+
+
+def title(group: str) -> str:
+    """A column's heading: a benchmark's name, or the language's `display_name` from its definition."""
+    from rrr_cli.execution.languages import languages
+
+    language = languages().get(group)
+    return BENCHMARK_TITLES.get(group) or (language.display_name if language else group)
 
 
 def _groups(report: dict[str, Any]) -> list[str]:
@@ -50,7 +57,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, list[str], bool]]:
 
 def headers(report: dict[str, Any]) -> list[str]:
     groups = _groups(report)
-    return [f"{TITLES.get(g, g)} ({report['columns'][g]['tasks']})" for g in groups] + ["Average"]
+    return [f"{title(g)} ({report['columns'][g]['tasks']})" for g in groups] + ["Average"]
 
 
 def rich_table(report: dict[str, Any]) -> Table:
@@ -152,7 +159,7 @@ def plot(report: dict[str, Any], path: str | Path, reference: dict[str, Any] | N
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise RrrError(f"{path}: the plot is written as .png, .svg or .pdf")
     groups = _groups(report)
-    labels = [TITLES.get(g, g) for g in groups] + ["Average"]
+    labels = [title(g) for g in groups] + ["Average"]
     columns = [report["columns"][g] for g in groups] + [report["average"]]
     scorers = report["scorers"]
     n = report["settings"]["n"]

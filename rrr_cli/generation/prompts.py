@@ -18,6 +18,7 @@ import ast
 import textwrap
 from collections.abc import Iterator, Mapping
 
+from rrr_cli.brackets import matching
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.languages import get_language, languages
 from rrr_cli.records import Task
@@ -161,43 +162,6 @@ def python_continuation(task: Task, text: str) -> str:
     return continuation
 
 
-def _matching_brace(code: str, open_index: int, language_name: str) -> int | None:
-    """Index of the brace closing the one at `open_index`, skipping strings and comments (the
-    language's `line_comment` and `block_comment`; a `#` comment starts a line or follows a blank)."""
-    language = get_language(language_name)
-    hash_comments = "#" in language.line_comment
-    slash_comments = "//" in language.line_comment
-    block = language.block_comment if len(language.block_comment) == 2 else None
-    depth, i, quote = 0, open_index, None
-    while i < len(code):
-        char = code[i]
-        if quote:
-            if char == "\\":
-                i += 2
-                continue
-            if char == quote:
-                quote = None
-        elif slash_comments and code.startswith("//", i) or (
-                hash_comments and char == "#" and (i == 0 or code[i - 1] in " \t\n")):
-            newline = code.find("\n", i)
-            i = len(code) if newline < 0 else newline
-            continue
-        elif block and code.startswith(block[0], i):
-            end = code.find(block[1], i + len(block[0]))
-            i = len(code) if end < 0 else end + len(block[1])
-            continue
-        elif char in "\"'`":
-            quote = char
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
-
-
 def braced_body(task: Task, text: str) -> str:
     """For brace languages: the function body that `text` continues, up to its closing brace.
 
@@ -209,7 +173,7 @@ def braced_body(task: Task, text: str) -> str:
     brace = task.prompt.rfind("{")
     if brace < 0:
         return text
-    close = _matching_brace(code, brace, task.language)
+    close = matching(code, brace, get_language(task.language))
     if close is None or close < len(task.prompt):
         return text
     if not task.tests.lstrip().startswith("}"):

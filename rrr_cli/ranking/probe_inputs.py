@@ -25,9 +25,11 @@ import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from rrr_cli.brackets import expression_end, split_top_level
+from rrr_cli.execution.languages import get_language
 from rrr_cli.execution.probes import entry_point
+from rrr_cli.ranking.scorers import example_checks
 from rrr_cli.records import Task
-from rrr_cli.ranking.scorers import _balanced_end, example_checks
 from rrr_cli.tasks.examples import Example, extract_examples
 
 if TYPE_CHECKING:
@@ -88,7 +90,7 @@ def _braced_arguments(call: str) -> str | None:
     match = _CALL.match(text)
     if not match:
         return None
-    end = _balanced_end(text, match.end())
+    end = expression_end(text, match.end())
     if end is None or end != len(text) - 1 or text[end] != ")":
         return None
     return text[match.end():end].strip()
@@ -145,43 +147,15 @@ def example_inputs(task: Task) -> list[str]:
 
 # --- mutations ------------------------------------------------------------------------------------
 
-def _templates(language: str) -> bool:
-    return language in ("cpp", "java", "cs")
-
-
 def split_top(text: str, language: str, separator: str = ",") -> list[str]:
     """`text` cut at the separators outside brackets, strings and (C++/Java/C#) template arguments."""
-    parts, depth, quote, start, i = [], 0, None, 0, 0
-    while i < len(text):
-        char = text[i]
-        if quote:
-            if char == "\\":
-                i += 2
-                continue
-            if char == quote:
-                quote = None
-        elif char in "\"'`":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "<" and _templates(language) and i and (text[i - 1].isalnum() or text[i - 1] in "_:"):
-            depth += 1
-        elif char == ">" and _templates(language) and depth > 0 and text[i - 1] != "-":
-            depth -= 1
-        elif char == separator and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return [part.strip() for part in parts if part.strip()]
+    return split_top_level(text, separator, angle_brackets=get_language(language).angle_brackets)
 
 
 def _unwrap(argument: str) -> tuple[str, str, str]:
     """`(x)` as ("(", "x", ")") when the parentheses wrap the whole argument, else ("", x, "")."""
     text = argument.strip()
-    if text.startswith("(") and _balanced_end(text, 1) == len(text) - 1 and text.endswith(")"):
+    if text.startswith("(") and expression_end(text, 1) == len(text) - 1 and text.endswith(")"):
         inner_open, inner, inner_close = _unwrap(text[1:-1])
         return "(" + inner_open, inner, inner_close + ")"
     return "", text, ""
@@ -190,7 +164,7 @@ def _unwrap(argument: str) -> tuple[str, str, str]:
 def _is_string(text: str, language: str) -> bool:
     quotes = _STRING_QUOTES.get(language, '"')
     return len(text) >= 2 and text[0] in quotes and text[-1] == text[0] and \
-        _balanced_end(text + ")", 0) == len(text)
+        expression_end(text + ")", 0) == len(text)
 
 
 def _list_variants(text: str, language: str) -> list[str]:
@@ -339,7 +313,7 @@ def _call_text(language: str, name: str, arguments: str) -> str:
 def _call_in_line(line: str, entry: str) -> str | None:
     """The argument text of the first call of `entry` anywhere in a C-like line (`assert(f(x) == 1);`)."""
     for match in re.finditer(rf"(?<![\w$.]){re.escape(entry)}\s*\(", line):
-        end = _balanced_end(line, match.end())
+        end = expression_end(line, match.end())
         if end is not None and end < len(line) and line[end] == ")":
             return line[match.end():end].strip()
     return None

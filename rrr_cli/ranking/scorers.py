@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from rrr_cli import plugins
+from rrr_cli.brackets import expression_end
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.languages import get_language
 from rrr_cli.ranking import Scorer
@@ -103,38 +104,6 @@ def _assertion(language: str) -> re.Pattern[str] | None:
     return re.compile(pattern) if pattern else None
 
 
-_CLOSERS = {")": "(", "]": "[", "}": "{"}
-
-
-def _balanced_end(text: str, start: int) -> int | None:
-    """Index just past the expression starting at `start`: stops at the first closer with no opener
-    (or at the end), skipping string literals."""
-    depth: list[str] = []
-    quote = None
-    i = start
-    while i < len(text):
-        char = text[i]
-        if quote:
-            if char == "\\":
-                i += 2
-                continue
-            if char == quote:
-                quote = None
-        elif char in "\"'`":
-            quote = char
-        elif char in "([{":
-            depth.append(char)
-        elif char in _CLOSERS:
-            if not depth:
-                return i
-            if depth.pop() != _CLOSERS[char]:
-                return None
-        elif char == ";" and not depth:
-            return i
-        i += 1
-    return i if not depth else None
-
-
 @dataclass(frozen=True)
 class AssertionTemplate:
     """One test line of the task's harness cut around its call and its expected value."""
@@ -164,7 +133,7 @@ def _template(language: str, line: str) -> AssertionTemplate | None:
     if not call:
         return None
     callee = call.group(0).rstrip("(").strip()
-    call_end = _balanced_end(line, call.end())
+    call_end = expression_end(line, call.end())
     if call_end is None or call_end >= len(line):
         return None
     rest_start = call_end + 1
@@ -172,7 +141,7 @@ def _template(language: str, line: str) -> AssertionTemplate | None:
     if not separator:
         return None
     expected_start = rest_start + separator.end()
-    expected_end = _balanced_end(line, expected_start)
+    expected_end = expression_end(line, expected_start)
     if expected_end is None or expected_end == expected_start:
         return None
     return AssertionTemplate(head=line[: call.start()], callee=callee, separator=separator.group(0),
@@ -227,7 +196,7 @@ def python_inline_examples(task: Task) -> list[Example]:
         start = lead.end() if lead else 0
         if not line.startswith(f"{task.entry_point}(", start):
             continue
-        end = _balanced_end(line, start + len(task.entry_point) + 1)
+        end = expression_end(line, start + len(task.entry_point) + 1)
         if end is None or end >= len(line):
             continue
         arrow = _ARROW.match(line, end + 1)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from importlib import resources
 
 from rrr_cli.errors import RrrError
+from rrr_cli.execution.languages import get_language
 from rrr_cli.records import LANGUAGES, Task
 
 HUMANEVAL = {f"humaneval-{language}": language for language in LANGUAGES}
@@ -27,7 +28,11 @@ MBPP_SPLITS = {
 }
 MBPP_SPLITS_ALIASES = {"train+validation": ("train", "validation"), "all": tuple(MBPP_SPLITS)}
 
-PYTHON_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert "]
+
+
+def python_stop() -> list[str]:
+    """Where a Python completion ends: the `task_stop` of Python's definition (plugins/languages/python.toml)."""
+    return list(get_language("python").task_stop)
 
 
 def is_benchmark(name: str) -> bool:
@@ -55,7 +60,7 @@ def _humaneval(language: str) -> tuple[Task, ...]:
             tests = record["test"]
             if f"check({entry_point})" not in tests:
                 tests = tests.rstrip() + f"\n\n\ncheck({entry_point})\n"
-            stop = _stop_tokens(record.get("stop_tokens")) or PYTHON_STOP
+            stop = _stop_tokens(record.get("stop_tokens")) or python_stop()
             task_id = "HumanEval/" + record["task_id"].split("/")[-1]
             extra = {"canonical_solution": record["canonical_solution"]}
         else:
@@ -88,7 +93,7 @@ def _mbpp_task(record: dict) -> Task:
     setup = record.get("test_setup_code") or ""
     tests = "\n\n" + (setup + "\n" if setup else "") + "\n".join(record["test_list"]) + "\n"
     task = Task(task_id=f"mbpp/{record['task_id']}", language="python", prompt=prompt, tests=tests,
-                stop_tokens=PYTHON_STOP, entry_point=entry_point, source="mbpp")
+                stop_tokens=python_stop(), entry_point=entry_point, source="mbpp")
     task.extra = {"canonical_solution": record["code"]}
     return task
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rrr_cli.brackets import matching
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.languages import Language, get_language
 from rrr_cli.records import Task
@@ -39,19 +40,6 @@ def _strip_comments(body: str, language: Language) -> str:
     return body
 
 
-def _body_end(text: str, open_brace: int) -> int | None:
-    """Index of the `}` that closes the brace at `open_brace`, or None when the file ends first."""
-    depth = 0
-    for index in range(open_brace, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return None
-
-
 def _tests(language: Language, examples: list[Example], depth: int, indent: str) -> str:
     checks = "".join(language.example_check.replace("{call}", e.call).replace("{expected}", e.expected) + "\n"
                      for e in examples) if language.example_check else ""
@@ -69,7 +57,7 @@ def braced_task(text: str, name: str, language_name: str) -> Task:
                   and not re.match(r"\s*(class|interface|struct|namespace|enum)\b", m.group("head"))]
     chosen = None
     for match in reversed(signatures):
-        end = _body_end(text, match.end() - 1)
+        end = matching(text, match.end() - 1, language)
         body = text[match.end(): end] if end is not None else text[match.end():]
         if not _strip_comments(body, language).strip():
             chosen, body_end = match, end

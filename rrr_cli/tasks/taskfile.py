@@ -10,7 +10,6 @@ from pathlib import Path
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.languages import by_extension, get_language
 from rrr_cli.records import Task, read_text_file
-from rrr_cli.tasks.benchmarks import PYTHON_STOP
 from rrr_cli.tasks.examples import extract_examples, python_examples_check
 
 class _Extensions(Mapping[str, str]):
@@ -68,7 +67,7 @@ def python_task(text: str, name: str) -> Task:
         prompt += "\n"
     examples = extract_examples(docstring or "")
     task = Task(task_id=Path(name).stem, language="python", prompt=prompt,
-                tests=python_examples_check(examples), stop_tokens=PYTHON_STOP,
+                tests=python_examples_check(examples), stop_tokens=list(get_language("python").task_stop),
                 entry_point=function.name, source=name)
     task.extra = {
         "examples": [{"call": e.call, "expected": e.expected} for e in examples],
