@@ -118,3 +118,18 @@ def test_a_plugin_scorer_is_chosen_by_name_and_cannot_take_a_builtin_name(tmp_pa
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "shortest", "random"]  # rrr's own `random` kept its name
     assert "scorer 'random' (package rrr-fake 0.3" in done.stderr and "taken by package rrr" in done.stderr
+
+
+def test_a_language_prepares_its_programs_and_keys_the_cache_on_execution_fields_only():
+    from dataclasses import replace
+
+    from rrr_cli.execution.languages import Language
+
+    base = Language(name="toy", extension=".toy", packages=("toy",), file="main.toy", run=("toy", "{file}"))
+    headed = replace(base, program_header="import rrr\n", program_header_after=r"^package \w+\n",
+                     program_footer="use rrr\n")
+    assert headed.prepare("// x\npackage main\nbody") == "// x\npackage main\nimport rrr\nbody\nuse rrr\n"
+    assert base.prepare("package main\n") == "package main\n"
+    assert replace(base, display_name="Toy!", fence="t", task_tests="{checks}").execution_spec() == \
+        base.execution_spec()
+    assert "program_header" in headed.execution_spec() and "program_header" not in base.execution_spec()
