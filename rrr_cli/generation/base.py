@@ -60,6 +60,9 @@ class Backend(ABC):
 
     name: str = "backend"  # recorded as `backend` in every candidate
     model_name: str = ""  # recorded as `model`
+    # Optional capability: how many prompts one `generate` call may batch together (a backend that
+    # fills one batch from several prompts raises it; `sample_candidates` windows its tasks by it).
+    prompt_window: int = 1
 
     @abstractmethod
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Generation]]:

@@ -32,12 +32,12 @@ def sample_candidates(
 
     Candidate j of a task is sampled with seed `params.seed + j` and carries that seed, its token
     count and the sum and mean of its tokens' log-probabilities. A backend that batches across prompts
-    (its `prompt_window` attribute, default 1) gets up to that many consecutive tasks with the same
+    (`Backend.prompt_window`, default 1) gets up to that many consecutive tasks with the same
     stop strings per `generate` call, so its batch stays full between tasks; candidates still come
     out task by task, in order, and progress moves once per task.
     """
     check_style(prompt_style)
-    size = max(1, int(getattr(backend, "prompt_window", 1)))
+    size = max(1, int(backend.prompt_window))
     for window, task_params in _windows(tasks, params, prompt_style, size):
         prompts = [render_prompt(task, backend, prompt_style) for task in window]
         rows = backend.generate(prompts, task_params)
