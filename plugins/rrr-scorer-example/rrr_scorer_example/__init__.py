@@ -46,6 +46,8 @@ class NotDegenerateScorer(Scorer):
 
     def __init__(self, repeats: int = 3):
         self.repeats = repeats
+        # Optional: a key that changes whenever the scores could lets `rrr eval` keep them between runs.
+        self.cache_key = f"not_degenerate-r{repeats}-v1"
 
     def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
         scores = []
