@@ -55,7 +55,7 @@ def rrr(args: list[str], home, stdin: str = "") -> subprocess.CompletedProcess:
 def test_rerank_writes_scored_candidates_best_first_per_task(home, tmp_path):
     path = tmp_path / "c.jsonl"
     path.write_text("".join(dumps(c) + "\n" for c in candidates()))
-    result = rrr([str(path)], home)
+    result = rrr([str(path), "--reranker", "tiny"], home)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 12
@@ -68,7 +68,7 @@ def test_rerank_writes_scored_candidates_best_first_per_task(home, tmp_path):
         assert group[0]["mean_logprob"] is not None  # candidate fields pass through
     assert "no trained reranker" not in result.stderr
 
-    top = rrr(["--top-k", "1", "-"], home, stdin=path.read_text())  # stdin, and a name for the reranker
+    top = rrr(["--top-k", "1", "-", "-r", "tiny"], home, stdin=path.read_text())  # stdin
     assert top.returncode == 0, top.stderr
     assert [json.loads(line)["rank"] for line in top.stdout.splitlines()] == [1, 1, 1]
 
@@ -142,3 +142,30 @@ def test_rerank_by_a_named_scorer_consensus_outvotes_the_log_prob(tmp_path):
     assert {r["scorer"] for r in records} == {"consensus"}
     clash = rrr(["--scorer", "random", "--reranker", "x"], tmp_path / "home", stdin=stdin)
     assert clash.returncode != 0 and clash.stderr.count("\n") == 1 and "exclusive" in clash.stderr
+
+
+def test_a_trained_reranker_is_the_default_only_with_a_held_out_win_on_record(home, tmp_path, monkeypatch):
+    from rrr_cli.ranking.rerank import VERSUS_FALLBACK, default_scorer
+    from rrr_cli.training.reward_model import MANIFEST, find_reranker, read_manifest
+
+    stdin = "".join(dumps(c) + "\n" for c in candidates(tasks=2, n=2))
+    unproven = rrr(["--top-k", "1"], home, stdin=stdin)
+    assert unproven.returncode == 0, unproven.stderr
+    assert {json.loads(line)["scorer"].split("(")[0] for line in unproven.stdout.splitlines()} == {"weighted"}
+    assert "no trained reranker beat them" in unproven.stderr and "--reranker tiny" in unproven.stderr
+    # The same reranker with a recorded win (a copy, so the module's home stays as it was).
+    import shutil
+
+    proven_home = tmp_path / "home"
+    shutil.copytree(home, proven_home)
+    monkeypatch.setenv("RRR_HOME", str(proven_home))
+    directory = find_reranker("tiny")
+    assert proven_home in directory.parents
+    manifest = read_manifest(directory)
+    manifest[VERSUS_FALLBACK] = {"beats": True, "tasks": 40, "reranker": 0.6, "fallback": 0.5}
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    assert default_scorer().name == "reward_model"
+    manifest[VERSUS_FALLBACK]["beats"] = False
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    notices = []
+    assert default_scorer(notice=notices.append).name.startswith("weighted") and len(notices) == 1

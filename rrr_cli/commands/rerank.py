@@ -19,8 +19,8 @@ def command(
                                            "(the default when input is piped)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Keep only the best K of each task."),
     reranker: Optional[str] = typer.Option(None, "--reranker", "-r", help="A trained reranker's name or "
-                                           "directory (default: the newest trained one, else public "
-                                           "examples + mean log-prob)."),
+                                           "directory (default: the newest trained one that beat public "
+                                           "examples + mean log-prob on held-out tasks, else those)."),
     scorer_name: Optional[str] = typer.Option(None, "--scorer", help="Rank by this scorer instead: "
                                               "public_examples, consensus (consensus-dual, consensus-mbr; "
                                               "over the examples and their mutations), mean_logprob, random, "

@@ -33,8 +33,8 @@ def command(
     prompt_style: Optional[str] = options.PromptStyle,
     scorer: Optional[str] = typer.Option(None, "--scorer", help="How to pick: public_examples, consensus "
                                          "(consensus-dual, consensus-mbr), mean_logprob, random, weighted, "
-                                         "reranker (default: the newest trained reranker, else public "
-                                         "examples + mean log-prob)."),
+                                         "reranker (default: the newest trained reranker that beat "
+                                         "public examples + mean log-prob on held-out tasks, else those)."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine-readable result."),
     write: bool = typer.Option(False, "--write", help="Write the chosen body into the file "
                                "(the original is kept as FILE.bak)."),
@@ -47,7 +47,7 @@ def command(
 
     Samples N candidates, runs the doc comment's `>>>` examples against each in the sandbox, and
     picks the best (most examples passed, ties by the model's mean log-prob; a trained reranker
-    takes over once there is one).
+    takes over once its manifest records a held-out win over that).
 
     Piped (or with --plain), stdout is exactly the completed file, the same text --write puts in
     place; which candidate won and how every candidate did go to stderr. On a terminal the completed

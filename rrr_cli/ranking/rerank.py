@@ -17,20 +17,42 @@ from rrr_cli.records import Candidate, ScoredCandidate, Task
 FALLBACK_SCORER = "weighted"  # public examples + mean log-prob (see rrr_cli.ranking.scorers)
 FALLBACK_NOTICE = ("no trained reranker: ranking by public examples + mean log-prob "
                    "(train one with `rrr train-reranker`)")
+# The manifest field a reranker earns its place as the default with: its held-out comparison with the
+# fallback, written by training (`beats` true only when it won).
+VERSUS_FALLBACK = "versus_fallback"
+
+
+def beats_fallback(manifest: dict) -> bool:
+    """Whether a reranker's manifest records a held-out win over the fallback scorer."""
+    record = manifest.get(VERSUS_FALLBACK)
+    return isinstance(record, dict) and record.get("beats") is True
 
 
 def default_scorer(reranker: str | None = None, notice: Callable[[str], None] | None = None) -> Scorer:
-    """The scorer `rrr rerank` and `rrr solve` use: the named reranker, else the newest trained one,
-    else the public-examples + mean-log-prob weighted scorer (with a one-line notice)."""
-    from rrr_cli.training.reward_model import newest_reranker
+    """The scorer `rrr rerank` and `rrr solve` use: the named reranker; else the newest trained one whose
+    manifest records that it beat the fallback on held-out tasks; else the fallback, public examples +
+    mean log-prob, with a one-line notice (naming a trained reranker that was passed over, and why).
 
-    if reranker is None and newest_reranker() is None:
-        if notice:
-            notice(FALLBACK_NOTICE)
-        return get_scorer(FALLBACK_SCORER)
+    A reranker that did not win is kept and can still be chosen by name: training it never makes the
+    default pick worse."""
     from rrr_cli.ranking.reward import RewardModelScorer
 
-    return RewardModelScorer.load(reranker)
+    if reranker is not None:
+        return RewardModelScorer.load(reranker)
+    from rrr_cli.training.reward_model import list_rerankers
+
+    found = list_rerankers()
+    for _, path, manifest in found:
+        if beats_fallback(manifest):
+            return RewardModelScorer.load(str(path))
+    if notice:
+        if found:
+            name = found[0][0]
+            notice(f"ranking by public examples + mean log-prob: no trained reranker beat them on held-out "
+                   f"tasks ({name} has no such record; use it with --reranker {name})")
+        else:
+            notice(FALLBACK_NOTICE)
+    return get_scorer(FALLBACK_SCORER)
 
 
 def task_of(candidate: Candidate) -> Task:
