@@ -57,7 +57,11 @@ def main() -> None:
         from rrr_cli.evaluation.runs import JsonlLog
 
         try:
-            for candidate in JsonlLog(Path(args.run) / "samples.jsonl").load(Candidate):
+            by_sample: dict[tuple[str, int], Candidate] = {}
+            for record in JsonlLog(Path(args.run) / "samples.jsonl").load(Candidate):
+                candidate = Candidate.from_dict(record)
+                by_sample[candidate.task_id, candidate.sample_id] = candidate  # the last logged set wins
+            for candidate in by_sample.values():
                 samples[candidate.task_id].append(candidate)
         except RecordError as exc:
             raise SystemExit(str(exc)) from None
