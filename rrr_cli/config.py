@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "sample.backend": "auto",
     "sample.n_ctx": 4096,
     "sample.threads": 0,
+    "vllm.tensor_parallel_size": 1,  # GPUs one vLLM engine splits a model over
     "solve.n": 8,
     "solve.timeout_s": 10.0,
     "execution.workers": 0,

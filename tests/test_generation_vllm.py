@@ -21,7 +21,7 @@ DOCUMENTED_SAMPLING = {
 }
 # vllm.LLM / EngineArgs names (https://docs.vllm.ai/en/v0.10.2/configuration/engine_args.html).
 DOCUMENTED_ENGINE = {"model", "enable_prefix_caching", "gpu_memory_utilization", "seed", "max_model_len",
-                     "logprobs_mode"}
+                     "logprobs_mode", "tensor_parallel_size"}
 
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
@@ -49,6 +49,15 @@ def test_engine_options_use_documented_names_and_drop_unsupported(tmp_path):
     assert kwargs["logprobs_mode"] == "raw_logprobs"
     old = engine_kwargs(tmp_path / "model.gguf", None, supported={"enable_prefix_caching", "seed"})
     assert set(old) == {"model", "enable_prefix_caching", "seed"}
+    assert kwargs["tensor_parallel_size"] == 1
+    assert engine_kwargs(tmp_path / "model.gguf", tensor_parallel_size=2)["tensor_parallel_size"] == 2
+
+
+def test_tensor_parallel_size_is_a_setting(monkeypatch):
+    from rrr_cli import config
+
+    monkeypatch.setenv("RRR_VLLM_TENSOR_PARALLEL_SIZE", "2")
+    assert config.get("vllm.tensor_parallel_size") == 2
 
 
 def _output(finish, stop_reason, tokens=(5, 6, 7), cumulative=-2.5, text="x = 1"):

@@ -82,6 +82,9 @@ def command(
     ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Sampling workers on Ray, each "
                                               "holding one model and --threads CPUs (default: the "
                                               "cluster's CPUs divided by --threads)."),
+    ray_gpus_per_worker: float = typer.Option(0.0, "--ray-gpus-per-worker", help="GPUs each Ray sampling "
+                                              "worker takes (--backend vllm: the tensor-parallel size, "
+                                              "vllm.tensor_parallel_size)."),
 ) -> None:
     """Evaluate pass@k, oracle and reranked@1 per language.
 
@@ -116,8 +119,8 @@ def command(
     if as_json and as_markdown:
         raise RrrError("--json and --markdown are exclusive")
     executor = check_executor(executor)
-    if executor != "ray" and (ray_address is not None or ray_workers is not None):
-        raise RrrError("--ray-address and --ray-workers go with --executor ray")
+    if executor != "ray" and (ray_address is not None or ray_workers is not None or ray_gpus_per_worker):
+        raise RrrError("--ray-address, --ray-workers and --ray-gpus-per-worker go with --executor ray")
     if ray_workers is not None and ray_workers < 1:
         raise RrrError(f"--ray-workers must be at least 1 (got {ray_workers})")
     if reference is not None and plot is None:
@@ -149,7 +152,8 @@ def command(
         n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
         seed=seed_value, prompt_style=style)
 
-    with progress() as bar, _cluster(executor, ray_address, ray_workers, engine_settings) as cluster:
+    with progress() as bar, _cluster(executor, ray_address, ray_workers, ray_gpus_per_worker,
+                                     engine_settings) as cluster:
         def advance_for(description: str, total: int):
             job = bar.add_task(description, total=total)
             return lambda k=1: bar.advance(job, k)
@@ -205,7 +209,8 @@ def _probe_generator(scorers, settings, open_generator):
 
 
 @contextlib.contextmanager
-def _cluster(executor: str, address: str | None, workers: int | None, engine_settings: dict[str, int]):
+def _cluster(executor: str, address: str | None, workers: int | None, gpus: float,
+             engine_settings: dict[str, int]):
     """None for the local executor; a connected RayExecutor for `--executor ray` (disconnected after)."""
     if executor != "ray":
         yield None
@@ -213,7 +218,8 @@ def _cluster(executor: str, address: str | None, workers: int | None, engine_set
     from rrr_cli.evaluation.executors import RayExecutor, RayOptions
 
     # --threads 0 (every core) would give each worker the whole node: one CPU each unless told.
-    options = RayOptions(address=address, workers=workers, threads=max(1, engine_settings["threads"]))
+    options = RayOptions(address=address, workers=workers, threads=max(1, engine_settings["threads"]),
+                         gpus_per_worker=gpus)
     with RayExecutor(options, n_ctx=engine_settings["n_ctx"]) as cluster:
         cluster.connect()
         yield cluster

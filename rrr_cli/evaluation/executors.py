@@ -150,6 +150,7 @@ class RayOptions:
     address: str | None = None  # None: RAY_ADDRESS, else a local Ray instance started for the run
     workers: int | None = None  # sampling workers (each loads the model); None: cluster CPUs // threads
     threads: int = 1  # CPUs per sampling worker (its backend's threads)
+    gpus_per_worker: float = 0.0  # GPUs per sampling worker (vLLM: its tensor-parallel size)
     batch_tasks: int | None = None  # tasks per sampling call; None: spread evenly, at most MAX_BATCH_TASKS
     chunk_candidates: int = 32  # candidates per execution task (whole tasks)
     cpus_per_chunk: int = 1  # CPUs (and sandbox pool workers) per execution task
@@ -163,6 +164,8 @@ class RayOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise RrrError(f"ray: {name.replace('_', '-')} must be at least 1 (got {value})")
+        if self.gpus_per_worker < 0:
+            raise RrrError(f"ray: gpus-per-worker must be >= 0 (got {self.gpus_per_worker})")
         if self.max_retries < 0:
             raise RrrError(f"ray: max-retries must be >= 0 (got {self.max_retries})")
 
@@ -215,8 +218,13 @@ class RayExecutor:
         env = {k: v for k, v in os.environ.items() if k.startswith("RRR_") or k in FORWARDED_ENV}
         return {"env_vars": env} if env else {}
 
-    def _cluster_cpus(self) -> int:
-        return max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+    def _default_workers(self) -> int:
+        """As many workers as the cluster has room for: its CPUs (and GPUs, when workers take some)."""
+        resources = self.ray.cluster_resources()
+        count = int(resources.get("CPU", 1) // self.options.threads)
+        if self.options.gpus_per_worker:
+            count = min(count, int(resources.get("GPU", 0) // self.options.gpus_per_worker))
+        return max(1, count)
 
     # sampling -----------------------------------------------------------------------------------
 
@@ -225,14 +233,14 @@ class RayExecutor:
         ray = self.ray
         self.connect()
         opts = self.options
-        count = opts.workers or max(1, self._cluster_cpus() // opts.threads)
+        count = opts.workers or self._default_workers()
         count = min(count, len(tasks))
         size = opts.batch_tasks or min(MAX_BATCH_TASKS, math.ceil(len(tasks) / count))
         batches = deque(list(tasks[i:i + size]) for i in range(0, len(tasks), size))
         count = min(count, len(batches))
         expected = model_sha256(settings.model)
         remote = ray.remote(SamplingWorker).options(
-            num_cpus=opts.threads, max_restarts=opts.max_retries, max_task_retries=opts.max_retries,
+            num_cpus=opts.threads, num_gpus=opts.gpus_per_worker, max_restarts=opts.max_retries, max_task_retries=opts.max_retries,
             runtime_env=self._runtime_env())
         workers = [remote.remote(settings.model, settings.backend, expected, self.n_ctx, opts.threads)
                    for _ in range(count)]

@@ -4,6 +4,11 @@
 shares a prompt's KV blocks between them. vllm is imported only when this backend is opened. vLLM
 draws a request's N sequences from one generator seeded with `seed`: a seeded run repeats, but
 sequence j is not tied to seed + j on its own.
+
+A model too big for one GPU is split over several with tensor parallelism: the setting
+`vllm.tensor_parallel_size` (RRR_VLLM_TENSOR_PARALLEL_SIZE, or `[vllm] tensor_parallel_size` in the
+config file) is vLLM's own `tensor_parallel_size`. Data-parallel replicas are Ray sampling workers, one
+engine each (`rrr eval --executor ray --backend vllm --ray-gpus-per-worker K`, K = the tensor-parallel size).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rrr_cli import config
 from rrr_cli.errors import RrrError
 from rrr_cli.generation.base import Backend, Generation, SamplingParams
 
@@ -39,7 +45,7 @@ def sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
 
 
 def engine_kwargs(model: str | os.PathLike, n_ctx: int | None = None, *, supported: set[str] | None = None,
-                  gpu_memory_utilization: float = 0.85) -> dict[str, Any]:
+                  gpu_memory_utilization: float = 0.85, tensor_parallel_size: int = 1) -> dict[str, Any]:
     """Keyword arguments of `vllm.LLM` for a model folder or GGUF file.
 
     `supported` is the set of engine argument names of the installed vllm; options it lacks are
@@ -52,6 +58,7 @@ def engine_kwargs(model: str | os.PathLike, n_ctx: int | None = None, *, support
         "seed": 0,
         # Log-probs of the raw model, before temperature and top-p, as the other backends record.
         "logprobs_mode": "raw_logprobs",
+        "tensor_parallel_size": int(tensor_parallel_size),  # GPUs the model's layers are split over
     }
     if n_ctx:
         kwargs["max_model_len"] = int(n_ctx)
@@ -87,19 +94,22 @@ class VLLMBackend(Backend):
     name = "vllm"
 
     def __init__(self, model_path: str | os.PathLike, *, name: str = "", n_ctx: int | None = None,
-                 gpu_memory_utilization: float = 0.85) -> None:
+                 gpu_memory_utilization: float = 0.85, tensor_parallel_size: int | None = None) -> None:
         try:
             import vllm
             from vllm.engine.arg_utils import EngineArgs
         except ImportError as exc:
             raise RrrError(f"the vllm backend needs vllm and a CUDA GPU: pip install 'rrr[gpu]' ({exc})") from None
         self._vllm = vllm
+        parallel = config.resolved("vllm.tensor_parallel_size", tensor_parallel_size,
+                                   lambda v: isinstance(v, int) and v >= 1, "must be at least 1")
         path = Path(model_path)
         supported = {f.name for f in dataclasses.fields(EngineArgs)}
         self.model_name = name or path.stem
         try:
             self.llm = vllm.LLM(**engine_kwargs(path, n_ctx, supported=supported,
-                                                gpu_memory_utilization=gpu_memory_utilization))
+                                                gpu_memory_utilization=gpu_memory_utilization,
+                                                tensor_parallel_size=parallel))
         except Exception as exc:  # vLLM raises many kinds; the user needs the one line
             raise RrrError(f"vLLM could not load {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
