@@ -45,8 +45,11 @@ def command(
       rrr train-reranker candidates.jsonl verdicts.jsonl --name mbpp
 
       rrr train-reranker --pairs pairs.jsonl --epochs 3
+
+      torchrun --nproc_per_node 2 -m rrr_cli train-reranker --pairs pairs.jsonl
     """
     from rrr_cli.records import Candidate, Pair, Verdict, read_records, write_records
+    from rrr_cli.training import distributed
     from rrr_cli.training.pairs import build_pairs, labelled_tasks, split_by_task
     from rrr_cli.training.train_reward import RewardTrainingConfig, train_and_save
 
@@ -71,10 +74,12 @@ def command(
         # Validation keeps every labelled candidate of the held-out tasks, for a faithful reranked@1.
         _, val_tasks = split_by_task(labelled_tasks(cands, verdict_list), validation_fraction, seed)
         data = {"candidates_file": str(candidates), "verdicts_file": str(verdicts), "candidates": len(cands)}
-    if save_pairs is not None:
+    main = distributed.world().main  # under torchrun, rank 0 alone writes and reports
+    if save_pairs is not None and main:
         write_records(save_pairs, training)
-    notice(f"training on {len(training)} pairs from {len({p.task_id for p in training})} tasks")
-    with progress() as bar:
+    if main:
+        notice(f"training on {len(training)} pairs from {len({p.task_id for p in training})} tasks")
+    with progress(disable=None if main else True) as bar:
         jobs: dict[str, int] = {}
 
         def advance(stage: str, done: int, total: int) -> None:
@@ -84,7 +89,8 @@ def command(
 
         result, directory = train_and_save(training, config, name=name, val_tasks=val_tasks,
                                            training_data=data, log=notice, progress=advance)
-    print(directory)
+    if main:
+        print(directory)
 
 
 command.__doc__ = help_text(command.__doc__)
