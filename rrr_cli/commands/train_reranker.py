@@ -38,15 +38,14 @@ def command(
     """Train a reranker (Bradley-Terry loss) and save it.
 
     On executed candidates (CANDIDATES VERDICTS) or a pair file; saved under the cache's rerankers/ and
-    its directory printed.
+    its directory printed. Started by torchrun (`torchrun --nproc_per_node 2 -m rrr_cli train-reranker
+    ...`), the processes share the work.
 
     Examples:
 
       rrr train-reranker candidates.jsonl verdicts.jsonl --name mbpp
 
       rrr train-reranker --pairs pairs.jsonl --epochs 3
-
-      torchrun --nproc_per_node 2 -m rrr_cli train-reranker --pairs pairs.jsonl
     """
     from rrr_cli.records import Candidate, Pair, Verdict, read_records, write_records
     from rrr_cli.training import distributed
