@@ -73,8 +73,13 @@ def command(
       rrr selftrain --iterations 2 --no-ppo --train-tasks 32
     """
     from rrr_cli import selftrain as st
+    from rrr_cli.training import distributed
     from rrr_cli.ui import notice, show
 
+    if distributed.world().distributed:
+        # Every process would sample, execute and write the same run; the trainers alone share work.
+        raise RrrError("rrr selftrain runs as one process, not under torchrun (torchrun shares "
+                       "`rrr train-reranker`'s work; see the README's Scaling out)")
     if report:
         _report(st, st.RunStore(st.find_run(report)), png, show, notice)
         return
