@@ -27,7 +27,8 @@ the scopes still open around it).
 Syntax, for the one bracket scanner (`rrr_cli/brackets.py`): `line_comment`, `block_comment`, and
 `angle_brackets` (`<...>` after a name holds template arguments: C++, Java, C#).
 Public examples (`ranking/scorers.py`): `assertion_line`, the pattern of one assertion line of a
-MultiPL-E harness.
+MultiPL-E harness, and `call_style`: how that line writes the call, `parentheses` (`name(args)`) or
+`command` (bash's `[[ $(name args) = expected ]]`).
 Adding a language is adding a file; the runner never changes.
 """
 
@@ -85,6 +86,7 @@ class Language:
     line_comment: tuple[str, ...] = ("//",)
     block_comment: tuple[str, ...] = ("/*", "*/")
     angle_brackets: bool = False
+    call_style: str = "parentheses"
     example_check: str | None = None
     examples_require: str | None = None
     task_tests: str = ""
@@ -156,6 +158,8 @@ def _language_from_toml(text: str, where: str) -> Language:
         raise RrrError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if data.get("prompt_style", "completion") not in ("chat", "completion"):
         raise RrrError(f"{where}: prompt_style must be chat or completion (got {data['prompt_style']!r})")
+    if data.get("call_style", "parentheses") not in ("parentheses", "command"):
+        raise RrrError(f"{where}: call_style must be parentheses or command (got {data['call_style']!r})")
     if data.get("task_parser", "braced") not in ("python", "braced"):
         raise RrrError(f"{where}: task_parser must be python or braced (got {data['task_parser']!r})")
     for key in ("packages", "run", "compile", "requires_files", "failed_exit_codes", "task_extensions",

@@ -120,13 +120,13 @@ class AssertionTemplate:
 
 
 def _template(language: str, line: str) -> AssertionTemplate | None:
-    if language == "sh":
+    if get_language(language).call_style == "command":
         match = re.match(r"^(\s*\[\[\s+\$\()(\w+)(.*)\)\s+=\s+(.*?)(\s*\]\])\s*$", line)
         if not match:
             return None
         head, callee = match.group(1)[:-2], match.group(2)
-        # An sh example's call is the whole `$(name args)`; rename inside it.
-        return _ShTemplate(head=head, callee=callee, separator=" = ", tail=match.group(5))
+        # The example's call is the whole `$(name args)`; rename inside it.
+        return _CommandTemplate(head=head, callee=callee, separator=" = ", tail=match.group(5))
     pattern = _assertion(language)
     match = pattern.match(line) if pattern else None
     call = re.compile(r"[A-Za-z_$][\w$]*\s*\(").search(line, match.end()) if match else None
@@ -148,7 +148,9 @@ def _template(language: str, line: str) -> AssertionTemplate | None:
                              tail=line[expected_end:])
 
 
-class _ShTemplate(AssertionTemplate):
+class _CommandTemplate(AssertionTemplate):
+    """A harness line whose call is a command substitution, `[[ $(name args) = expected ]]` (bash)."""
+
     def render(self, example: Example) -> str:
         call = example.call.strip()
         call = re.sub(r"^\$\(\s*[\w-]+", f"$({self.callee}", call, count=1)
