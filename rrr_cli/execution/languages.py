@@ -21,9 +21,8 @@ Prompts and reports: `display_name`, `fence` (the Markdown fence tag, also the h
 Task files (`tasks/taskfile.py`): `task_extensions`, `task_parser` (python or braced), and for braced
 languages `task_stop` (stop sequences; `{indent}` is the signature's indentation),
 `completion_closes_function`, `example_check` (one example's test line: `{call}`, `{expected}`;
-absent: the examples are not run as they stand), `examples_require` (a pattern the file must match for
-them to run), and `task_tests` (the tests: `{checks}`, `{indent}`, `{outer}` one level out, `{closing}`
-the scopes still open around it).
+absent: the examples are not run as they stand), and `task_tests` (the tests: `{checks}`, `{indent}`,
+`{outer}` one level out, `{closing}` the scopes still open around it).
 Syntax, for the one bracket scanner (`rrr_cli/brackets.py`): `line_comment`, `block_comment`, and
 `angle_brackets` (`<...>` after a name holds template arguments: C++, Java, C#).
 Public examples (`ranking/scorers.py`): `assertion_line`, the pattern of one assertion line of a
@@ -88,7 +87,6 @@ class Language:
     angle_brackets: bool = False
     call_style: str = "parentheses"
     example_check: str | None = None
-    examples_require: str | None = None
     task_tests: str = ""
     assertion_line: str | None = None
 

@@ -5,9 +5,8 @@ to complete is the last open one.
 prompt is the file up to and including that function's opening line(s), as in MultiPL-E; the tests
 are the `>>>` examples of the comment just above it, each written with the language's
 `example_check`, inside its `task_tests`. A language without an `example_check` (Java and C#, whose
-examples do not compare reliably as written: boxed numbers, lists by reference), or a file that lacks
-what its `examples_require` says the checks need, gets tests that only make the program build, so a
-candidate that does not compile ranks below one that does. Everything language-specific here comes
+examples do not compare reliably as written: boxed numbers, lists by reference) gets tests that only
+make the program build, so a candidate that does not compile ranks below one that does. Everything language-specific here comes
 from the language's definition (`execution/languages.py`).
 """
 
@@ -71,9 +70,7 @@ def braced_task(text: str, name: str, language_name: str) -> Task:
     comment = text[previous[-1].end() if previous else 0: chosen.start()]
     examples = extract_examples(comment)
     depth = prompt.count("{") - prompt.count("}")
-    runnable = language.example_check is not None
-    executable = runnable and (language.examples_require is None
-                               or re.search(language.examples_require, text, re.MULTILINE) is not None)
+    executable = language.example_check is not None
     tests = _tests(language, examples if executable else [], depth, chosen.group("indent"))
     indent = chosen.group("indent")
     stop = [sequence.replace("{indent}", indent) for sequence in language.task_stop]
@@ -87,13 +84,7 @@ def braced_task(text: str, name: str, language_name: str) -> Task:
         "completion_closes_function": language.completion_closes_function,
     }
     if not task.extra["examples_executable"]:
-        if executable:
-            note = "no runnable examples: the tests only check that the program builds"
-        elif runnable:
-            note = (f"the file lacks what its {language.display_name} examples' checks need "
-                    f"({language.examples_require}): the tests only check that the program builds")
-        else:
-            note = (f"{language.name} examples are not run as they stand: the tests only check that the "
-                    "program builds")
-        task.extra["tests_note"] = note
+        task.extra["tests_note"] = ("no runnable examples: the tests only check that the program builds"
+                                    if executable else f"{language.name} examples are not run as they stand: "
+                                    "the tests only check that the program builds")
     return task
