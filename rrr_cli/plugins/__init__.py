@@ -65,8 +65,8 @@ def discovered(kind: str) -> dict[str, Plugin]:
     entries = []
     for entry in metadata.entry_points(group=group):
         dist = getattr(entry, "dist", None)
-        package = dist.metadata["Name"] if dist is not None else "?"
-        version = dist.version if dist is not None else "?"
+        package = (dist.metadata["Name"] if dist is not None else None) or "?"
+        version = (dist.version if dist is not None else None) or "?"
         entries.append(Plugin(entry.name, kind, package, version, entry.value, entry))
     entries.sort(key=lambda plugin: (not plugin.builtin, plugin.package.lower(), plugin.name))
     for plugin in entries:
