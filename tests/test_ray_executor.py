@@ -192,10 +192,13 @@ def test_a_worker_whose_model_does_not_match_is_one_line(ray_instance, model_cac
 
 
 def test_executor_options_are_checked(tmp_path, monkeypatch):
+    pytest.importorskip("ray")  # an unreachable cluster is only looked for with Ray installed
     monkeypatch.setenv("RRR_HOME", str(tmp_path))
     for args, message in [(["--executor", "spark"], "unknown executor 'spark'"),
                           (["--ray-address", "h:6379"], "go with --executor ray"),
-                          (["--executor", "ray", "--ray-workers", "0"], "at least 1")]:
+                          (["--executor", "ray", "--ray-workers", "0"], "at least 1"),
+                          (["--executor", "ray", "--ray-address", "nohost"], "is not HOST:PORT"),
+                          (["--executor", "ray", "--ray-address", "127.0.0.1:9"], "cannot reach 127.0.0.1:9")]:
         code, out, err = invoke(["eval", "--limit", "1", *args])
         assert code == 2 and message in err and "Traceback" not in err, (args, err)
 

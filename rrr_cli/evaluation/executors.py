@@ -194,6 +194,8 @@ class RayExecutor:
         if ray.is_initialized():
             return
         address = self.options.address or os.environ.get("RAY_ADDRESS") or None
+        if address:
+            _check_reachable(address)
         try:
             # Workers' output stays off the driver's stdout: rrr's results go there.
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
@@ -312,6 +314,23 @@ class RayExecutor:
         except ray.exceptions.RayError as exc:
             raise RrrError(f"ray: {what} failed more than {self.options.max_retries} times ({_first_line(exc)}); "
                            "what finished is kept: the same command resumes") from None
+
+
+def _check_reachable(address: str) -> None:
+    """A quick TCP look at a HOST:PORT (or ray://HOST:PORT) address: Ray itself retries an unreachable one
+    for minutes, printing as it goes."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RrrError(f"ray: address {address!r} is not HOST:PORT (or auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise RrrError(f"ray: cannot reach {address}: {exc.strerror or exc} (is `ray start --head` running "
+                       "there?)") from None
 
 
 def _chunks(candidates: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:
