@@ -169,3 +169,42 @@ def test_a_trained_reranker_is_the_default_only_with_a_held_out_win_on_record(ho
     (directory / MANIFEST).write_text(json.dumps(manifest))
     notices = []
     assert default_scorer(notice=notices.append).name.startswith("weighted") and len(notices) == 1
+
+
+def test_a_reranker_with_execution_evidence_reads_what_running_showed(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rrr_cli.cli import app
+    from rrr_cli.records import Verdict
+    from rrr_cli.training.reward_model import read_manifest
+
+    monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
+    base = save_tiny_base(tmp_path / "base")
+
+    def task(t: int) -> list[Candidate]:
+        prompt = f'def f{t}(x: int) -> int:\n    """Return x plus {t}.\n\n    >>> f{t}(1)\n    {1 + t}\n    """\n'
+        # The failing bodies read almost like the passing ones: the text alone says little here.
+        bodies = [f"    return x + {t}\n", f"    return x + {t} + 1\n", f"    return {t} + x\n", f"    return x + {t + 1}\n"]
+        return [Candidate(task_id=f"E/{t}", language="python", prompt=prompt, completion=body, sample_id=j,
+                          mean_logprob=-0.1 * (3 - j), n_tokens=6) for j, body in enumerate(bodies)]
+
+    cands = [c for t in range(1, 9) for c in task(t)]
+    (tmp_path / "c.jsonl").write_text("".join(dumps(c) + "\n" for c in cands))
+    verdicts = [Verdict(task_id=c.task_id, sample_id=c.sample_id, status="passed" if c.sample_id in (0, 2) else "failed")
+                for c in cands]
+    (tmp_path / "v.jsonl").write_text("".join(dumps(v) + "\n" for v in verdicts))
+    result = CliRunner().invoke(app, ["train-reranker", str(tmp_path / "c.jsonl"), str(tmp_path / "v.jsonl"),
+                                      "--name", "exec", "--base-model", str(base), "--epochs", "2",
+                                      "--projection", "2", "--validation-fraction", "0.25"])
+    assert result.exit_code == 0, result.output
+    settings = read_manifest(tmp_path / "home" / "cache" / "rerankers" / "exec")["settings"]
+    assert settings["evidence_inputs"] == 6 and settings["evidence_probes"] == "examples+mutations"
+    # A new task: the failing bodies are the model's favourites by log-prob; the evidence outweighs that.
+    fresh = [c for c in task(20)]
+    for c in fresh:
+        c.mean_logprob = -0.05 if c.sample_id in (1, 3) else -0.4
+    ranked = rrr(["--reranker", "exec"], tmp_path / "home", stdin="".join(dumps(c) + "\n" for c in fresh))
+    assert ranked.returncode == 0, ranked.stderr
+    assert {json.loads(line)["sample_id"] for line in ranked.stdout.splitlines()[:2]} == {0, 2}
+    bad = CliRunner().invoke(app, ["train-reranker", "--pairs", str(tmp_path / "c.jsonl"), "--features", "exec"])
+    assert bad.exit_code != 0 and "--features text" in str(bad.exception)

@@ -27,6 +27,10 @@ def command(
                                    "of the pooled state (0 = the whole state, a plain linear head)."),
     confidence: bool = typer.Option(True, "--confidence/--no-confidence", help="The head also reads the "
                                     "generator's log-probs of each candidate."),
+    features: Optional[str] = typer.Option(None, "--features", help="exec: the head also reads what running "
+                                           "each candidate showed (examples passed, builds, its behaviour group "
+                                           "on probes; needs CANDIDATES VERDICTS); text: the paper's reward model, "
+                                           "text and log-probs only (default: exec, text with --pairs)."),
     max_length: int = typer.Option(512, "--max-length", help="Most tokens of prompt + completion."),
     batch_size: int = typer.Option(16, "--batch-size", help="Pairs per optimiser step."),
     learning_rate: float = typer.Option(2e-4, "--learning-rate", help="LoRA learning rate."),
@@ -46,12 +50,17 @@ def command(
       rrr train-reranker candidates.jsonl verdicts.jsonl --name mbpp
 
       rrr train-reranker --pairs pairs.jsonl --epochs 3
+
+      rrr train-reranker candidates.jsonl verdicts.jsonl --features text --name paper
     """
     from rrr_cli.records import Candidate, Pair, Verdict, read_records, write_records
     from rrr_cli.training import distributed
     from rrr_cli.training.pairs import build_pairs, labelled_tasks, split_by_task
     from rrr_cli.training.train_reward import RewardTrainingConfig, train_and_save
 
+    features = features or ("text" if pairs is not None else "exec")
+    if features not in ("exec", "text"):
+        raise RrrError(f"--features must be exec or text (got {features!r})")
     config = RewardTrainingConfig(model_name_or_path=base_model, num_train_epochs=epochs,
                                   trainable_layers=trainable_layers, projection=projection,
                                   confidence=confidence, max_length=max_length,
@@ -59,9 +68,13 @@ def command(
                                   validation_fraction=validation_fraction, seed=seed)
     config.check()
     val_tasks = None
+    evidence = None
     if pairs is not None:
         if candidates is not None or verdicts is not None:
             raise RrrError("give either CANDIDATES VERDICTS or --pairs, not both")
+        if features == "exec":
+            raise RrrError("--features exec runs the candidates: give CANDIDATES VERDICTS, or use --features text "
+                           "with --pairs")
         training = list(read_records(pairs, Pair))
         data = {"pairs_file": str(pairs)}
     else:
@@ -73,6 +86,9 @@ def command(
         # Validation keeps every labelled candidate of the held-out tasks, for a faithful reranked@1.
         _, val_tasks = split_by_task(labelled_tasks(cands, verdict_list), validation_fraction, seed)
         data = {"candidates_file": str(candidates), "verdicts_file": str(verdicts), "candidates": len(cands)}
+        if features == "exec":
+            evidence, config.evidence_probes = _evidence_table(cands)
+            config.evidence_inputs = len(next(iter(evidence.values()))) if evidence else 0
     main = distributed.world().main  # under torchrun, rank 0 alone writes and reports
     if save_pairs is not None and main:
         write_records(save_pairs, training)
@@ -87,9 +103,30 @@ def command(
             bar.update(jobs[stage], completed=done, total=total)
 
         result, directory = train_and_save(training, config, name=name, val_tasks=val_tasks,
-                                           training_data=data, log=notice, progress=advance)
+                                           training_data=data, log=notice, progress=advance, evidence=evidence)
     if main:
         print(directory)
+
+
+def _evidence_table(candidates) -> tuple[dict[tuple[str, str], list[float]], str]:
+    """Each (prompt, completion)'s execution evidence, from one consensus run per task over its
+    candidates (the examples and their mutations; no model is asked), and the probes it used."""
+    from rrr_cli.ranking.evidence import Evidence
+    from rrr_cli.ranking.rerank import task_of
+
+    by_task: dict[str, list] = {}
+    for candidate in candidates:
+        by_task.setdefault(candidate.task_id, []).append(candidate)
+    groups = [(task_of(members[0]), members) for members in by_task.values()]
+    provider = Evidence()
+    table: dict[tuple[str, str], list[float]] = {}
+    notice(f"running {len(candidates)} candidates on their examples and probes (the execution evidence)")
+    for start in range(0, len(groups), 8):
+        chunk = groups[start:start + 8]
+        for (task, members), rows in zip(chunk, provider.rows(chunk)):
+            for candidate, row in zip(members, rows):
+                table.setdefault((candidate.prompt, candidate.completion), row)
+    return table, provider.probes
 
 
 command.__doc__ = help_text(command.__doc__)

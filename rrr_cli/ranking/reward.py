@@ -26,6 +26,9 @@ class RewardModelScorer(BatchScorer):
         self.model = model
         self.batch_size = batch_size
         self.warned = False
+        self.evidence = None
+        if model.settings.evidence_inputs:
+            self.evidence = evidence_for(model.settings.evidence_probes, model.base.spec)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -48,7 +51,11 @@ class RewardModelScorer(BatchScorer):
             self.warned = True
             notice(f"{sum(v is None for v in logprobs)} candidate(s) have no log-probs, which this reranker "
                    "reads; each counts as the least confident")
-        flat = self.model.score_texts(texts, batch_size=self.batch_size, logprobs=logprobs) if texts else []
+        evidence = None
+        if self.evidence is not None:
+            evidence = [row for rows in self.evidence.rows(groups) for row in rows]
+        flat = self.model.score_texts(texts, batch_size=self.batch_size, logprobs=logprobs,
+                                      evidence=evidence) if texts else []
         out, at = [], 0
         for _, candidates in groups:
             out.append(flat[at:at + len(candidates)])
@@ -56,3 +63,22 @@ class RewardModelScorer(BatchScorer):
         if progress:
             progress(len(groups))
         return out
+
+
+def evidence_for(probes: str, generator_model: str):
+    """The execution evidence a reranker was trained on, computed the same way: over the examples and
+    their mutations, plus (when its manifest says so) the calls the generator wrote, read from the
+    probe cache or asked of that model."""
+    from rrr_cli.ranking.evidence import Evidence
+    from rrr_cli.ranking.probe_cache import GeneratedProbes
+
+    if "generated" not in probes:
+        return Evidence()
+
+    def open_generator():
+        from rrr_cli.generation.backends import open_backend
+
+        return open_backend(generator_model)
+
+    return Evidence(GeneratedProbes(generator_model, open_backend=open_generator))
+

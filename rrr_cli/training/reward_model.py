@@ -187,6 +187,10 @@ class RewardModelSettings:
     pooling: str = "mean"  # "mean": over the completion's tokens and the end token; "last": the end token
     projection: int = 0  # > 0: the head reads the pooled state's top principal components (fitted on training texts)
     confidence: bool = False  # the head also reads the generator's log-probs of the completion
+    # > 0: the head also reads this many numbers on what running the completion showed
+    # (`ranking.evidence`: examples passed, its behaviour group), computed over `evidence_probes`.
+    evidence_inputs: int = 0
+    evidence_probes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -213,6 +217,28 @@ def fill_confidence(values: Sequence[list[float] | None]) -> list[list[float]]:
     return [v if v is not None else list(floor) for v in values]
 
 
+def extra_inputs(settings: "RewardModelSettings") -> int:
+    """How many inputs the head reads besides the pooled state: confidence, then evidence."""
+    return (CONFIDENCE_INPUTS if settings.confidence else 0) + settings.evidence_inputs
+
+
+def extra_rows(settings: "RewardModelSettings", logprobs: Sequence[tuple[float, int] | None],
+               evidence: Sequence[list[float]] | None = None) -> list[list[float]] | None:
+    """The head's extra inputs per text (None when it reads none): the confidence inputs (a text without
+    log-probs gets its batch's lowest, see `fill_confidence`), then the evidence row."""
+    if not extra_inputs(settings):
+        return None
+    rows: list[list[float]] = [[] for _ in logprobs]
+    if settings.confidence:
+        rows = [list(row) for row in fill_confidence([confidence_inputs(v) for v in logprobs])]
+    if settings.evidence_inputs:
+        if evidence is None or len(evidence) != len(rows) or any(len(e) != settings.evidence_inputs for e in evidence):
+            raise RrrError(f"this reranker reads {settings.evidence_inputs} execution-evidence inputs per "
+                           "candidate; none (or another number) were given")
+        rows = [row + list(extra) for row, extra in zip(rows, evidence)]
+    return rows
+
+
 def _head_class():
     torch = _torch()
 
@@ -221,17 +247,17 @@ def _head_class():
         the generator-confidence inputs. Projecting onto a few components is the regulariser that
         lets a head learn from a couple of hundred tasks (a full-width head over-fits them)."""
 
-        def __init__(self, hidden: int, projection: int, confidence: bool):
+        def __init__(self, hidden: int, projection: int, confidence: bool, extra: int = 0):
             super().__init__()
             self.register_buffer("center", torch.zeros(hidden))
             self.register_buffer("scale", torch.ones(hidden))
             self.register_buffer("basis", torch.zeros(hidden, projection))
-            self.extra = CONFIDENCE_INPUTS if confidence else 0
+            self.extra = extra or (CONFIDENCE_INPUTS if confidence else 0)
             self.linear = torch.nn.Linear(projection + self.extra, 1)
             with torch.no_grad():
                 self.linear.weight.zero_()
                 self.linear.bias.zero_()
-                if self.extra:
+                if confidence:
                     self.linear.weight[0, projection] = 1.0  # start as the mean log-prob scorer
 
         @property
@@ -268,10 +294,10 @@ def _head_class():
 def make_head(hidden: int, settings: RewardModelSettings):
     """The head `settings` describe: a plain linear layer on the pooled state, or a projected head."""
     torch = _torch()
-    if settings.projection > 0 or settings.confidence:
+    if settings.projection > 0 or extra_inputs(settings):
         if settings.projection < 1:
-            raise RrrError("a head with confidence inputs needs --projection of at least 1")
-        return _head_class()(hidden, settings.projection, settings.confidence)
+            raise RrrError("a head with confidence or evidence inputs needs --projection of at least 1")
+        return _head_class()(hidden, settings.projection, settings.confidence, extra_inputs(settings))
     head = torch.nn.Linear(hidden, 1)
     # Small weights so the first scores sit near 0 and the first gradients are gentle.
     torch.nn.init.normal_(head.weight, std=1.0 / hidden)
@@ -401,7 +427,7 @@ class RewardModel:
         """The head on pooled states; `confidence` (one `confidence_inputs` row per text) is
         required when the head reads the generator's log-probs, ignored otherwise."""
         torch = _torch()
-        if not self.settings.confidence:
+        if not extra_inputs(self.settings):
             return self.head(pooled).squeeze(-1)
         if confidence is None or len(confidence) != pooled.shape[0]:
             raise RrrError("this reranker reads the generator's log-probs; none were given")
@@ -453,15 +479,15 @@ class RewardModel:
 
     def score_texts(self, texts: Sequence[tuple[str, str]], batch_size: int = 8,
                     progress: Callable[[int], None] | None = None,
-                    logprobs: Sequence[tuple[float, int] | None] | None = None) -> list[float]:
+                    logprobs: Sequence[tuple[float, int] | None] | None = None,
+                    evidence: Sequence[list[float]] | None = None) -> list[float]:
         """Scores for (prompt, completion) pairs, in order; batched by similar length (less padding).
         `logprobs` (the generator's (sum, tokens) per text) feeds a head with confidence inputs; a
-        text without them counts as its batch's least confident (see `fill_confidence`)."""
+        text without them counts as its batch's least confident (see `fill_confidence`); `evidence`
+        (one `ranking.evidence` row per text) feeds a head that reads execution evidence."""
         torch = _torch()
         encoded = [self.encode(p, c) for p, c in texts]
-        confidence = None
-        if self.settings.confidence:
-            confidence = fill_confidence([confidence_inputs(v) for v in (logprobs or [None] * len(texts))])
+        confidence = extra_rows(self.settings, logprobs or [None] * len(texts), evidence)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         scores = [0.0] * len(encoded)
         self.trunk.eval()

@@ -35,7 +35,8 @@ from rrr_cli.errors import RrrError
 from rrr_cli.records import Pair
 from rrr_cli.training import distributed
 from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, pair_logprobs, split_by_task
-from rrr_cli.training.reward_model import RewardModel, RewardModelSettings, confidence_inputs, fill_confidence
+from rrr_cli.training.reward_model import (RewardModel, RewardModelSettings, confidence_inputs, extra_inputs,
+                                           fill_confidence)
 
 
 @dataclass
@@ -62,6 +63,10 @@ class RewardTrainingConfig:
     trainable_layers: int = 0
     projection: int = 16
     confidence: bool = True
+    # Execution evidence (`ranking.evidence`): how many inputs per candidate (0 = text only, the paper's
+    # reward model) and over which probes they were computed; the rows come with the training call.
+    evidence_inputs: int = 0
+    evidence_probes: str = ""
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
@@ -75,7 +80,8 @@ class RewardTrainingConfig:
         return RewardModelSettings(trainable_layers=self.trainable_layers, lora_r=self.lora_r,
                                    lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
                                    max_length=self.max_length, pooling=self.pooling,
-                                   projection=self.projection, confidence=self.confidence)
+                                   projection=self.projection, confidence=self.confidence,
+                                   evidence_inputs=self.evidence_inputs, evidence_probes=self.evidence_probes)
 
     def check(self) -> None:
         for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -86,8 +92,9 @@ class RewardTrainingConfig:
             raise RrrError("learning rates must be positive")
         if self.trainable_layers < 0:
             raise RrrError(f"trainable-layers must be >= 0 (got {self.trainable_layers})")
-        if self.projection < 0 or (self.confidence and self.projection < 1):
-            raise RrrError(f"projection must be >= 1 with confidence inputs, >= 0 without (got {self.projection})")
+        if self.projection < 0 or ((self.confidence or self.evidence_inputs) and self.projection < 1):
+            raise RrrError("projection must be >= 1 with confidence or evidence inputs, >= 0 without "
+                           f"(got {self.projection})")
         if self.head_l2 < 0 or self.head_only_steps_per_epoch < 1 or not self.head_only_learning_rate > 0:
             raise RrrError("head-l2 must be >= 0, head-only steps >= 1 and their learning rate positive")
 
@@ -190,7 +197,7 @@ def _score_tasks(model: RewardModel, cache: _StateCache, tasks: Sequence[Labelle
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            rows = [confidence[t] for t in chunk] if model.settings.confidence else None
+            rows = [confidence[t] for t in chunk] if confidence else None
             for text, value in zip(chunk, model.score_from_states([cache[t] for t in chunk], rows).float().tolist()):
                 values[text] = value
     return [[values[(t.prompt, c)] for c in t.completions] for t in tasks]
@@ -206,7 +213,7 @@ def _score_tasks_pooled(model: RewardModel, pooled_of: dict[tuple[str, str], Any
         return [[] for _ in tasks]
     with torch.inference_mode():
         pooled = torch.stack([pooled_of[t] for t in texts]).to(model.device)
-        rows = [confidence[t] for t in texts] if model.settings.confidence else None
+        rows = [confidence[t] for t in texts] if confidence else None
         values = dict(zip(texts, model.head_scores(pooled, rows).float().tolist()))
     return [[values[(t.prompt, c)] for c in t.completions] for t in tasks]
 
@@ -221,6 +228,24 @@ def _pooled_of(model: RewardModel, cache: _StateCache, texts: Sequence[tuple[str
     for share, matrix in distributed.all_gather((list(texts), rows)):
         pooled_of.update(zip(share, matrix if matrix is not None else []))
     return pooled_of
+
+
+def _extra_table(settings: RewardModelSettings, train_pairs: Sequence[Pair], val_tasks: Sequence[LabelledTask],
+                 evidence: dict[tuple[str, str], list[float]] | None) -> dict[tuple[str, str], list[float]]:
+    """The head's extra inputs per (prompt, completion): confidence (`_confidence_table`), then the
+    execution evidence, which every training and validation text must have."""
+    if not extra_inputs(settings):
+        return {}
+    texts = list(dict.fromkeys([(p.prompt, t) for p in train_pairs for t in (p.chosen, p.rejected)]
+                               + [(t.prompt, c) for t in val_tasks for c in t.completions]))
+    table = _confidence_table(train_pairs, val_tasks) if settings.confidence else {t: [] for t in texts}
+    if settings.evidence_inputs:
+        lacking = [t for t in texts if t not in (evidence or {})]
+        if lacking:
+            raise RrrError(f"{len(lacking)} of {len(texts)} completions have no execution evidence, which this "
+                           "reranker reads (train on CANDIDATES VERDICTS, or with --features text)")
+        table = {t: list(table[t]) + list(evidence[t]) for t in texts}  # type: ignore[index]
+    return table
 
 
 def _confidence_table(train_pairs: Sequence[Pair], val_tasks: Sequence[LabelledTask]) -> dict[tuple[str, str], list[float]]:
@@ -266,7 +291,8 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
                        val_tasks: Sequence[LabelledTask] | None = None,
                        model: RewardModel | None = None,
                        log: Callable[[str], None] | None = None,
-                       progress: Callable[[str, int, int], None] | None = None) -> TrainingResult:
+                       progress: Callable[[str, int, int], None] | None = None,
+                       evidence: dict[tuple[str, str], list[float]] | None = None) -> TrainingResult:
     """Train a reward model on `pairs` with the Bradley-Terry loss.
 
     Validation: `val_tasks` (whole tasks with all their labelled candidates) when given; otherwise
@@ -274,6 +300,7 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
     pairs. Pairs of validation tasks never reach training. `model` continues training an existing
     reward model (selftrain's next iteration); by default a fresh one is built on the base model.
     `log` gets one line per epoch; `progress(stage, done, total)` is called as work advances.
+    `evidence` holds each (prompt, completion)'s execution-evidence row, for a head that reads it.
     """
     import torch
 
@@ -305,7 +332,7 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
                                            device=distributed.device(place, config.device))
     if config.bf16 is not None:
         model.use_bf16 = config.bf16
-    confidence = _confidence_table(train_pairs, val_tasks) if model.settings.confidence else {}
+    confidence = _extra_table(model.settings, train_pairs, val_tasks, evidence)
     cache = _StateCache(model, config.per_device_eval_batch_size)
     train_texts = list(dict.fromkeys((p.prompt, t) for p in train_pairs for t in (p.chosen, p.rejected)))
     texts = list(dict.fromkeys(train_texts + [(t.prompt, c) for t in val_tasks for c in t.completions]))
@@ -344,7 +371,8 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
     if fresh and model.settings.projection:
         model.head.fit_projection(pooled)
         log(f"head reads the top {model.settings.projection} principal components of {len(train_texts)} "
-            f"training completions' pooled states" + (" and the generator's log-probs" if confidence else ""))
+            f"training completions' pooled states" + (" and the generator's log-probs" if model.settings.confidence else "")
+            + (" and the execution evidence" if model.settings.evidence_inputs else ""))
     # Every process starts from rank 0's weights (they agree already: same seed, same data).
     distributed.broadcast_parameters([*model.trainable_parameters(), *model.head.buffers()])
     penalty = getattr(model.head, "penalty", None)
@@ -463,7 +491,8 @@ def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: st
                    val_tasks: Sequence[LabelledTask] | None = None,
                    training_data: dict[str, Any] | None = None,
                    log: Callable[[str], None] | None = None,
-                   progress: Callable[[str, int, int], None] | None = None) -> tuple[TrainingResult, Any]:
+                   progress: Callable[[str, int, int], None] | None = None,
+                   evidence: dict[tuple[str, str], list[float]] | None = None) -> tuple[TrainingResult, Any]:
     """Train on `pairs` and save the reranker under the rerankers dir as `name` (default: a dated
     name). Returns (result, directory). This is the entry point selftrain calls each iteration."""
     from rrr_cli.training.reward_model import new_reranker_name, rerankers_dir
@@ -472,7 +501,7 @@ def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: st
     name = distributed.broadcast(name or new_reranker_name())  # rank 0's dated name, on every process
     if not name or "/" in name or name.startswith("."):
         raise RrrError(f"invalid reranker name {name!r}")
-    result = train_reward_model(pairs, config, val_tasks=val_tasks, log=log, progress=progress)
+    result = train_reward_model(pairs, config, val_tasks=val_tasks, log=log, progress=progress, evidence=evidence)
     kinds: dict[str, int] = {}
     for pair in pairs:
         kinds[pair.kind_] = kinds.get(pair.kind_, 0) + 1
