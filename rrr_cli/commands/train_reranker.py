@@ -51,7 +51,7 @@ def command(
 
       rrr train-reranker --pairs pairs.jsonl --epochs 3
 
-      rrr train-reranker candidates.jsonl verdicts.jsonl --features text --name paper
+      rrr train-reranker cands.jsonl verdicts.jsonl --features text
     """
     from rrr_cli.records import Candidate, Pair, Verdict, read_records, write_records
     from rrr_cli.training import distributed
