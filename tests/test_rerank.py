@@ -197,8 +197,12 @@ def test_a_reranker_with_execution_evidence_reads_what_running_showed(tmp_path, 
                                       "--name", "exec", "--base-model", str(base), "--epochs", "2",
                                       "--projection", "2", "--validation-fraction", "0.25"])
     assert result.exit_code == 0, result.output
-    settings = read_manifest(tmp_path / "home" / "cache" / "rerankers" / "exec")["settings"]
+    manifest = read_manifest(tmp_path / "home" / "cache" / "rerankers" / "exec")
+    settings = manifest["settings"]
     assert settings["evidence_inputs"] == 6 and settings["evidence_probes"] == "examples+mutations"
+    # The held-out comparison with the fallback is printed and recorded; two tasks prove nothing.
+    record = manifest["versus_fallback"]
+    assert record["tasks"] == 2 and record["beats"] is False and "held-out reranked@1 on 2 tasks" in result.output
     # A new task: the failing bodies are the model's favourites by log-prob; the evidence outweighs that.
     fresh = [c for c in task(20)]
     for c in fresh:

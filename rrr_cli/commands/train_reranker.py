@@ -104,8 +104,49 @@ def command(
 
         result, directory = train_and_save(training, config, name=name, val_tasks=val_tasks,
                                            training_data=data, log=notice, progress=advance, evidence=evidence)
+    if main and val_tasks:
+        _record_versus_fallback(directory, result.model, cands, verdict_list, {t.task_id for t in val_tasks})
     if main:
         print(directory)
+
+
+def _record_versus_fallback(directory: Path, model, candidates, verdicts, held_out: set[str]) -> None:
+    """Compare the new reranker with the fallback (public examples + mean log-prob) on the held-out
+    tasks, print it, and record it in the manifest (`versus_fallback`): the reranker becomes the
+    default of solve/rerank only if it won there, the paired 95% interval above 0."""
+    import json
+
+    from rrr_cli.atomic import atomic_write_text
+    from rrr_cli.evaluation.metrics import paired_bootstrap, reranked_at_1
+    from rrr_cli.ranking.rerank import FALLBACK_SCORER, VERSUS_FALLBACK, task_of
+    from rrr_cli.ranking.reward import RewardModelScorer
+    from rrr_cli.ranking.scorers import get_scorer, score_many
+    from rrr_cli.training.reward_model import MANIFEST, read_manifest
+
+    passed = {(v.task_id, v.sample_id): v.passed for v in verdicts}
+    by_task: dict[str, list] = {}
+    for candidate in candidates:
+        if candidate.task_id in held_out and (candidate.task_id, candidate.sample_id) in passed:
+            by_task.setdefault(candidate.task_id, []).append(candidate)
+    groups = [(task_of(members[0]), members) for members in by_task.values()]
+    if not groups:
+        return
+    values = {}
+    for name, scorer in (("reranker", RewardModelScorer(model)), ("fallback", get_scorer(FALLBACK_SCORER))):
+        values[name] = [reranked_at_1(list(scores), [passed[(c.task_id, c.sample_id)] for c in members])
+                        for (_, members), scores in zip(groups, score_many(scorer, groups))]
+    difference, low, high = paired_bootstrap({"held-out": values["reranker"]}, {"held-out": values["fallback"]})
+    record = {"tasks": len(groups), "fallback_scorer": FALLBACK_SCORER,
+              "reranker": sum(values["reranker"]) / len(groups), "fallback": sum(values["fallback"]) / len(groups),
+              "difference": difference, "interval": [low, high], "beats": low > 0}
+    manifest = read_manifest(directory)
+    manifest[VERSUS_FALLBACK] = record
+    atomic_write_text(Path(directory) / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    verdict = ("the default from now on" if record["beats"] else
+               f"not the default (no clear win; use it with --reranker {Path(directory).name})")
+    notice(f"held-out reranked@1 on {len(groups)} tasks: reranker {record['reranker']:.3f}, public examples + mean "
+           f"log-prob {record['fallback']:.3f} (difference {difference:+.3f}, 95% [{low:+.3f}, {high:+.3f}]): "
+           + verdict)
 
 
 def _evidence_table(candidates) -> tuple[dict[tuple[str, str], list[float]], str]:
