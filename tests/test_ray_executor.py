@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cli_in_process import invoke
+import test_selftrain as selftrain_run
 from rrr_cli.errors import RrrError
 from rrr_cli.evaluation.runs import EvalSettings, run_eval
 from rrr_cli.ranking.scorers import MeanLogprobScorer, PublicExamplesScorer, RandomScorer
@@ -209,3 +210,22 @@ def test_without_ray_the_ray_executor_is_one_line(tmp_path, monkeypatch):
     code, out, err = invoke(["eval", "--limit", "1", "--executor", "ray"])
     assert code == 2 and "Traceback" not in err
     assert "install 'rrr[ray]'" in err and len(err.strip().splitlines()) == 1
+
+
+toy = selftrain_run.toy  # its module-scoped fixture: the toy tasks and the tiny trained model
+
+
+@pytest.mark.slow
+def test_selftrain_on_ray_writes_the_local_run(ray_instance, toy, tmp_path):
+    """The toy self-training run of test_selftrain (a tiny transformers model, 2 iterations, PPO) with the
+    base generator's sampling and all execution on the test's Ray instance: the same artifacts."""
+    address = ray_instance.get_runtime_context().gcs_address
+    local = selftrain_run.rrr(selftrain_run.args(toy, "r"), tmp_path / "local")
+    assert local.returncode == 0, local.stderr[-3000:]
+    remote = selftrain_run.rrr([*selftrain_run.args(toy, "r"), "--executor", "ray", "--ray-address", address],
+                               tmp_path / "ray")
+    assert remote.returncode == 0, remote.stderr[-3000:]
+    assert "on ray" in remote.stderr  # the base generator sampled there
+    run = tmp_path / "ray" / "cache" / "runs" / "r"
+    selftrain_run.assert_same_run(tmp_path / "local" / "cache" / "runs" / "r", run)
+    selftrain_run.assert_no_duplicates(run)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import List, Optional
@@ -109,7 +108,7 @@ def command(
       rrr eval --benchmark multipl-e -n 8 --executor ray --ray-address HOST:6379
     """
     from rrr_cli.evaluation import report as render
-    from rrr_cli.evaluation.executors import check_executor
+    from rrr_cli.evaluation.executors import RayOptions, check_executor, executor_for
     from rrr_cli.evaluation.runs import EvalSettings, run_eval
     from rrr_cli.generation.prompts import check_style
     from rrr_cli.ranking.scorers import get_scorer
@@ -152,8 +151,10 @@ def command(
         n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
         seed=seed_value, prompt_style=style)
 
-    with progress() as bar, _cluster(executor, ray_address, ray_workers, ray_gpus_per_worker,
-                                     engine_settings) as cluster:
+    # --threads 0 (every core) would give each Ray worker a whole node: one CPU each unless told.
+    cluster_options = RayOptions(address=ray_address, workers=ray_workers,
+                                 threads=max(1, engine_settings["threads"]), gpus_per_worker=ray_gpus_per_worker)
+    with progress() as bar, executor_for(executor, cluster_options, n_ctx=engine_settings["n_ctx"]) as cluster:
         def advance_for(description: str, total: int):
             job = bar.add_task(description, total=total)
             return lambda k=1: bar.advance(job, k)
@@ -206,23 +207,6 @@ def _probe_generator(scorers, settings, open_generator):
     for scorer in consensus:
         scorer.generator = generator
     return generator
-
-
-@contextlib.contextmanager
-def _cluster(executor: str, address: str | None, workers: int | None, gpus: float,
-             engine_settings: dict[str, int]):
-    """None for the local executor; a connected RayExecutor for `--executor ray` (disconnected after)."""
-    if executor != "ray":
-        yield None
-        return
-    from rrr_cli.evaluation.executors import RayExecutor, RayOptions
-
-    # --threads 0 (every core) would give each worker the whole node: one CPU each unless told.
-    options = RayOptions(address=address, workers=workers, threads=max(1, engine_settings["threads"]),
-                         gpus_per_worker=gpus)
-    with RayExecutor(options, n_ctx=engine_settings["n_ctx"]) as cluster:
-        cluster.connect()
-        yield cluster
 
 
 def _with_toolchains(tasks, notice):

@@ -53,6 +53,12 @@ def command(
     ppo_temperature: Optional[float] = O(None, "--ppo-temperature", help="PPO rollout temperature (default: 0.8)."),
     lora_r: Optional[int] = O(None, "--lora-r", help="LoRA rank of the policy (quick profile: 8)."),
     device: Optional[str] = O(None, "--device", help="auto, cpu or cuda (default: auto)."),
+    executor: str = O("local", "--executor", help="Where the base generator samples and candidates run: local "
+                      "or ray (a Ray cluster; pip install 'rrr[ray]'). Not part of the run: --resume takes it too."),
+    ray_address: Optional[str] = O(None, "--ray-address", metavar="ADDR", help="The Ray cluster for --executor "
+                                   "ray (default: RAY_ADDRESS, else a local instance started for the run)."),
+    ray_workers: Optional[int] = O(None, "--ray-workers", help="Sampling workers on Ray, each holding one model "
+                                   "(default: one per CPU of the cluster)."),
 ) -> None:
     """Self-train the reranker: sample, execute, retrain, PPO.
 
@@ -73,6 +79,7 @@ def command(
       rrr selftrain --iterations 2 --no-ppo --train-tasks 32
     """
     from rrr_cli import selftrain as st
+    from rrr_cli.evaluation.executors import RayOptions, check_executor, executor_for
     from rrr_cli.training import distributed
     from rrr_cli.ui import notice, show
 
@@ -80,6 +87,11 @@ def command(
         # Every process would sample, execute and write the same run; the trainers alone share work.
         raise RrrError("rrr selftrain runs as one process, not under torchrun (torchrun shares "
                        "`rrr train-reranker`'s work; see the README's Scaling out)")
+    executor = check_executor(executor)
+    if executor != "ray" and (ray_address is not None or ray_workers is not None):
+        raise RrrError("--ray-address and --ray-workers go with --executor ray")
+    if ray_workers is not None and ray_workers < 1:
+        raise RrrError(f"--ray-workers must be at least 1 (got {ray_workers})")
     if report:
         _report(st, st.RunStore(st.find_run(report)), png, show, notice)
         return
@@ -92,9 +104,10 @@ def command(
     else:
         store = st.start_run(st.build_config(profile, options), run_id)
         notice(f"run {store.run_id}: {store.root}")
-    with st.StopFlag() as stop:
+    cluster_options = RayOptions(address=ray_address, workers=ray_workers)
+    with st.StopFlag() as stop, executor_for(executor, cluster_options) as cluster:
         try:
-            st.SelfTrainLoop(store, say=notice, stop=stop).run()
+            st.SelfTrainLoop(store, say=notice, stop=stop, cluster=cluster).run()
         except KeyboardInterrupt:  # the second Ctrl-C: the step in progress is dropped, finished ones kept
             raise st.Interrupted(f"stopped; finished steps are kept: continue with "
                                  f"`rrr selftrain --resume {store.run_id}`") from None

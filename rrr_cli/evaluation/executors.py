@@ -24,6 +24,7 @@ hold each (task, sample) once. If the driver dies, its workers die with it; the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -191,11 +192,11 @@ class RayExecutor:
 
     def connect(self) -> None:
         ray = self.ray
-        if ray.is_initialized():
-            return
         address = self.options.address or os.environ.get("RAY_ADDRESS") or None
         if address:
             _check_reachable(address)
+        if ray.is_initialized():
+            return
         try:
             # Workers' output stays off the driver's stdout: rrr's results go there.
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
@@ -277,15 +278,16 @@ class RayExecutor:
 
     # execution ----------------------------------------------------------------------------------
 
-    def execute(self, tasks: Sequence[Task], candidates: Sequence[Candidate],
-                advance: Callable[[int], None]) -> Iterator[Verdict]:
-        """Verdicts for `candidates`, a chunk of whole tasks per Ray task, as the chunks finish."""
+    def execute(self, tasks: Sequence[Task], candidates: Sequence[Candidate], advance: Callable[[int], None],
+                limits: Any = None) -> Iterator[Verdict]:
+        """Verdicts for `candidates`, a chunk of whole tasks per Ray task, as the chunks finish (`limits`:
+        the sandbox's, default from the settings)."""
         from rrr_cli.execution.sandbox import Limits
 
         ray = self.ray
         self.connect()
         opts = self.options
-        limits = Limits.from_config()
+        limits = limits or Limits.from_config()
         allow = bool(config.get("execution.allow_unsandboxed", None))
         by_id = {task.task_id: task for task in tasks}
         remote = ray.remote(execute_chunk).options(num_cpus=opts.cpus_per_chunk, max_retries=opts.max_retries,
@@ -314,6 +316,19 @@ class RayExecutor:
         except ray.exceptions.RayError as exc:
             raise RrrError(f"ray: {what} failed more than {self.options.max_retries} times ({_first_line(exc)}); "
                            "what finished is kept: the same command resumes") from None
+
+
+@contextlib.contextmanager
+def executor_for(name: str, options: RayOptions | None = None, n_ctx: int | None = None
+                 ) -> Iterator[RayExecutor | None]:
+    """What a command's `--executor NAME` gives: None for local (the caller's own backend and sandbox
+    pool), a connected RayExecutor for ray (disconnected afterwards)."""
+    if check_executor(name) != "ray":
+        yield None
+        return
+    with RayExecutor(options, n_ctx=n_ctx) as cluster:
+        cluster.connect()
+        yield cluster
 
 
 def _check_reachable(address: str) -> None:

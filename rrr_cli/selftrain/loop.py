@@ -76,8 +76,11 @@ Say = Callable[[str], None]
 class SelfTrainLoop:
     """Runs (or resumes) the steps of one run."""
 
-    def __init__(self, store: RunStore, say: Say | None = None, stop: StopFlag | None = None):
+    def __init__(self, store: RunStore, say: Say | None = None, stop: StopFlag | None = None, cluster=None):
         self.store = store
+        # A RayExecutor (evaluation.executors): the base generator samples and every candidate runs on
+        # Ray; a PPO policy samples here, where it was trained. None: all in this process.
+        self.cluster = cluster
         self.config: SelfTrainConfig = store.config()
         self.say = say or (lambda message: None)
         self.stop = stop or StopFlag()
@@ -214,17 +217,39 @@ class SelfTrainLoop:
                 tasks, backend, self._params(iteration), self.config.prompt_style, progress=advance))
         return f"{count} candidates for {len(tasks)} tasks from {backend.model_name or backend.name}"
 
+    def _write_base_samples(self, path: Path, tasks: list[Task], iteration: int) -> str:
+        """The base generator's candidates: on Ray when there is a cluster, else here."""
+        if self.cluster is None:
+            return self._write_samples(path, tasks, self._base(), iteration)
+        from types import SimpleNamespace
+
+        from rrr_cli import config
+
+        model = self.config.generator or str(config.get("models.default"))
+        settings = SimpleNamespace(model=model, backend=self.config.backend, prompt_style=self.config.prompt_style)
+        groups: dict[str, list[Candidate]] = {}
+        with self.bar("sampling on ray", len(tasks)) as advance:
+            for group in self.cluster.sample(tasks, settings, self._params(iteration)):
+                if group and group[0].task_id not in groups:  # a retried worker's repeat is dropped
+                    groups[group[0].task_id] = group
+                    advance(1)
+        for group in groups.values():
+            for candidate in group:
+                candidate.extra.pop("task_sampling_s", None)  # as the local samples: no wall times
+        count = self.store.write_jsonl(path, (c for task in tasks for c in groups[task.task_id]))
+        return f"{count} candidates for {len(tasks)} tasks from {model} on ray"
+
     def _sample_heldout(self) -> str:
         tasks = self.heldout_tasks()
         if not tasks:
             self.store.write_jsonl(self.store.path("heldout", "samples.jsonl"), [])
             return "no held-out tasks"
-        return self._write_samples(self.store.path("heldout", "samples.jsonl"), tasks, self._base(), 0)
+        return self._write_base_samples(self.store.path("heldout", "samples.jsonl"), tasks, 0)
 
     def _sample(self, i: int) -> str:
         path = self.store.iter_dir(i) / "samples.jsonl"
         if i == 1 or not self._ppo_enabled():
-            return self._write_samples(path, self.tasks(), self._base(), i)
+            return self._write_base_samples(path, self.tasks(), i)
         from rrr_cli.selftrain.policy import policy_backend
 
         self._close_backend()  # free the base generator's memory while the policy samples
@@ -241,9 +266,13 @@ class SelfTrainLoop:
 
         tasks = self.store.read_jsonl(folder / "tasks.jsonl", Task) if (folder / "tasks.jsonl").exists() else self.tasks()
         candidates = self.store.read_jsonl(folder / "samples.jsonl", Candidate)
+        limits = Limits.from_config(self.config.exec_timeout_s)
         with self.bar("executing", len(candidates)) as advance:
-            verdicts = list(execute(tasks, candidates, limits=Limits.from_config(self.config.exec_timeout_s),
-                                    progress=lambda done, total: advance(1)))
+            if self.cluster is not None:
+                by_key = {(v.task_id, v.sample_id): v for v in self.cluster.execute(tasks, candidates, advance, limits)}
+                verdicts = [by_key[c.key] for c in candidates]  # in candidate order, as locally
+            else:
+                verdicts = list(execute(tasks, candidates, limits=limits, progress=lambda done, total: advance(1)))
         self.store.write_jsonl(folder / "verdicts.jsonl", verdicts)
         passed = sum(v.passed for v in verdicts)
         return f"{passed}/{len(verdicts)} passed"
