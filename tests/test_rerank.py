@@ -15,7 +15,7 @@ pytest.importorskip("peft")
 
 from reward_tiny import save_tiny_base  # noqa: E402
 
-from rrr_cli.records import Candidate, Pair, dumps  # noqa: E402
+from rrr_cli.records import Candidate, Pair, Task, dumps  # noqa: E402
 from rrr_cli.training.train_reward import RewardTrainingConfig, train_and_save  # noqa: E402
 
 
@@ -212,3 +212,39 @@ def test_a_reranker_with_execution_evidence_reads_what_running_showed(tmp_path, 
     assert {json.loads(line)["sample_id"] for line in ranked.stdout.splitlines()[:2]} == {0, 2}
     bad = CliRunner().invoke(app, ["train-reranker", "--pairs", str(tmp_path / "c.jsonl"), "--features", "exec"])
     assert bad.exit_code != 0 and "--features text" in str(bad.exception)
+
+
+def test_train_reranker_folds_score_every_task_out_of_fold(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rrr_cli.cli import app
+    from rrr_cli.ranking.reward import OutOfFoldScorer, RewardModelScorer
+    from rrr_cli.records import Verdict
+    from rrr_cli.training.reward_model import read_manifest
+
+    monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
+    base = save_tiny_base(tmp_path / "base")
+    cands = candidates(tasks=8, n=4)  # T/0 .. T/7: folds by problem number, 4 tasks each
+    (tmp_path / "c.jsonl").write_text("".join(dumps(c) + "\n" for c in cands))
+    verdicts = [Verdict(task_id=c.task_id, sample_id=c.sample_id, status="passed" if "+" in c.completion else "failed")
+                for c in cands]
+    (tmp_path / "v.jsonl").write_text("".join(dumps(v) + "\n" for v in verdicts))
+    result = CliRunner().invoke(app, ["train-reranker", str(tmp_path / "c.jsonl"), str(tmp_path / "v.jsonl"),
+                                      "--name", "cv", "--base-model", str(base), "--epochs", "1", "--projection", "2",
+                                      "--folds", "2", "--validation-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    rerankers = tmp_path / "home" / "cache" / "rerankers"
+    assert read_manifest(rerankers / "cv")["members"] == ["cv-fold0", "cv-fold1"]
+    for fold in (0, 1):
+        member = read_manifest(rerankers / f"cv-fold{fold}")
+        assert member["training_data"]["fold"] == {"k": 2, "held_out": fold}
+        assert member["training_data"]["tasks"] == 4  # the other fold's tasks only
+        assert member["versus_fallback"]["tasks"] == 4  # compared on the fold it never saw
+    scorer = RewardModelScorer.load("cv")
+    assert isinstance(scorer, OutOfFoldScorer) and len(scorer.members) == 2
+    groups = [(Task(task_id=f"T/{t}", language="python", prompt=f"def f{t}(x):\n", tests=""),
+               [c for c in cands if c.task_id == f"T/{t}"]) for t in range(8)]
+    scores = scorer.score_many(groups)
+    assert [len(s) for s in scores] == [4] * 8
+    alone = scorer.members[1].score_many(groups[1:2])[0]  # T/1 is in fold 1: scored by the model that never saw it
+    assert scores[1] == alone

@@ -38,6 +38,10 @@ def command(
     validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Share of tasks held out."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, the pair cap and initialisation."),
     save_pairs: Optional[Path] = typer.Option(None, "--save-pairs", help="Also write the pairs used (JSONL)."),
+    folds: int = typer.Option(1, "--folds", help="K >= 2: train one reranker per fold of the tasks (by problem "
+                              "number, so a problem stays in one fold in every language), each compared with the "
+                              "fallback on the fold it never saw; `rrr eval --reranker NAME` then scores every "
+                              "task out of fold."),
 ) -> None:
     """Train a reranker (Bradley-Terry loss) and save it.
 
@@ -56,7 +60,7 @@ def command(
     from rrr_cli.records import Candidate, Pair, Verdict, read_records, write_records
     from rrr_cli.training import distributed
     from rrr_cli.training.pairs import build_pairs, labelled_tasks, split_by_task
-    from rrr_cli.training.train_reward import RewardTrainingConfig, train_and_save
+    from rrr_cli.training.train_reward import RewardTrainingConfig
 
     features = features or ("text" if pairs is not None else "exec")
     if features not in ("exec", "text"):
@@ -92,8 +96,27 @@ def command(
     main = distributed.world().main  # under torchrun, rank 0 alone writes and reports
     if save_pairs is not None and main:
         write_records(save_pairs, training)
+    if folds > 1:
+        if pairs is not None:
+            raise RrrError("--folds needs CANDIDATES VERDICTS (each fold is compared on the candidates it never saw)")
+        directory = _train_folds(folds, training, config, name, data, evidence, cands, verdict_list, seed, main)
+        if main:
+            print(directory)
+        return
+    if folds < 1:
+        raise RrrError(f"--folds must be at least 1 (got {folds})")
     if main:
         notice(f"training on {len(training)} pairs from {len({p.task_id for p in training})} tasks")
+    result, directory = _train(training, config, name, val_tasks, data, evidence, main)
+    if main and val_tasks:
+        _record_versus_fallback(directory, result.model, cands, verdict_list, {t.task_id for t in val_tasks})
+    if main:
+        print(directory)
+
+
+def _train(training, config, name, val_tasks, data, evidence, main):
+    from rrr_cli.training.train_reward import train_and_save
+
     with progress(disable=None if main else True) as bar:
         jobs: dict[str, int] = {}
 
@@ -102,12 +125,41 @@ def command(
                 jobs[stage] = bar.add_task(stage, total=total)
             bar.update(jobs[stage], completed=done, total=total)
 
-        result, directory = train_and_save(training, config, name=name, val_tasks=val_tasks,
-                                           training_data=data, log=notice, progress=advance, evidence=evidence)
-    if main and val_tasks:
-        _record_versus_fallback(directory, result.model, cands, verdict_list, {t.task_id for t in val_tasks})
+        return train_and_save(training, config, name=name, val_tasks=val_tasks, training_data=data, log=notice,
+                              progress=advance, evidence=evidence)
+
+
+def _train_folds(folds, training, config, name, data, evidence, candidates, verdicts, seed, main) -> Path:
+    """One reranker per fold, trained on the other folds' tasks and compared with the fallback on its
+    own; and a folds manifest under NAME that `rrr eval --reranker NAME` scores out of fold with."""
+    import json
+
+    from rrr_cli.atomic import atomic_write_text
+    from rrr_cli.training.pairs import fold_of, labelled_tasks, split_by_task
+    from rrr_cli.training.reward_model import MANIFEST, new_reranker_name, rerankers_dir
+
+    name = name or new_reranker_name()
+    members = []
+    for fold in range(folds):
+        kept = [pair for pair in training if fold_of(pair.task_id, folds) != fold]
+        held_out = {c.task_id for c in candidates if fold_of(c.task_id, folds) == fold}
+        inside = [c for c in candidates if c.task_id not in held_out]
+        _, val_tasks = split_by_task(labelled_tasks(inside, verdicts), config.validation_fraction, seed)
+        if main:
+            notice(f"fold {fold + 1}/{folds}: training on {len(kept)} pairs from {len({p.task_id for p in kept})} "
+                   f"tasks; {len(held_out)} tasks held out")
+        member = f"{name}-fold{fold}"
+        result, directory = _train(kept, config, member, val_tasks,
+                                   {**data, "fold": {"k": folds, "held_out": fold}}, evidence, main)
+        if main:
+            _record_versus_fallback(directory, result.model, candidates, verdicts, held_out)
+        members.append(member)
+    directory = rerankers_dir() / name
     if main:
-        print(directory)
+        manifest = {"kind": "folds", "folds": folds, "members": members, "fold_rule": "problem number % folds",
+                    "training_data": data}
+        atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return directory
 
 
 def _record_versus_fallback(directory: Path, model, candidates, verdicts, held_out: set[str]) -> None:

@@ -35,9 +35,13 @@ class RewardModelScorer(BatchScorer):
              device: str | None = None, **_: Any) -> "RewardModelScorer":
         """A scorer for the reranker named `path` (a name under the rerankers dir, or a directory);
         None loads the newest trained one. The adapters are merged for a plain forward pass."""
-        from rrr_cli.training.reward_model import RewardModel, find_reranker
+        from rrr_cli.training.reward_model import RewardModel, find_reranker, read_manifest
 
-        return cls(RewardModel.load(find_reranker(path), device=device, merge=True), batch_size=batch_size)
+        directory = find_reranker(path)
+        manifest = read_manifest(directory)
+        if manifest.get("kind") == "folds":
+            return OutOfFoldScorer.load(directory, manifest, batch_size=batch_size, device=device)
+        return cls(RewardModel.load(directory, device=device, merge=True), batch_size=batch_size)
 
     def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
         return self.score_many([(task, candidates)])[0]
@@ -63,6 +67,46 @@ class RewardModelScorer(BatchScorer):
         if progress:
             progress(len(groups))
         return out
+
+
+class OutOfFoldScorer(BatchScorer):
+    """Rerankers trained with `rrr train-reranker --folds K`: each task is scored by the one that never
+    saw its fold (`training.pairs.fold_of`), so `rrr eval --reranker NAME` reports held-out figures on
+    every task. For evaluation: a task outside the training data still gets a fold and its reranker."""
+
+    name = "reward_model"
+
+    def __init__(self, members: Sequence[RewardModelScorer], folds: int):
+        self.members = list(members)
+        self.folds = folds
+
+    @classmethod
+    def load(cls, directory, manifest: dict, batch_size: int = DEFAULT_BATCH_SIZE,
+             device: str | None = None) -> "OutOfFoldScorer":
+        from rrr_cli.errors import RrrError
+        from rrr_cli.training.reward_model import RewardModel, find_reranker
+
+        folds, members = manifest.get("folds"), manifest.get("members")
+        if not isinstance(folds, int) or folds < 2 or not isinstance(members, list) or len(members) != folds:
+            raise RrrError(f"{directory}: a folds manifest needs `folds` >= 2 and one member per fold")
+        return cls([RewardModelScorer(RewardModel.load(find_reranker(str(m)), device=device, merge=True),
+                                      batch_size=batch_size) for m in members], folds)
+
+    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
+        return self.score_many([(task, candidates)])[0]
+
+    def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
+                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
+        from rrr_cli.training.pairs import fold_of
+
+        out: list[list[float] | None] = [None] * len(groups)
+        for fold, member in enumerate(self.members):
+            mine = [i for i, (task, _) in enumerate(groups) if fold_of(task.task_id, self.folds) == fold]
+            for i, scores in zip(mine, member.score_many([groups[i] for i in mine]) if mine else []):
+                out[i] = scores
+        if progress:
+            progress(len(groups))
+        return out  # type: ignore[return-value]
 
 
 def evidence_for(probes: str, generator_model: str):
