@@ -11,7 +11,7 @@ import typer
 from rrr_cli import config
 from rrr_cli.commands import options
 from rrr_cli.errors import RrrError
-from rrr_cli.records import LANGUAGES
+from rrr_cli.records import known_languages
 from rrr_cli.ui import help_text
 
 DEFAULT_SCORERS = "random,mean_logprob,public_examples"
@@ -34,9 +34,10 @@ def _languages(text: Optional[str]) -> list[str] | None:
     if not text:
         return None
     chosen = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in chosen if name not in LANGUAGES]
+    known = known_languages()  # the eight and any installed by a plugin (`rrr plugins`)
+    unknown = [name for name in chosen if name not in known]
     if unknown:
-        raise RrrError(f"--languages: unknown language {unknown[0]!r} (known: {', '.join(LANGUAGES)})")
+        raise RrrError(f"--languages: unknown language {unknown[0]!r} (known: {', '.join(known)})")
     return chosen
 
 
