@@ -229,3 +229,23 @@ def test_selftrain_on_ray_writes_the_local_run(ray_instance, toy, tmp_path):
     run = tmp_path / "ray" / "cache" / "runs" / "r"
     selftrain_run.assert_same_run(tmp_path / "local" / "cache" / "runs" / "r", run)
     selftrain_run.assert_no_duplicates(run)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_the_command_line_runs_on_ray_and_a_local_rerun_reuses_it(ray_instance, model_cache, tmp_path, monkeypatch):
+    _home(tmp_path, "home", model_cache(MODEL), monkeypatch)
+    argv = ["eval", "--limit", "2", "-n", "2", "--max-tokens", "16", "--model", MODEL, "--threads", "1", "--json"]
+    code, out, err = invoke([*argv, "--executor", "ray", "--ray-workers", "2"])
+    assert code == 0, err
+    on_ray = json.loads(out)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the local rerun must neither sample nor execute")
+
+    # The run is keyed by what decides the samples, not by where they were made: locally, nothing to do.
+    monkeypatch.setattr("rrr_cli.evaluation.runs._local_sampler", refuse)
+    monkeypatch.setattr("rrr_cli.evaluation.runs._default_executor", refuse)
+    code, out, err = invoke(argv)
+    assert code == 0, err
+    assert _summary(json.loads(out)) == _summary(on_ray)
