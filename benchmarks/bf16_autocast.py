@@ -29,7 +29,7 @@ def main() -> None:
     import torch
 
     from rrr_cli.tasks.benchmarks import load_benchmark
-    from rrr_cli.training.reward_model import RewardModel, RewardModelSettings, bf16_supported
+    from rrr_cli.reranker import RewardModel, RewardModelSettings, bf16_supported
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -33,13 +32,6 @@ VARIANTS = [("consensus-mbr/examples", "mbr", False), ("consensus-dual/examples"
 BASELINE = "public_examples"
 
 
-def problem_number(task_id: str) -> int:
-    match = re.search(r"HumanEval[/_](\d+)", task_id)
-    if not match:
-        raise SystemExit(f"{task_id}: not a HumanEval task (the folds are by problem number)")
-    return int(match.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="an eval run directory")
@@ -48,7 +40,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from rrr_cli.evaluation.metrics import mean, paired_bootstrap, reranked_at_1
+    from rrr_cli.metrics import mean, paired_bootstrap, reranked_at_1
     from rrr_cli.evaluation.runs import JsonlLog
     from rrr_cli.ranking.consensus import ConsensusScorer
     from rrr_cli.ranking.probe_cache import GeneratedProbes
@@ -56,6 +48,7 @@ def main() -> None:
     from rrr_cli.records import Candidate, RecordError, Verdict, read_json_file
     from rrr_cli.tasks import load_tasks
     from rrr_cli.tasks.benchmarks import ALIASES
+    from rrr_cli.tasks.folds import fold_of
 
     run = Path(args.run)
     try:
@@ -96,7 +89,7 @@ def main() -> None:
     def by_language(name: str, fold: int) -> dict[str, list[float]]:
         out: dict[str, list[float]] = defaultdict(list)
         for task in tasks:
-            if problem_number(task.task_id) % 2 == fold:
+            if fold_of(task.task_id, 2) == fold:
                 out[task.language].append(values[name][task.task_id])
         return dict(out)
 

@@ -8,7 +8,7 @@ with `--skeleton` (config + tokenizer, 11 MB) has no weights: the same architect
 random weights ("weights": "random" in the output), which times a step just as well.
 
 What is timed, each as the mean of the steps after a warm-up one:
-- reward model (rrr_cli.training.reward_model, as `train_reward_model` runs it): caching the frozen
+- reward model (rrr_cli.reranker, as `train_reward_model` runs it): caching the frozen
   trunk's states for 2 x rm-batch texts of rm-length tokens (tokens/s), then one Bradley-Terry step
   through the trainable top layers, final norm and head, with AdamW;
 - PPO (rrr_cli.training.ppo.PPOTrainer.step): rollouts of ppo-batch MBPP chat prompts for
@@ -123,7 +123,7 @@ def code_text(tokens: int, tokenizer, seed: int) -> str:
 def time_reward_model(spec: str, device: str, args) -> object:
     import torch
 
-    from rrr_cli.training.reward_model import RewardModel, RewardModelSettings
+    from rrr_cli.reranker import RewardModel, RewardModelSettings
     from rrr_cli.training.train_reward import bradley_terry_loss
 
     started = time.perf_counter()

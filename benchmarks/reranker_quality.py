@@ -27,7 +27,7 @@ def main() -> None:
                         help="another scorer to report beside them, e.g. public_examples (repeatable)")
     args = parser.parse_args()
 
-    from rrr_cli.evaluation.metrics import pass_at_k, reranked_at_1
+    from rrr_cli.metrics import pass_at_k, reranked_at_1
     from rrr_cli.ranking.rerank import task_of
     from rrr_cli.ranking.reward import RewardModelScorer
     from rrr_cli.ranking.scorers import get_scorer, score_many

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
 
-    from rrr_cli.evaluation.metrics import gap_recovered, mean, paired_bootstrap
+    from rrr_cli.metrics import gap_recovered, mean, paired_bootstrap
     from rrr_cli.records import RecordError, read_json_file
 
     path = Path(args.run)

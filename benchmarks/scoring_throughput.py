@@ -34,7 +34,7 @@ def main() -> None:
     from rrr_cli.ranking.rerank import task_of
     from rrr_cli.ranking.reward import RewardModelScorer
     from rrr_cli.records import Candidate, read_records
-    from rrr_cli.training.reward_model import RewardModel, find_reranker
+    from rrr_cli.reranker import RewardModel, find_reranker
 
     candidates = list(read_records(args.candidates, Candidate))[: args.limit]
     if args.reranker:

@@ -7,7 +7,7 @@ from math import comb
 
 import pytest
 
-from rrr_cli.evaluation import metrics
+from rrr_cli import metrics
 
 
 @pytest.mark.parametrize("n, c, k, expected", [
@@ -77,7 +77,7 @@ def test_default_ks():
 
 
 def test_paired_bootstrap_interval():
-    from rrr_cli.evaluation.metrics import paired_bootstrap
+    from rrr_cli.metrics import paired_bootstrap
 
     # Identical scorers: a zero difference with a zero-width interval.
     assert paired_bootstrap({"py": [1, 0, 1]}, {"py": [1, 0, 1]}, resamples=200) == (0.0, 0.0, 0.0)

@@ -100,7 +100,7 @@ def test_train_reranker_command_trains_from_candidates_and_verdicts(tmp_path, mo
 
     from rrr_cli.cli import app
     from rrr_cli.records import Verdict, read_records
-    from rrr_cli.training.reward_model import read_manifest
+    from rrr_cli.reranker import read_manifest
 
     monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
     base = save_tiny_base(tmp_path / "base")
@@ -146,7 +146,7 @@ def test_rerank_by_a_named_scorer_consensus_outvotes_the_log_prob(tmp_path):
 
 def test_a_trained_reranker_is_the_default_only_with_a_held_out_win_on_record(home, tmp_path, monkeypatch):
     from rrr_cli.ranking.rerank import VERSUS_FALLBACK, default_scorer
-    from rrr_cli.training.reward_model import MANIFEST, find_reranker, read_manifest
+    from rrr_cli.reranker import MANIFEST, find_reranker, read_manifest
 
     stdin = "".join(dumps(c) + "\n" for c in candidates(tasks=2, n=2))
     unproven = rrr(["--top-k", "1"], home, stdin=stdin)
@@ -176,7 +176,7 @@ def test_a_reranker_with_execution_evidence_reads_what_running_showed(tmp_path, 
 
     from rrr_cli.cli import app
     from rrr_cli.records import Verdict
-    from rrr_cli.training.reward_model import read_manifest
+    from rrr_cli.reranker import read_manifest
 
     monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
     base = save_tiny_base(tmp_path / "base")
@@ -220,7 +220,7 @@ def test_train_reranker_folds_score_every_task_out_of_fold(tmp_path, monkeypatch
     from rrr_cli.cli import app
     from rrr_cli.ranking.reward import OutOfFoldScorer, RewardModelScorer
     from rrr_cli.records import Verdict
-    from rrr_cli.training.reward_model import read_manifest
+    from rrr_cli.reranker import read_manifest
 
     monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
     base = save_tiny_base(tmp_path / "base")

@@ -16,7 +16,7 @@ from reward_tiny import save_tiny_base  # noqa: E402
 
 from rrr_cli.errors import RrrError  # noqa: E402
 from rrr_cli.records import Pair  # noqa: E402
-from rrr_cli.training.reward_model import (RewardModel, RewardModelSettings, find_reranker,  # noqa: E402
+from rrr_cli.reranker import (RewardModel, RewardModelSettings, find_reranker,  # noqa: E402
                                            list_rerankers, read_manifest)
 from rrr_cli.training.train_reward import RewardTrainingConfig, bradley_terry_loss, train_and_save  # noqa: E402
 
@@ -205,7 +205,7 @@ def test_training_a_log_prob_reader_on_pairs_without_log_probs_is_one_clear_erro
 
 
 def test_confidence_inputs_and_the_fill_for_missing_ones():
-    from rrr_cli.training.reward_model import confidence_inputs, fill_confidence
+    from rrr_cli.reranker import confidence_inputs, fill_confidence
 
     assert confidence_inputs((-5.0, 10)) == pytest.approx([-0.5, -0.5, math.log(11)])
     assert confidence_inputs(None) is None and confidence_inputs((0.0, 0)) is None

@@ -135,8 +135,9 @@ def _train_folds(folds, training, config, name, data, evidence, candidates, verd
     import json
 
     from rrr_cli.atomic import atomic_write_text
-    from rrr_cli.training.pairs import fold_of, labelled_tasks, split_by_task
-    from rrr_cli.training.reward_model import MANIFEST, new_reranker_name, rerankers_dir
+    from rrr_cli.tasks.folds import fold_of
+    from rrr_cli.training.pairs import labelled_tasks, split_by_task
+    from rrr_cli.reranker import MANIFEST, new_reranker_name, rerankers_dir
 
     name = name or new_reranker_name()
     members = []
@@ -169,11 +170,11 @@ def _record_versus_fallback(directory: Path, model, candidates, verdicts, held_o
     import json
 
     from rrr_cli.atomic import atomic_write_text
-    from rrr_cli.evaluation.metrics import paired_bootstrap, reranked_at_1
+    from rrr_cli.metrics import paired_bootstrap, reranked_at_1
     from rrr_cli.ranking.rerank import FALLBACK_SCORER, VERSUS_FALLBACK, task_of
     from rrr_cli.ranking.reward import RewardModelScorer
     from rrr_cli.ranking.scorers import get_scorer, score_many
-    from rrr_cli.training.reward_model import MANIFEST, read_manifest
+    from rrr_cli.reranker import MANIFEST, read_manifest
 
     passed = {(v.task_id, v.sample_id): v.passed for v in verdicts}
     by_task: dict[str, list] = {}

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from rrr_cli import config
 from rrr_cli.atomic import atomic_write_text
 from rrr_cli.errors import RrrError
-from rrr_cli.evaluation import metrics
+from rrr_cli import metrics
 from rrr_cli.ranking import Scorer
 from rrr_cli.ranking.scorers import (MeanLogprobScorer, PublicExamplesScorer, RandomScorer, WeightedScorer,
                                      score_many)

@@ -39,7 +39,7 @@ def default_scorer(reranker: str | None = None, notice: Callable[[str], None] | 
 
     if reranker is not None:
         return RewardModelScorer.load(reranker)
-    from rrr_cli.training.reward_model import list_rerankers
+    from rrr_cli.reranker import list_rerankers
 
     found = list_rerankers()
     for _, path, manifest in found:

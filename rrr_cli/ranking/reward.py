@@ -35,7 +35,7 @@ class RewardModelScorer(BatchScorer):
              device: str | None = None, **_: Any) -> "RewardModelScorer":
         """A scorer for the reranker named `path` (a name under the rerankers dir, or a directory);
         None loads the newest trained one. The adapters are merged for a plain forward pass."""
-        from rrr_cli.training.reward_model import RewardModel, find_reranker, read_manifest
+        from rrr_cli.reranker import RewardModel, find_reranker, read_manifest
 
         directory = find_reranker(path)
         manifest = read_manifest(directory)
@@ -84,7 +84,7 @@ class OutOfFoldScorer(BatchScorer):
     def load(cls, directory, manifest: dict, batch_size: int = DEFAULT_BATCH_SIZE,
              device: str | None = None) -> "OutOfFoldScorer":
         from rrr_cli.errors import RrrError
-        from rrr_cli.training.reward_model import RewardModel, find_reranker
+        from rrr_cli.reranker import RewardModel, find_reranker
 
         folds, members = manifest.get("folds"), manifest.get("members")
         if not isinstance(folds, int) or folds < 2 or not isinstance(members, list) or len(members) != folds:
@@ -97,7 +97,7 @@ class OutOfFoldScorer(BatchScorer):
 
     def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
                    progress: Callable[[int], None] | None = None) -> list[list[float]]:
-        from rrr_cli.training.pairs import fold_of
+        from rrr_cli.tasks.folds import fold_of
 
         out: list[list[float] | None] = [None] * len(groups)
         for fold, member in enumerate(self.members):

@@ -349,7 +349,7 @@ class SelfTrainLoop:
         return f"{len(pairs)} pairs, {stats}" if stats else f"{len(pairs)} pairs"
 
     def _evaluate(self, i: int) -> str:
-        from rrr_cli.evaluation.metrics import reranked_at_1
+        from rrr_cli.metrics import reranked_at_1
 
         held = self.store.path("heldout")
         candidates, verdicts = self._labelled(held)

@@ -24,7 +24,7 @@ class LoadedReranker:
 
 
 def load_reranker(path: Path, device: str) -> LoadedReranker:
-    from rrr_cli.training.reward_model import RewardModel
+    from rrr_cli.reranker import RewardModel
 
     return LoadedReranker(RewardModel.load(path, device=device, merge=True))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
@@ -206,23 +205,6 @@ def dedupe_pairs(pairs: Iterable[Pair]) -> list[Pair]:
             seen.add(key)
             out.append(pair)
     return out
-
-
-def problem_number(task_id: str) -> int | None:
-    """The problem a task translates: 12 for `HumanEval/12` and `cpp/HumanEval_12_...`, 601 for
-    `Mbpp/601`; the first number in the id otherwise; None when it has none."""
-    match = re.search(r"(?:HumanEval|Mbpp|mbpp)[/_](\d+)", task_id) or re.search(r"(\d+)", task_id)
-    return int(match.group(1)) if match else None
-
-
-def fold_of(task_id: str, folds: int) -> int:
-    """The fold a task belongs to: its problem number modulo `folds`, so every language's version of a
-    problem shares a fold (no translation of a held-out problem is trained on); ids without a number
-    fold by a hash of the id."""
-    number = problem_number(task_id)
-    if number is None:
-        number = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16)
-    return number % folds
 
 
 def split_by_task(items: Sequence, fraction: float, seed: int = 0, task_of=lambda item: item.task_id):

@@ -35,7 +35,7 @@ from rrr_cli.errors import RrrError
 from rrr_cli.records import Pair
 from rrr_cli.training import distributed
 from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, pair_logprobs, split_by_task
-from rrr_cli.training.reward_model import (RewardModel, RewardModelSettings, confidence_inputs, extra_inputs,
+from rrr_cli.reranker import (RewardModel, RewardModelSettings, confidence_inputs, extra_inputs,
                                            fill_confidence)
 
 
@@ -155,7 +155,7 @@ def bradley_terry_loss(chosen, rejected):
 
 def reranked_at_1_mean(tasks: Sequence[LabelledTask], scores: Sequence[Sequence[float]]) -> float:
     """Mean reranked@1 over tasks (ties at the top count as a random pick among them)."""
-    from rrr_cli.evaluation.metrics import reranked_at_1
+    from rrr_cli.metrics import reranked_at_1
 
     if not tasks:
         return float("nan")
@@ -495,7 +495,7 @@ def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: st
                    evidence: dict[tuple[str, str], list[float]] | None = None) -> tuple[TrainingResult, Any]:
     """Train on `pairs` and save the reranker under the rerankers dir as `name` (default: a dated
     name). Returns (result, directory). This is the entry point selftrain calls each iteration."""
-    from rrr_cli.training.reward_model import new_reranker_name, rerankers_dir
+    from rrr_cli.reranker import new_reranker_name, rerankers_dir
 
     place = distributed.setup()
     name = distributed.broadcast(name or new_reranker_name())  # rank 0's dated name, on every process
