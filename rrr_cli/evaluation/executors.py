@@ -57,6 +57,7 @@ def import_ray():
 
 
 def check_executor(name: str | None) -> str:
+    """The executor's canonical name (local when none is given); one line for an unknown one."""
     key = (name or "local").strip().lower()
     if key not in EXECUTORS:
         raise RrrError(f"unknown executor {name!r} (choose from: {', '.join(EXECUTORS)})")
