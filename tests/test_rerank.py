@@ -63,7 +63,7 @@ def test_rerank_writes_scored_candidates_best_first_per_task(home, tmp_path):
         group = [r for r in records if r["task_id"] == f"T/{t}"]
         assert [r["rank"] for r in group] == [1, 2, 3, 4]
         assert [r["score"] for r in group] == sorted((r["score"] for r in group), reverse=True)
-        assert {r["scorer"] for r in group} == {"reward_model"}
+        assert {r["scorer"] for r in group} == {"reranker"}
         assert "+" in group[0]["completion"]  # the tiny reranker learned to prefer `+`
         assert group[0]["mean_logprob"] is not None  # candidate fields pass through
     assert "no trained reranker" not in result.stderr
@@ -164,7 +164,7 @@ def test_a_trained_reranker_is_the_default_only_with_a_held_out_win_on_record(ho
     manifest = read_manifest(directory)
     manifest[VERSUS_FALLBACK] = {"beats": True, "tasks": 40, "reranker": 0.6, "fallback": 0.5}
     (directory / MANIFEST).write_text(json.dumps(manifest))
-    assert default_scorer().name == "reward_model"
+    assert default_scorer().name == "reranker"
     manifest[VERSUS_FALLBACK]["beats"] = False
     (directory / MANIFEST).write_text(json.dumps(manifest))
     notices = []

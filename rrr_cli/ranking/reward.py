@@ -20,7 +20,7 @@ DEFAULT_BATCH_SIZE = 16
 class RewardModelScorer(BatchScorer):
     """Scores candidates with a trained reward model (higher is better)."""
 
-    name = "reward_model"
+    name = "reranker"
 
     def __init__(self, model, batch_size: int = DEFAULT_BATCH_SIZE):
         self.model = model
@@ -74,7 +74,7 @@ class OutOfFoldScorer(BatchScorer):
     saw its fold (`training.pairs.fold_of`), so `rrr eval --reranker NAME` reports held-out figures on
     every task. For evaluation: a task outside the training data still gets a fold and its reranker."""
 
-    name = "reward_model"
+    name = "reranker"
 
     def __init__(self, members: Sequence[RewardModelScorer], folds: int):
         self.members = list(members)
