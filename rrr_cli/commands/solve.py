@@ -158,8 +158,9 @@ def _highlight(task, completion: str) -> None:
     from rich.syntax import Syntax
 
     code = "".join(task.prompt.splitlines(keepends=True)[_function_start(task):]) + _body(task, completion)
-    lexer = {"cs": "csharp", "sh": "bash", "ts": "typescript"}.get(task.language, task.language)
-    syntax = Syntax(code, lexer, background_color="default")
+    from rrr_cli.execution.languages import get_language
+
+    syntax = Syntax(code, get_language(task.language).fence, background_color="default")  # the fence names the lexer
     text = syntax.highlight(code)
     text.rstrip()  # print ends the last line
     stdout.print(text, soft_wrap=True)
