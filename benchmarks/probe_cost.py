@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--limit", type=int, default=40, help="tasks per language with --generate-only")
     parser.add_argument("--generate-only", action="store_true", help="only fill the probe cache")
+    parser.add_argument("--per-language", type=int, default=5,
+                        help="tasks per language whose probe execution is timed (every program really runs)")
     parser.add_argument("--batch", type=int, default=8, help="tasks asked together (rrr eval scores 8 at a time)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -85,7 +87,9 @@ def main() -> None:
         print(f"probe cache filled for {len(tasks)} tasks ({generator.asked} asked now, "
               f"{generator.seconds:.1f} s) on {cpu_description()}")
         return
-    rows = _execution_costs(tasks, samples, generator)
+    timed = [task for language in dict.fromkeys(t.language for t in tasks)
+             for task in [t for t in tasks if t.language == language][:args.per_language]]
+    rows = _execution_costs(timed, samples, generator)
     per_language: dict[str, dict] = {}
     for language in dict.fromkeys(task.language for task in tasks):
         ids = [task.task_id for task in tasks if task.language == language]
@@ -97,7 +101,8 @@ def main() -> None:
             "generation_s_per_task": statistics.mean(gen),
             "sampling_s_per_task": statistics.mean(sampling) if sampling else None,
             "generation_share": (sum(gen) / (sum(gen) + sum(sampling))) if sampling else None,
-            **{key: statistics.mean(rows[i][key] for i in ids) for key in rows[ids[0]]},
+            **{key: statistics.mean(rows[i][key] for i in ids if i in rows)
+               for key in next(iter(rows.values()))},
         }
     result = {"cpu": cpu_description(), "model": model, "threads": args.threads, "languages": per_language}
     if args.json:
