@@ -53,6 +53,8 @@ def main() -> None:
     from rrr_cli.tasks.benchmarks import ALIASES
 
     model = args.model or str(config.get("models.default"))
+    cpu = cpu_description()
+    cpu_line = f"{cpu['model']}, {cpu['cpus']} logical CPUs, {' '.join(cpu['simd'])}"
     tasks = load_tasks(ALIASES["multipl-e"], limit=args.limit)
     samples: dict[str, list[Candidate]] = defaultdict(list)
     if args.run:
@@ -85,7 +87,7 @@ def main() -> None:
         print(file=sys.stderr)
     if args.generate_only:
         print(f"probe cache filled for {len(tasks)} tasks ({generator.asked} asked now, "
-              f"{generator.seconds:.1f} s) on {cpu_description()}")
+              f"{generator.seconds:.1f} s) on {cpu_line}")
         return
     timed = [task for language in dict.fromkeys(t.language for t in tasks)
              for task in [t for t in tasks if t.language == language][:args.per_language]]
@@ -104,11 +106,11 @@ def main() -> None:
             **{key: statistics.mean(rows[i][key] for i in ids if i in rows)
                for key in next(iter(rows.values()))},
         }
-    result = {"cpu": cpu_description(), "model": model, "threads": args.threads, "languages": per_language}
+    result = {"cpu": cpu_line, "model": model, "threads": args.threads, "languages": per_language}
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"{model}, {args.threads} thread(s), {cpu_description()}")
+    print(f"{model}, {args.threads} thread(s), {cpu_line}")
     print(f"{'lang':<7}{'tasks':>6}{'gen s':>8}{'sample s':>10}{'gen share':>11}{'probe progs/cand':>18}"
           f"{'example progs/cand':>20}{'probe s/task':>14}")
     for language, row in per_language.items():
