@@ -28,20 +28,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from cpu import cpu_description  # noqa: E402
 
+from rrr_cli.evaluation.report import results as report_results  # noqa: E402
 from rrr_cli.evaluation.runs import EvalSettings, run_eval  # noqa: E402
 from rrr_cli.ranking.scorers import MeanLogprobScorer, PublicExamplesScorer, RandomScorer  # noqa: E402
-
-
-def summary(report: dict) -> dict:
-    """The results, without the seconds each stage took."""
-    def strip(node):
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if not k.startswith(("sampling_s", "execution_s"))}
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        return node
-
-    return strip({key: report[key] for key in ("columns", "average", "tasks")})
 
 
 def fresh_home(parent: Path, model_file: Path) -> Path:
@@ -130,7 +119,7 @@ def measure(ray, tasks, settings: EvalSettings, cpus: int, repeats: int, model_f
     return {"cpus": cpus, "ray_start_s": round(ray_start, 1), "local_s": [round(s, 1) for s in runs["local"]],
             "ray_s": [round(s, 1) for s in runs["ray"]], "load_average": loads,
             "ratio_ray_over_local": round(remote / local, 2),
-            "same_report": summary(reports["local"]) == summary(reports["ray"])}
+            "same_report": report_results(reports["local"]) == report_results(reports["ray"])}
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rrr_cli.evaluation.report import results
 from rrr_cli.evaluation.runs import EvalSettings, JsonlLog, run_eval
 from rrr_cli.generation.base import Backend, Generation
 from rrr_cli.ranking.scorers import MeanLogprobScorer, PublicExamplesScorer, RandomScorer
@@ -80,18 +81,6 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def _summary(report: dict) -> dict:
-    """The results, without the seconds each stage took."""
-    def strip(node):
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if not k.startswith(("sampling_s", "execution_s"))}
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        return node
-
-    return strip({key: report[key] for key in ("columns", "average", "tasks")})
-
-
 def test_eval_computes_from_real_verdicts_and_reruns_instantly(tasks, home):
     backend = ScriptedBackend()
     result = run_eval(tasks, SETTINGS, _scorers(), root=home / "runs", backend_factory=lambda s: backend)
@@ -109,7 +98,7 @@ def test_eval_computes_from_real_verdicts_and_reruns_instantly(tasks, home):
         raise AssertionError("a rerun must neither sample nor execute")
 
     again = run_eval(tasks, SETTINGS, _scorers(), root=home / "runs", backend_factory=refuse, executor=refuse)
-    assert _summary(again.report) == _summary(result.report)
+    assert results(again.report) == results(result.report)
     # Fewer tasks reuse the same run; other settings get their own.
     fewer = run_eval(tasks[:1], SETTINGS, _scorers(), root=home / "runs", backend_factory=refuse, executor=refuse)
     assert fewer.run_dir == result.run_dir
@@ -155,7 +144,7 @@ def test_interrupted_run_resumes_without_duplicates(tasks, home):
     for records in (samples, verdicts, _lines(run_dir / "scores-public_examples.jsonl")):
         keys = [(r["task_id"], r["sample_id"]) for r in records]
         assert len(keys) == len(set(keys)) == len(tasks) * N
-    assert _summary(final.report) == _summary(reference.report)
+    assert results(final.report) == results(reference.report)
 
 
 def test_jsonl_log_drops_only_a_torn_tail(tmp_path):

@@ -20,6 +20,7 @@ import pytest
 from cli_in_process import invoke
 import test_selftrain as selftrain_run
 from rrr_cli.errors import RrrError
+from rrr_cli.evaluation.report import results  # noqa: E402
 from rrr_cli.evaluation.runs import EvalSettings, run_eval
 from rrr_cli.ranking.scorers import MeanLogprobScorer, PublicExamplesScorer, RandomScorer
 
@@ -29,18 +30,6 @@ SETTINGS = EvalSettings(model=MODEL, n=2, temperature=0.8, max_tokens=24, seed=0
 
 def _scorers():
     return [RandomScorer(seed=0), MeanLogprobScorer(), PublicExamplesScorer()]
-
-
-def _summary(report: dict) -> dict:
-    """The results, without the seconds each stage took."""
-    def strip(node):
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if not k.startswith(("sampling_s", "execution_s"))}
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        return node
-
-    return strip({key: report[key] for key in ("settings", "columns", "average", "tasks")})
 
 
 def _records(path: Path, drop: tuple[str, ...]) -> list[dict]:
@@ -108,7 +97,7 @@ def _ray_run(tasks, root: Path, progress=None, **options):
 
 
 def _assert_same_as_local(result, local) -> None:
-    assert _summary(result.report) == _summary(local.report)
+    assert results(result.report) == results(local.report)
     assert _samples(result.run_dir) == _samples(local.run_dir)
     assert _verdicts(result.run_dir) == _verdicts(local.run_dir)
 
@@ -248,4 +237,4 @@ def test_the_command_line_runs_on_ray_and_a_local_rerun_reuses_it(ray_instance, 
     monkeypatch.setattr("rrr_cli.evaluation.runs._default_executor", refuse)
     code, out, err = invoke(argv)
     assert code == 0, err
-    assert _summary(json.loads(out)) == _summary(on_ray)
+    assert results(json.loads(out)) == results(on_ray)

@@ -15,6 +15,22 @@ ORDER = ["python", "cpp", "java", "php", "ts", "cs", "sh", "js"]
 BENCHMARK_TITLES = {"mbpp": "MBPP"}
 
 
+TIMING_KEYS = ("sampling_s", "execution_s")
+
+
+def results(report: dict[str, Any], keys: tuple[str, ...] = ("settings", "columns", "average", "tasks")) -> dict[str, Any]:
+    """The report's figures without the seconds each stage took: what two runs of the same settings
+    (local or on Ray, fresh or resumed) must agree on."""
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if not k.startswith(TIMING_KEYS)}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return strip({key: report[key] for key in keys if key in report})
+
+
 def title(group: str) -> str:
     """A column's heading: a benchmark's name, or the language's `display_name` from its definition."""
     from rrr_cli.execution.languages import languages
