@@ -41,11 +41,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from rrr_cli.metrics import mean, paired_bootstrap, reranked_at_1
-    from rrr_cli.evaluation.runs import JsonlLog
+    from rrr_cli.evaluation.runs import JsonlLog, logged_candidates
     from rrr_cli.ranking.consensus import ConsensusScorer
     from rrr_cli.ranking.probe_cache import GeneratedProbes
     from rrr_cli.ranking.scorers import PublicExamplesScorer, score_many
-    from rrr_cli.records import Candidate, RecordError, Verdict, read_json_file
+    from rrr_cli.records import RecordError, Verdict, read_json_file
     from rrr_cli.tasks import load_tasks
     from rrr_cli.tasks.benchmarks import ALIASES
     from rrr_cli.tasks.folds import fold_of
@@ -53,13 +53,7 @@ def main() -> None:
     run = Path(args.run)
     try:
         settings = read_json_file(run / "settings.json", "settings")
-        candidates: dict[str, list[Candidate]] = defaultdict(list)
-        by_sample: dict[tuple[str, int], Candidate] = {}
-        for record in JsonlLog(run / "samples.jsonl").load(Candidate):
-            candidate = Candidate.from_dict(record)
-            by_sample[candidate.task_id, candidate.sample_id] = candidate  # the last logged set wins
-        for candidate in by_sample.values():
-            candidates[candidate.task_id].append(candidate)
+        candidates = logged_candidates(run)
         passed = {(v["task_id"], v["sample_id"]): v["status"] == "passed"
                   for v in JsonlLog(run / "verdicts.jsonl").load(Verdict)}
     except RecordError as exc:
@@ -76,7 +70,7 @@ def main() -> None:
     scorers = {BASELINE: PublicExamplesScorer()}
     for name, variant, generated in VARIANTS:
         scorers[name] = ConsensusScorer(variant, generator=generator if generated else None, name=name)
-    groups = [(task, sorted(candidates[task.task_id], key=lambda c: c.sample_id)) for task in tasks]
+    groups = [(task, candidates[task.task_id]) for task in tasks]
     values: dict[str, dict[str, float]] = {name: {} for name in scorers}
     for name, scorer in scorers.items():
         for start in range(0, len(groups), 8):

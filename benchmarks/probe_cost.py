@@ -58,15 +58,10 @@ def main() -> None:
     tasks = load_tasks(ALIASES["multipl-e"], limit=args.limit)
     samples: dict[str, list[Candidate]] = defaultdict(list)
     if args.run:
-        from rrr_cli.evaluation.runs import JsonlLog
+        from rrr_cli.evaluation.runs import logged_candidates
 
         try:
-            by_sample: dict[tuple[str, int], Candidate] = {}
-            for record in JsonlLog(Path(args.run) / "samples.jsonl").load(Candidate):
-                candidate = Candidate.from_dict(record)
-                by_sample[candidate.task_id, candidate.sample_id] = candidate  # the last logged set wins
-            for candidate in by_sample.values():
-                samples[candidate.task_id].append(candidate)
+            samples.update(logged_candidates(Path(args.run)))
         except RecordError as exc:
             raise SystemExit(str(exc)) from None
         if not args.generate_only:

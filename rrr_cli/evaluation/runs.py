@@ -200,6 +200,20 @@ def _candidates_by_task(records: list[dict[str, Any]], tasks: Sequence[Task], n:
             if all(i in by_id for i in range(n))}
 
 
+def logged_candidates(run_dir: Path, log_name: str = "samples.jsonl") -> dict[str, list[Candidate]]:
+    """A run directory's sampled candidates per task, sample ids in order; where a task was sampled
+    again (its prompt changed), the last logged candidate of each sample id. For scripts that read a
+    finished run."""
+    by_sample: dict[tuple[str, int], Candidate] = {}
+    for record in JsonlLog(Path(run_dir) / log_name).load(Candidate):
+        candidate = Candidate.from_dict(record)
+        by_sample[candidate.task_id, candidate.sample_id] = candidate
+    out: dict[str, list[Candidate]] = {}
+    for key in sorted(by_sample, key=lambda k: k[1]):
+        out.setdefault(key[0], []).append(by_sample[key])
+    return out
+
+
 def _default_backend(settings: EvalSettings):
     from rrr_cli.generation.backends import open_backend
 
