@@ -207,7 +207,7 @@ class _Scripted:
         from rrr_cli.generation.base import Generation
 
         self.calls += 1
-        assert params.temperature == 0 and "smallest" in prompts[0]
+        assert params.temperature == 0 and prompts[0].endswith("```python\nsmallest(")
         return [[Generation(text=self.reply, n_tokens=1)]]
 
 
@@ -225,7 +225,7 @@ def test_generated_probes_are_parsed_labelled_and_made_once_per_task():
         "std::vector<long>({5, 4}), 1", "{(long)7}, (2)"]
     sh = Task(task_id="b", language="sh", tests="", prompt="#!/bin/bash\nsmallest() {\n")
     assert parse_generated(sh, '$(smallest "5 4" "1")\nsmallest "" "0"') == ['"5 4" "1"', '"" "0"']
-    backend = _Scripted("smallest([5, 4, 6], 2)\nsmallest([3, 1, 2], 1)")
+    backend = _Scripted("[5, 4, 6], 2)\nsmallest([3, 1, 2], 1)")  # the prompt opened the first call
     assert generated_inputs(python, backend) == ["[5, 4, 6], 2", "[3, 1, 2], 1"]
     scorer = ConsensusScorer(runner=lambda jobs: [{"status": "passed"} for _ in jobs], backend=backend,
                              probe_runner=lambda jobs: [[ProbeOutput(i, "ok", value="1") for i in inputs]
@@ -271,7 +271,7 @@ def test_generated_probes_are_kept_on_disk_and_asked_for_in_one_batch(tmp_path):
     backends = []
 
     def open_backend():
-        backends.append(_Batched("smallest([5, 4, 6], 2)\nsmallest([], 0)"))
+        backends.append(_Batched("[5, 4, 6], 2)\nsmallest([], 0)"))
         return backends[-1]
 
     probes = GeneratedProbes("m", open_backend=open_backend, root=tmp_path)

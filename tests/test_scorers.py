@@ -78,6 +78,17 @@ def test_public_examples_falls_back_to_builds(sandbox_home):
     assert [c.sample_id for c in rank(task, candidates, scorer)] == [0, 1]
 
 
+@pytest.mark.parametrize("language", ["sh", "cpp", "js"])
+def test_a_task_with_no_examples_builds_in_its_own_harness(sandbox_home, language):
+    # HumanEval/41 has no examples in MultiPL-E: the check is the harness with its assertions out
+    # (in Bash a `:` stands in, as an empty function body does not parse).
+    task = next(t for t in load_tasks([f"humaneval-{language}"]) if "_41_" in t.task_id)
+    assert example_checks(task).fallback
+    body = {"sh": "    echo $(( $1 * $1 ))\n", "cpp": "    return n * n;\n",
+            "js": "  return n * n;\n}\n"}[language]  # a JavaScript completion closes the function
+    outcomes = PublicExamplesScorer().examples_passed(task, _candidates(task, [body, "    (\n"]))
+    assert [o.builds for o in outcomes] == [True, False]
+
 # The examples of HumanEval/53 (add) in each language, as the harness must assert them.
 ADD_EXAMPLE = {
     "cpp": "    assert(candidate((2), (3)) == (5));",

@@ -89,6 +89,7 @@ class Language:
     example_check: str | None = None
     task_tests: str = ""
     assertion_line: str | None = None
+    empty_statement: str = ""  # what stands for the harness's assertions in a build check (bash: `:`)
 
     def __post_init__(self) -> None:
         # Defaults that follow from other fields.

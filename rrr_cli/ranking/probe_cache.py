@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rrr_cli.generation.base import Backend
 
 # Bump when parsing or the request changes in a way the key does not see.
-VERSION = 1
+VERSION = 2  # 2: the reply opens on the first call (`probe_inputs.call_opening`)
 
 
 class GeneratedProbes:
