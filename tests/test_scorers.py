@@ -89,6 +89,14 @@ def test_a_task_with_no_examples_builds_in_its_own_harness(sandbox_home, languag
     outcomes = PublicExamplesScorer().examples_passed(task, _candidates(task, [body, "    (\n"]))
     assert [o.builds for o in outcomes] == [True, False]
 
+def test_a_completion_cut_at_its_stop_string_is_checked_as_it_runs(sandbox_home):
+    # Sampling stops before Bash's closing `\n}`, so the completion ends without a newline; the hidden
+    # tests get one before them, and so must every example check (`echo $x}` leaves the function open).
+    task = _add_task("sh")
+    candidates = _candidates(task, ["  echo $(( $1 + $2 ))", "  echo $(( $1 * $2 ))"])
+    assert [(o.passed, o.total) for o in PublicExamplesScorer().examples_passed(task, candidates)] == [(2, 2), (0, 2)]
+
+
 # The examples of HumanEval/53 (add) in each language, as the harness must assert them.
 ADD_EXAMPLE = {
     "cpp": "    assert(candidate((2), (3)) == (5));",

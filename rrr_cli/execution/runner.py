@@ -37,12 +37,16 @@ class RunResult:
                 "stdout": self.stdout, "stderr": self.stderr}
 
 
-def assemble(task: Task, completion: str) -> str:
-    """The program to run: prompt + completion + tests (MultiPL-E); a bare completion when both are empty."""
-    if not task.prompt and not task.tests:
+def assemble(task: Task, completion: str, tests: str | None = None) -> str:
+    """The program to run: prompt + completion + tests (MultiPL-E; `tests` in place of the task's, as the
+    public-examples checks do); a bare completion when both are empty. A completion cut at a stop
+    string ends without a newline, so one goes before the tests (in Bash `echo $x}` does not close
+    the function)."""
+    tests = task.tests if tests is None else tests
+    if not task.prompt and not tests:
         return completion
     middle = completion if not completion or completion.endswith("\n") else completion + "\n"
-    return task.prompt + middle + task.tests
+    return task.prompt + middle + tests
 
 
 def _signal_name(code: int | None) -> str:

@@ -27,6 +27,7 @@ from rrr_cli import plugins
 from rrr_cli.brackets import expression_end
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.languages import get_language
+from rrr_cli.execution.runner import assemble
 from rrr_cli.ranking import Scorer
 from rrr_cli.records import Candidate, Task
 from rrr_cli.tasks.examples import Example, extract_examples, python_example_check
@@ -301,7 +302,8 @@ class PublicExamplesScorer(BatchScorer):
 
     name = "public_examples"
     # `rrr eval` keeps scores under this name: bump the version when the checks change
-    # (2: a Bash build check runs `:` where the harness's assertions were).
+    # (2: a Bash build check runs `:` where the harness's assertions were, and a newline goes between a
+    # completion cut at a stop string and the check, as before the hidden tests).
     cache_key = "public_examples-v2"
 
     def __init__(self, runner: Runner | None = None):
@@ -327,7 +329,7 @@ class PublicExamplesScorer(BatchScorer):
             for candidate in candidates:
                 row = []
                 for tail in checks.tails:
-                    key = (task.language, task.prompt + candidate.completion + tail)
+                    key = (task.language, assemble(task, candidate.completion, tail))
                     row.append(programs.setdefault(key, len(programs)))
                 rows.append(row)
             plan.append((checks, rows))
