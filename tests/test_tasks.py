@@ -93,3 +93,12 @@ def test_task_file_with_nothing_to_complete(tmp_path):
     broken.write_text("def f(:\n")
     with pytest.raises(RrrError, match="not valid Python"):
         load_tasks([str(broken)])
+
+
+def test_an_expected_result_ends_where_its_brackets_close():
+    # MultiPL-E's comments run on into prose with no blank line; a multi-line result still joins.
+    from rrr_cli.tasks.examples import extract_examples
+
+    text = ("// >>> f((std::vector<long>({(long)1, (long)3})))\n// (10)\n// If the input vector is empty, return 0.\n"
+            "// >>> g(2)\n// (std::vector<long>({(long)1,\n// (long)2}))\n// Example 2:\n")
+    assert [e.expected for e in extract_examples(text)] == ["(10)", "(std::vector<long>({(long)1,\n(long)2}))"]

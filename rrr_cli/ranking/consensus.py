@@ -46,7 +46,7 @@ VARIANTS = ("dual", "mbr")
 DEFAULT_VARIANT = "mbr"
 TIE_BREAK_WEIGHT = 1e-3
 # Part of the scores' cache key (`rrr eval` keeps scores per scorer): bump it when probes or scores change.
-VERSION = 3
+VERSION = 4
 BROKEN_SCORE = -1.0
 
 ProbeRunner = Callable[[list[tuple[Task, Candidate, Sequence[str]]]], list[list[ProbeOutput]]]

@@ -10,6 +10,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from rrr_cli.brackets import CLOSERS, PAIRS, code
+
 
 @dataclass(frozen=True)
 class Example:
@@ -50,12 +52,27 @@ def extract_examples(text: str) -> list[Example]:
             body = _COMMENT_PREFIX.sub("", line, count=1).strip()
             if not body or _PROMPT.match(line) or body.startswith('"""') or body.startswith("'''"):
                 break
+            if expected and _closed("\n".join(expected)):
+                # The result is complete: what follows is prose (MultiPL-E's comments run on into
+                # `Example 2:` or a sentence with no blank line between).
+                break
             expected.append(body)
             i += 1
         source = "\n".join(call).strip()
         if source and expected:
             examples.append(Example(call=source, expected="\n".join(expected)))
     return examples
+
+
+def _closed(text: str) -> bool:
+    """Whether every bracket opened in `text` (outside string literals) is closed."""
+    depth = 0
+    for _, char in code(text):
+        if char in PAIRS:
+            depth += 1
+        elif char in CLOSERS:
+            depth -= 1
+    return depth <= 0
 
 
 def python_example_check(example: Example) -> str:
