@@ -40,28 +40,20 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    from rrr_cli.errors import RrrError
     from rrr_cli.metrics import mean, paired_bootstrap, reranked_at_1
-    from rrr_cli.evaluation.runs import JsonlLog, logged_candidates
+    from rrr_cli.evaluation.runs import executed_run
     from rrr_cli.ranking.consensus import ConsensusScorer
     from rrr_cli.ranking.probe_cache import GeneratedProbes
     from rrr_cli.ranking.scorers import PublicExamplesScorer, score_many
-    from rrr_cli.records import RecordError, Verdict, read_json_file
-    from rrr_cli.tasks import load_tasks
-    from rrr_cli.tasks.benchmarks import ALIASES
     from rrr_cli.tasks.folds import fold_of
 
     run = Path(args.run)
     try:
-        settings = read_json_file(run / "settings.json", "settings")
-        candidates = logged_candidates(run)
-        passed = {(v["task_id"], v["sample_id"]): v["status"] == "passed"
-                  for v in JsonlLog(run / "verdicts.jsonl").load(Verdict)}
-    except RecordError as exc:
+        executed = executed_run(run)
+    except RrrError as exc:
         raise SystemExit(str(exc)) from None
-    tasks = [task for task in load_tasks(ALIASES["multipl-e"]) if task.task_id in candidates
-             and all((task.task_id, c.sample_id) in passed for c in candidates[task.task_id])]
-    if not tasks:
-        raise SystemExit(f"{run}: no executed MultiPL-E tasks")
+    settings, tasks, candidates, passed = executed.settings, executed.tasks, executed.candidates, executed.passed
     generator = GeneratedProbes(str(settings["model"]))
     missing = [task.task_id for task in tasks if generator.cached(task) is None]
     if missing:

@@ -6,8 +6,9 @@ import contextlib
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -18,6 +19,11 @@ from rrr_cli.generation.prompts import check_style
 from rrr_cli.tasks import EXTENSIONS
 from rrr_cli.tasks.taskfile import load_task_file
 from rrr_cli.ui import help_text, notice, stderr, stdout, write_data
+
+if TYPE_CHECKING:
+    from rrr_cli.ranking.evidence import Evidence
+
+ABSTAIN_EXIT = 4  # the pick's confidence is below --min-confidence: nothing written
 
 
 def command(
@@ -40,6 +46,9 @@ def command(
                                "(the original is kept as FILE.bak)."),
     plain: bool = typer.Option(False, "--plain", help="Print the completed file as plain text, as when "
                                "stdout is piped, even on a terminal."),
+    min_confidence: Optional[float] = typer.Option(
+        None, "--min-confidence", metavar="P", help="Below this probability that the pick is right, show the "
+        f"candidates and where they disagree, write nothing and exit with status {ABSTAIN_EXIT}."),
     threads: Optional[int] = options.Threads,
     n_ctx: Optional[int] = options.NCtx,
 ) -> None:
@@ -53,6 +62,10 @@ def command(
     place; which candidate won and how every candidate did go to stderr. On a terminal the completed
     function is shown highlighted.
 
+    Every pick comes with the probability that it passes tests it has not seen ("likely correct:
+    0.82"), read from its execution evidence by a model fitted on held-out benchmark tasks. Exit
+    status: 0 solved; 2 bad input; 4 the confidence is below --min-confidence (nothing written).
+
     Examples:
 
       rrr solve examples/is_palindrome.py
@@ -64,6 +77,8 @@ def command(
       rrr solve examples/sum_of_squares.cpp --threads 1
 
       rrr solve examples/is_palindrome.py --write
+
+      rrr solve examples/is_palindrome.py --min-confidence 0.9 --write
     """
     from rrr_cli.generation.backends import open_backend  # heavy: loads llama.cpp
     from rrr_cli.generation.sampling import sample_candidates
@@ -76,6 +91,8 @@ def command(
                        f"(known: {', '.join(sorted(EXTENSIONS))})")
     if as_json and plain:
         raise RrrError("--json and --plain are exclusive")
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise RrrError(f"--min-confidence must be a probability in [0, 1], got {min_confidence}")
     task = load_task_file(task_file)
     if write and task.language != "python":
         raise RrrError(f"{task_file}: --write is supported for Python task files only, for now")
@@ -93,30 +110,62 @@ def command(
         ranked = rank(task, candidates, chooser)  # a consensus scorer may still ask the model for probes
     examples = PublicExamplesScorer()
     outcomes = examples.examples_passed(task, candidates)
-    elapsed = time.perf_counter() - started
     best = ranked[0]
     by_id = {c.sample_id: o for c, o in zip(candidates, outcomes)}
     consensus = _consensus(chooser, task)
-    completed = completed_file(task_file, task, best.completion) if write or not as_json else None
-    if write:
+    sure = pick_confidence(task, candidates, best)
+    abstain = min_confidence is not None and sure.probability < min_confidence
+    elapsed = time.perf_counter() - started
+    completed = completed_file(task_file, task, best.completion) if not abstain and (write or not as_json) else None
+    if write and not abstain:
         _write_back(task_file, completed)
     if as_json:
         result = {
             "task_id": task.task_id, "file": str(task_file), "language": task.language,
             "scorer": chooser.name, "completion": best.completion, "score": best.score,
             "sample_id": best.sample_id, **by_id[best.sample_id].to_dict(),
+            "confidence": sure.probability, "confidence_basis": sure.basis, "abstained": abstain,
             "seconds": round(elapsed, 2), "sampling_seconds": round(sampled, 2),
             "candidates": [{**c.to_dict(), **by_id[c.sample_id].to_dict()} for c in ranked],
         }
         if consensus is not None:
             result["consensus"] = consensus.to_dict()
         write_data(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        return
-    if plain or not stdout.is_terminal:
-        write_data(completed)
+    elif abstain:
+        _summary(ranked, by_id, chooser.name, elapsed, consensus or _consensus(sure.evidence.consensus, task))
     else:
-        _highlight(task, best.completion)
-    _summary(ranked, by_id, chooser.name, elapsed, consensus)
+        if plain or not stdout.is_terminal:
+            write_data(completed)
+        else:
+            _highlight(task, best.completion)
+        _summary(ranked, by_id, chooser.name, elapsed, consensus)
+    line = f"likely correct: {sure.probability:.2f} — {sure.basis}"
+    if abstain:
+        notice(f"{line}; below --min-confidence {min_confidence:g}, so nothing was written")
+        raise typer.Exit(ABSTAIN_EXIT)
+    if not as_json:
+        stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class PickConfidence:
+    probability: float
+    basis: str  # what it rests on, in words
+    evidence: "Evidence"
+
+
+def pick_confidence(task, candidates, best) -> PickConfidence:
+    """The shipped confidence model's probability that `best` passes the hidden tests, from its
+    evidence over the examples and their mutations (`ranking.confidence`)."""
+    from rrr_cli.ranking.confidence import describe, feature_row, shipped
+    from rrr_cli.ranking.evidence import Evidence
+
+    evidence = Evidence()
+    rows = evidence.rows([(task, candidates)])[0]
+    index = next(i for i, c in enumerate(candidates) if c.sample_id == best.sample_id)
+    outcome = evidence.consensus.examples.outcomes[(task.task_id, best.sample_id)]
+    row = feature_row(rows, index, best.mean_logprob, outcome.total, task.language)
+    return PickConfidence(shipped().probability(row), describe(row, len(candidates), outcome.total), evidence)
 
 
 def completed_file(path: Path, task, completion: str) -> str:

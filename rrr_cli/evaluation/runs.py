@@ -29,7 +29,7 @@ from rrr_cli.ranking import Scorer
 from rrr_cli.ranking.scorers import (MeanLogprobScorer, PublicExamplesScorer, RandomScorer, WeightedScorer,
                                      score_many)
 from rrr_cli.records import (Candidate, Record, RecordError, Task, Verdict, check_value, decode_line,
-                             loads)
+                             loads, read_json_file)
 
 RUN_FORMAT = 1
 
@@ -212,6 +212,34 @@ def logged_candidates(run_dir: Path, log_name: str = "samples.jsonl") -> dict[st
     for key in sorted(by_sample, key=lambda k: k[1]):
         out.setdefault(key[0], []).append(by_sample[key])
     return out
+
+
+@dataclass
+class ExecutedRun:
+    """A finished run's MultiPL-E tasks whose every candidate has a verdict, for scripts that read it."""
+
+    settings: dict[str, Any]
+    tasks: list[Task]
+    candidates: dict[str, list[Candidate]]
+    passed: dict[tuple[str, int], bool]  # (task_id, sample_id) -> passed the hidden tests
+
+
+def executed_run(run_dir: Path, benchmark: str = "multipl-e") -> ExecutedRun:
+    """`run_dir`'s settings, executed tasks (in the benchmark's order), candidates and verdicts; an
+    unreadable log or a run with no executed task is an RrrError."""
+    from rrr_cli.tasks import load_tasks
+    from rrr_cli.tasks.benchmarks import ALIASES
+
+    run_dir = Path(run_dir)
+    settings = read_json_file(run_dir / "settings.json", "settings")
+    candidates = logged_candidates(run_dir)
+    passed = {(v["task_id"], v["sample_id"]): v["status"] == "passed"
+              for v in JsonlLog(run_dir / "verdicts.jsonl").load(Verdict)}
+    tasks = [task for task in load_tasks(ALIASES.get(benchmark, [benchmark])) if task.task_id in candidates
+             and all((task.task_id, c.sample_id) in passed for c in candidates[task.task_id])]
+    if not tasks:
+        raise RrrError(f"{run_dir}: no executed {benchmark} tasks")
+    return ExecutedRun(settings, tasks, candidates, passed)
 
 
 def _default_backend(settings: EvalSettings):

@@ -1,0 +1,148 @@
+"""How likely the chosen candidate is right: a calibrated probability from what running it showed.
+
+The inputs are the chosen candidate's execution evidence (`ranking.evidence`: examples passed, whether
+the prompt has any, whether it builds, its behaviour group's share, whether that group is the biggest,
+probe failures), its mean token probability under the generator, how many examples the prompt shows,
+how many candidates do as well on them, and the task's language (`feature_row`). A logistic
+regression on those numbers maps them to P(the pick passes the hidden tests).
+
+Why a logistic regression over the inputs rather than Platt scaling of one score or isotonic
+regression: the selectors that pick (public examples, consensus, a reranker) have scores on different
+scales, while the evidence means the same thing under each; a few hundred held-out tasks are enough
+for twenty weights (L2-penalised) but leave isotonic regression's steps noisy, and the fit is smooth
+and monotone in every input it leans on.
+
+The shipped model (`rrr_cli/data/confidence.json`) was fitted on MultiPL-E eval runs of the default
+model; its file records what it was fitted on and the out-of-fold calibration error measured before
+the final fit (`benchmarks/calibration.py RUN_DIR`, which also draws the reliability diagram).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+from rrr_cli.atomic import atomic_write_text
+from rrr_cli.errors import RrrError
+from rrr_cli.ranking.evidence import EVIDENCE_NAMES
+
+LANGUAGES = ("python", "cpp", "java", "php", "ts", "cs", "sh", "js")
+FEATURES = (*EVIDENCE_NAMES, "token_probability", "examples_shown", "as_good_share",
+            *(f"language_{language}" for language in LANGUAGES))
+FORMAT = "rrr-confidence-2"
+
+
+def feature_row(rows: Sequence[Sequence[float]], pick: int, mean_logprob: float | None, examples_total: int,
+                language: str) -> list[float]:
+    """The model's inputs for the candidate at `pick` among its task's evidence `rows`: its evidence,
+    exp(its mean log-prob) (0 without one), how many examples the prompt shows (min(n, 5) / 5), the
+    share of candidates that pass as many examples as it does, and the language (one-hot; a language
+    outside the eight reads as none of them)."""
+    probability = math.exp(mean_logprob) if mean_logprob is not None and math.isfinite(mean_logprob) else 0.0
+    passed = rows[pick][0]
+    as_good = sum(abs(row[0] - passed) < 1e-9 for row in rows) / max(len(rows), 1)
+    return ([float(value) for value in rows[pick]] + [probability, min(examples_total, 5) / 5, as_good]
+            + [1.0 if language == known else 0.0 for known in LANGUAGES])
+
+
+@dataclass
+class ConfidenceModel:
+    """A fitted logistic regression from `FEATURES` to P(correct); `about` says what it was fitted on."""
+
+    weights: list[float]
+    bias: float
+    features: tuple[str, ...] = FEATURES
+    about: dict[str, Any] = field(default_factory=dict)
+
+    def probability(self, row: Sequence[float]) -> float:
+        if len(row) != len(self.weights):
+            raise RrrError(f"the confidence model reads {len(self.weights)} inputs, got {len(row)}")
+        z = self.bias + sum(w * x for w, x in zip(self.weights, row))
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, **asdict(self), "features": list(self.features)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> "ConfidenceModel":
+        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise RrrError(f"{where}: not a confidence model this version of rrr reads "
+                           f"(format {data.get('format')!r}, inputs {data.get('features')})")
+        return cls([float(w) for w in data["weights"]], float(data["bias"]), FEATURES, dict(data.get("about", {})))
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def fit(rows: Sequence[Sequence[float]], labels: Sequence[bool], l2: float = 1.0,
+        about: dict[str, Any] | None = None) -> ConfidenceModel:
+    """Maximum likelihood with an L2 penalty `l2` on the weights (not the bias), by Newton's method."""
+    import numpy as np
+
+    if len(rows) != len(labels) or not rows:
+        raise RrrError(f"cannot fit confidence on {len(rows)} rows and {len(labels)} labels")
+    x = np.hstack([np.asarray(rows, dtype=float), np.ones((len(rows), 1))])
+    y = np.asarray(labels, dtype=float)
+    penalty = np.full(x.shape[1], l2)
+    penalty[-1] = 0.0
+    beta = np.zeros(x.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -30, 30)))
+        gradient = x.T @ (p - y) + penalty * beta
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return ConfidenceModel([float(b) for b in beta[:-1]], float(beta[-1]), FEATURES, dict(about or {}))
+
+
+def calibration_error(probabilities: Sequence[float], labels: Sequence[bool], bins: int = 10) -> float:
+    """Expected calibration error: the mean over equal-width bins of |accuracy − mean probability|,
+    weighted by the share of predictions in the bin."""
+    return sum(len(b["labels"]) * abs(b["accuracy"] - b["confidence"])
+               for b in reliability(probabilities, labels, bins)) / max(len(labels), 1)
+
+
+def reliability(probabilities: Sequence[float], labels: Sequence[bool], bins: int = 10) -> list[dict[str, Any]]:
+    """The non-empty bins of a reliability diagram: range, mean probability, accuracy, members."""
+    out = []
+    for index in range(bins):
+        low, high = index / bins, (index + 1) / bins
+        members = [bool(y) for p, y in zip(probabilities, labels)
+                   if low <= p < high or (index == bins - 1 and p == 1.0)]
+        if members:
+            inside = [p for p in probabilities if low <= p < high or (index == bins - 1 and p == 1.0)]
+            out.append({"low": low, "high": high, "confidence": sum(inside) / len(inside),
+                        "accuracy": sum(members) / len(members), "labels": members})
+    return out
+
+
+def shipped() -> ConfidenceModel:
+    """The confidence model that ships with rrr (see the module docstring)."""
+    where = "rrr_cli/data/confidence.json"
+    try:
+        text = resources.files("rrr_cli").joinpath("data", "confidence.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RrrError(f"{where} is missing from this installation of rrr") from None
+    return ConfidenceModel.from_dict(json.loads(text), where)
+
+
+def describe(row: Sequence[float], n: int, examples_total: int) -> str:
+    """What the confidence rests on, in words: `6 of 8 candidates agree, 3/3 examples`."""
+    evidence = dict(zip(FEATURES, row))
+    agree = round(evidence["group_share"] * n)
+    parts = [f"{agree} of {n} candidates agree" if agree else "its behaviour is shared by none"]
+    if examples_total:
+        parts.append(f"{round(evidence['examples_passed'] * examples_total)}/{examples_total} examples")
+    else:
+        parts.append("no examples" + ("" if evidence["builds"] else "; does not build"))
+    return ", ".join(parts)
+
+
+__all__ = ["ConfidenceModel", "FEATURES", "feature_row", "fit", "calibration_error", "reliability", "shipped",
+           "describe"]

@@ -1,0 +1,64 @@
+"""`rrr solve` says how likely its pick is right, and with --min-confidence abstains below it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HARD = Path(__file__).parent / "fixtures" / "solve" / "collatz_checksum.py"
+
+
+def _solve(tmp_path, *args, model=None):
+    env = {**os.environ, "RRR_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "rrr_cli", "solve", *map(str, args)]
+    if model:
+        command += ["--model", str(model)]
+    return subprocess.run(command, capture_output=True, env=env, timeout=900, cwd=ROOT)
+
+
+def test_min_confidence_must_be_a_probability(tmp_path):
+    result = _solve(tmp_path, HARD, "--min-confidence", "1.5")
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode().strip().splitlines() == [
+        "rrr: error: --min-confidence must be a probability in [0, 1], got 1.5"]
+
+
+def test_the_shipped_model_gives_more_confidence_to_more_evidence():
+    from rrr_cli.ranking.confidence import feature_row, shipped
+
+    model = shipped()
+    # Evidence rows: examples_passed, no_examples, builds, group_share, biggest_group, probe_failures.
+    # Six of eight candidates pass all three examples and agree; or none passes any and they all differ.
+    agreeing = [[1.0, 0.0, 1.0, 0.75, 1.0, 0.0]] * 6 + [[0.0, 0.0, 0.0, 0.125, 0.0, 0.5]] * 2
+    scattered = [[0.0, 0.0, 0.0, 0.125, 0.0, 0.5]] * 8
+    strong = model.probability(feature_row(agreeing, 0, -0.1, 3, "python"))
+    weak = model.probability(feature_row(scattered, 0, -0.1, 3, "python"))
+    assert 0.0 < weak < 0.5 < strong < 1.0
+    assert model.about["tasks"] >= 100 and model.about["out_of_fold_ece"] < 0.2
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_solve_abstains_below_min_confidence_and_writes_nothing(tmp_path, model_cache):
+    model = model_cache("smollm2-135m-instruct")  # far too small for this task
+    task = tmp_path / "collatz_checksum.py"
+    original = HARD.read_text()
+    task.write_text(original)
+    result = _solve(tmp_path, task, "--min-confidence", "0.9", "--write", "-n", "2", "--max-tokens", "96",
+                    "--threads", "1", model=model)
+    stderr = result.stderr.decode()
+    assert result.returncode == 4, stderr
+    assert result.stdout == b"" and task.read_text() == original and not task.with_suffix(".py.bak").exists()
+    assert "likely correct: 0." in stderr and "below --min-confidence 0.9, so nothing was written" in stderr
+    # --json says it too, with the probability, and exits the same way.
+    result = _solve(tmp_path, task, "--min-confidence", "0.9", "--json", "-n", "2", "--max-tokens", "96",
+                    "--threads", "1", model=model)
+    out = json.loads(result.stdout)
+    assert result.returncode == 4 and out["abstained"] and 0 <= out["confidence"] < 0.9
+    assert "of 2 candidates agree" in out["confidence_basis"] or "shared by none" in out["confidence_basis"]
