@@ -251,6 +251,7 @@ class ScoredCandidate(Candidate):
     score: float = 0.0
     scorer: str = ""
     rank: int = 0
+    confidence: float | None = None  # on a task's best: P(it passes the hidden tests), `ranking.confidence`
     kind: ClassVar[str] = "scored candidate"
 
     # A scorer with nothing to go on (no log-probs, say) gives -inf: the candidate ranks last. JSON has
@@ -268,6 +269,8 @@ class ScoredCandidate(Candidate):
         out = super().to_dict()
         if not math.isfinite(out["score"]):
             out["score"] = None
+        if out.get("confidence") is None:
+            out.pop("confidence", None)
         return out
 
 

@@ -140,6 +140,12 @@ def test_rerank_by_a_named_scorer_consensus_outvotes_the_log_prob(tmp_path):
     records = [json.loads(line) for line in voted.stdout.splitlines()]
     assert [r["sample_id"] for r in records][:2] in ([1, 2], [2, 1]) and records[-1]["sample_id"] == 3
     assert {r["scorer"] for r in records} == {"consensus"}
+    # The best record carries the probability that it is right; the others none. The pick agrees with
+    # one other candidate, `return 2` (which passes the example too) with none.
+    assert 0 < records[0]["confidence"] < 1 and all("confidence" not in r for r in records[1:])
+    assert json.loads(weighted.stdout)["confidence"] < records[0]["confidence"]
+    plain = rrr(["--top-k", "1", "--no-confidence"], tmp_path / "home", stdin=stdin)
+    assert "confidence" not in json.loads(plain.stdout)
     clash = rrr(["--scorer", "random", "--reranker", "x"], tmp_path / "home", stdin=stdin)
     assert clash.returncode != 0 and clash.stderr.count("\n") == 1 and "exclusive" in clash.stderr
 

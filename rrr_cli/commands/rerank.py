@@ -26,11 +26,15 @@ def command(
                                               "over the examples and their mutations), mean_logprob, random, "
                                               "weighted. The records must carry the task's prompt."),
     batch_size: int = typer.Option(16, "--batch-size", help="Candidates per reward-model forward pass."),
+    confidence: bool = typer.Option(True, "--confidence/--no-confidence", help="Give each task's best record "
+                                    "the probability that it passes the hidden tests (runs its examples "
+                                    "and their mutations in the sandbox)."),
     output: Optional[Path] = options.Output,
 ) -> None:
     """Score candidates and order them best first per task.
 
-    Writes them as scored records (score, scorer, rank), best first within each task.
+    Writes them as scored records (score, scorer, rank), best first within each task; the best of
+    each task also carries `confidence`, the probability that it passes the hidden tests.
 
     Examples:
 
@@ -63,7 +67,7 @@ def command(
         job = bar.add_task(f"reranking ({scorer.name})", total=None)
         writer.write_all(rerank_stream(read_records(source, Candidate), scorer, top_k,
                                        batch_candidates=max(batch_size, 64),
-                                       progress=lambda n: bar.advance(job, n)))
+                                       progress=lambda n: bar.advance(job, n), confidence=confidence))
     if output is not None:
         notice(f"wrote {writer.count} scored candidates to {output}")
 

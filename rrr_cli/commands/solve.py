@@ -6,9 +6,8 @@ import contextlib
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 
@@ -19,9 +18,6 @@ from rrr_cli.generation.prompts import check_style
 from rrr_cli.tasks import EXTENSIONS
 from rrr_cli.tasks.taskfile import load_task_file
 from rrr_cli.ui import help_text, notice, stderr, stdout, write_data
-
-if TYPE_CHECKING:
-    from rrr_cli.ranking.evidence import Evidence
 
 ABSTAIN_EXIT = 4  # the pick's confidence is below --min-confidence: nothing written
 
@@ -83,6 +79,7 @@ def command(
     from rrr_cli.generation.backends import open_backend  # heavy: loads llama.cpp
     from rrr_cli.generation.sampling import sample_candidates
     from rrr_cli.ranking import rank
+    from rrr_cli.ranking.confidence import pick_confidence
     from rrr_cli.ranking.rerank import default_scorer
     from rrr_cli.ranking.scorers import PublicExamplesScorer, get_scorer
 
@@ -145,27 +142,6 @@ def command(
         raise typer.Exit(ABSTAIN_EXIT)
     if not as_json:
         stderr.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-@dataclass
-class PickConfidence:
-    probability: float
-    basis: str  # what it rests on, in words
-    evidence: "Evidence"
-
-
-def pick_confidence(task, candidates, best) -> PickConfidence:
-    """The shipped confidence model's probability that `best` passes the hidden tests, from its
-    evidence over the examples and their mutations (`ranking.confidence`)."""
-    from rrr_cli.ranking.confidence import describe, feature_row, shipped
-    from rrr_cli.ranking.evidence import Evidence
-
-    evidence = Evidence()
-    rows = evidence.rows([(task, candidates)])[0]
-    index = next(i for i, c in enumerate(candidates) if c.sample_id == best.sample_id)
-    outcome = evidence.consensus.examples.outcomes[(task.task_id, best.sample_id)]
-    row = feature_row(rows, index, best.mean_logprob, outcome.total, task.language)
-    return PickConfidence(shipped().probability(row), describe(row, len(candidates), outcome.total), evidence)
 
 
 def completed_file(path: Path, task, completion: str) -> str:

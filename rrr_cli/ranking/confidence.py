@@ -28,7 +28,8 @@ from typing import Any, Sequence
 
 from rrr_cli.atomic import atomic_write_text
 from rrr_cli.errors import RrrError
-from rrr_cli.ranking.evidence import EVIDENCE_NAMES
+from rrr_cli.ranking.evidence import EVIDENCE_NAMES, Evidence
+from rrr_cli.records import Candidate, Task
 
 LANGUAGES = ("python", "cpp", "java", "php", "ts", "cs", "sh", "js")
 FEATURES = (*EVIDENCE_NAMES, "token_probability", "examples_shown", "as_good_share",
@@ -144,5 +145,34 @@ def describe(row: Sequence[float], n: int, examples_total: int) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["ConfidenceModel", "FEATURES", "feature_row", "fit", "calibration_error", "reliability", "shipped",
-           "describe"]
+@dataclass
+class PickConfidence:
+    probability: float
+    basis: str  # what it rests on, in words
+    evidence: Evidence  # its consensus scorer holds the groups and the examples' outcomes
+
+
+def pick_confidence(task: Task, candidates: Sequence[Candidate], best: Candidate,
+                    model: ConfidenceModel | None = None) -> PickConfidence:
+    """The probability that `best` passes the hidden tests (`pick_confidences` for one task)."""
+    return pick_confidences([(task, candidates, best)], model)[0]
+
+
+def pick_confidences(picks: Sequence[tuple[Task, Sequence[Candidate], Candidate]],
+                     model: ConfidenceModel | None = None) -> list[PickConfidence]:
+    """For each (task, its candidates, the one picked): the confidence model's (default: the shipped
+    one's) probability that the pick passes the hidden tests, read from its evidence over the examples
+    and their mutations; one evidence run for all the tasks, so the sandbox runs them together."""
+    model = model or shipped()
+    evidence = Evidence()
+    out = []
+    for (task, candidates, best), rows in zip(picks, evidence.rows([(t, c) for t, c, _ in picks])):
+        index = next(i for i, c in enumerate(candidates) if c.sample_id == best.sample_id)
+        total = evidence.consensus.examples.outcomes[(task.task_id, best.sample_id)].total
+        row = feature_row(rows, index, best.mean_logprob, total, task.language)
+        out.append(PickConfidence(model.probability(row), describe(row, len(candidates), total), evidence))
+    return out
+
+
+__all__ = ["PickConfidence", "pick_confidence", "pick_confidences", "ConfidenceModel", "FEATURES", "feature_row",
+           "fit", "calibration_error", "reliability", "shipped", "describe"]

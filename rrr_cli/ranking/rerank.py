@@ -63,8 +63,11 @@ def task_of(candidate: Candidate) -> Task:
 
 def rerank_stream(candidates: Iterable[Candidate], scorer: Scorer, top_k: int | None = None,
                   batch_candidates: int = 64,
-                  progress: Callable[[int], None] | None = None) -> Iterator[ScoredCandidate]:
-    """Scored candidates, best first within each task, keeping the top `top_k` of each task.
+                  progress: Callable[[int], None] | None = None,
+                  confidence: bool = False) -> Iterator[ScoredCandidate]:
+    """Scored candidates, best first within each task, keeping the top `top_k` of each task; with
+    `confidence`, each task's best carries the probability that it passes the hidden tests
+    (`ranking.confidence`).
 
     A task whose candidates are split across the stream (it reappears after another task) is an
     error: its ranking would be wrong.
@@ -78,8 +81,15 @@ def rerank_stream(candidates: Iterable[Candidate], scorer: Scorer, top_k: int | 
     def flush() -> Iterator[ScoredCandidate]:
         groups = list(ready)
         ready.clear()
-        for (task, members), scores in zip(groups, score_many(scorer, groups)):
-            ranked = rank_scores(members, list(scores), scorer.name)
+        rankings = [rank_scores(members, list(scores), scorer.name)
+                    for (_, members), scores in zip(groups, score_many(scorer, groups))]
+        if confidence and groups:
+            from rrr_cli.ranking.confidence import pick_confidences
+
+            picks = pick_confidences([(task, members, ranked[0]) for (task, members), ranked in zip(groups, rankings)])
+            for ranked, pick in zip(rankings, picks):
+                ranked[0].confidence = round(pick.probability, 4)
+        for (_, members), ranked in zip(groups, rankings):
             yield from ranked[:top_k] if top_k else ranked
             if progress:
                 progress(len(members))
