@@ -1,0 +1,96 @@
+"""The `evidence` scorer: a learned ranking over what running each candidate showed, with no text model.
+
+Each candidate is read as `rrr solve`'s confidence reads its pick (`ranking.confidence.feature_row`:
+examples passed and shown, builds, its behaviour group's share over the examples and their mutations,
+whether that group is the biggest, probe failures, how many candidates do as well on the examples,
+its mean token probability, the language), and a logistic regression fitted on executed eval runs
+gives each the probability that it passes the hidden tests; candidates rank by it.
+
+It learns how much each kind of evidence is worth per language instead of fixing an order (examples
+first, then agreement, then log-prob), and needs no reward-model forward: scoring costs the sandbox
+runs of the examples and one probe program per candidate. The shipped weights
+(`rrr_cli/data/evidence_scorer.json`) come from `benchmarks/evidence_scorer.py RUN_DIR --save`, which
+also measures it out of fold against `public_examples` and `consensus` on the same candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from rrr_cli.errors import RrrError
+from rrr_cli.ranking.confidence import ConfidenceModel, feature_row
+from rrr_cli.ranking.evidence import Evidence
+from rrr_cli.ranking.scorers import BatchScorer
+from rrr_cli.records import Candidate, Task
+
+SHIPPED = "evidence_scorer.json"
+
+
+def candidate_rows(evidence: Evidence, groups: Sequence[tuple[Task, Sequence[Candidate]]]) -> list[list[list[float]]]:
+    """Per task, per candidate: the model's inputs (`feature_row`), from one evidence run for all."""
+    out = []
+    for (task, candidates), rows in zip(groups, evidence.rows(groups)):
+        totals = [evidence.consensus.examples.outcomes[(task.task_id, c.sample_id)].total for c in candidates]
+        out.append([feature_row(rows, i, c.mean_logprob, totals[i], task.language)
+                    for i, c in enumerate(candidates)])
+    return out
+
+
+def load_model(path: str | Path | None = None) -> ConfidenceModel:
+    """The model at `path`, or the shipped one."""
+    if path is None:
+        where = f"rrr_cli/data/{SHIPPED}"
+        try:
+            text = resources.files("rrr_cli").joinpath("data", SHIPPED).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RrrError(f"{where} is missing from this installation of rrr") from None
+    else:
+        where = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RrrError(f"{path}: cannot read the evidence scorer's model ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RrrError(f"{where}:{exc.lineno}: not JSON ({exc.msg})") from None
+    return ConfidenceModel.from_dict(data, where)
+
+
+class EvidenceScorer(BatchScorer):
+    """Ranks candidates by a fitted model's P(passes the hidden tests) from their execution evidence."""
+
+    name = "evidence"
+
+    def __init__(self, model: ConfidenceModel | None = None, evidence: Evidence | None = None):
+        self.model = model or load_model()
+        self.evidence = evidence or Evidence()
+
+    @property
+    def cache_key(self) -> str:
+        weights = json.dumps([self.model.weights, self.model.bias])
+        return f"evidence-{hashlib.sha256(weights.encode()).hexdigest()[:12]}"
+
+    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
+        return self.score_many([(task, candidates)])[0]
+
+    def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
+                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
+        out = []
+        for rows in candidate_rows(self.evidence, groups):
+            out.append([self.model.probability(row) for row in rows])
+            if progress:
+                progress(1)
+        return out
+
+
+def evidence_scorer(argument: str | None = None, **options: Any) -> EvidenceScorer:
+    """The registry's factory: `evidence` (the shipped weights) or `evidence:PATH` (a model file)."""
+    return EvidenceScorer(load_model(argument) if argument else None)
+
+
+__all__ = ["EvidenceScorer", "evidence_scorer", "candidate_rows", "load_model"]

@@ -1,0 +1,58 @@
+"""The learned `evidence` scorer: a fitted model over execution evidence ranks candidates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rrr_cli.errors import RrrError
+from rrr_cli.ranking import rank
+from rrr_cli.ranking.confidence import FEATURES, ConfidenceModel
+from rrr_cli.ranking.evidence_scorer import EvidenceScorer, evidence_scorer
+from rrr_cli.ranking.scorers import get_scorer
+from rrr_cli.records import Candidate, Task
+
+PROMPT = 'def add1(x: int) -> int:\n    """Return x plus one.\n\n    >>> add1(1)\n    2\n    >>> add1(5)\n    6\n    """\n'
+
+
+@pytest.fixture
+def sandbox_home(tmp_path, monkeypatch):
+    from rrr_cli.execution import bwrap_problem
+
+    if bwrap_problem():
+        pytest.skip(bwrap_problem())
+    monkeypatch.setenv("RRR_HOME", str(tmp_path))
+    return tmp_path
+
+
+def _candidates(task, bodies):
+    return [Candidate(task_id=task.task_id, language="python", prompt=task.prompt, completion=body, sample_id=i,
+                      mean_logprob=logprob) for i, (body, logprob) in enumerate(bodies)]
+
+
+def test_the_shipped_model_ranks_by_what_running_showed(sandbox_home):
+    task = Task(task_id="A/0", language="python", prompt=PROMPT, tests="", entry_point="add1")
+    # The model's favourite passes one example of two; two right bodies agree on every probe.
+    candidates = _candidates(task, [("    return 2\n", -0.01), ("    return x + 1\n", -0.3),
+                                    ("    return 1 + x\n", -0.35), ("    return x +\n", -0.05)])
+    scorer = get_scorer("evidence")
+    assert isinstance(scorer, EvidenceScorer) and scorer.cache_key.startswith("evidence-")
+    ranked = rank(task, candidates, scorer)
+    assert {ranked[0].sample_id, ranked[1].sample_id} == {1, 2} and ranked[-1].sample_id == 3
+    assert all(0 < c.score < 1 for c in ranked)
+
+
+def test_a_model_file_given_by_path_and_its_errors(tmp_path):
+    path = tmp_path / "model.json"
+    model = ConfidenceModel([0.0] * len(FEATURES), 0.5)
+    model.save(path)
+    assert evidence_scorer(str(path)).model.bias == 0.5
+    path.write_text("{\n  \"format\": ")
+    with pytest.raises(RrrError, match=r"model.json:2: not JSON"):
+        evidence_scorer(str(path))
+    path.write_text(json.dumps({**model.to_dict(), "features": ["x"]}))
+    with pytest.raises(RrrError, match="not a confidence model this version of rrr reads"):
+        evidence_scorer(str(path))
+    with pytest.raises(RrrError, match="cannot read"):
+        evidence_scorer(str(tmp_path / "missing.json"))
