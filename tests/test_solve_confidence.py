@@ -62,3 +62,19 @@ def test_solve_abstains_below_min_confidence_and_writes_nothing(tmp_path, model_
     out = json.loads(result.stdout)
     assert result.returncode == 4 and out["abstained"] and 0 <= out["confidence"] < 0.9
     assert "of 2 candidates agree" in out["confidence_basis"] or "shared by none" in out["confidence_basis"]
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_cascade_joins_a_second_models_candidates_when_unsure(tmp_path, model_cache):
+    small, bigger = model_cache("smollm2-135m-instruct"), model_cache("qwen2.5-coder-0.5b-instruct")
+    task = ROOT / "examples" / "is_palindrome.py"
+    # --cascade-below 1 escalates whatever the confidence: the pool then holds both models' candidates.
+    result = _solve(tmp_path, task, "--cascade", bigger, "--cascade-below", "1", "--json", "-n", "2",
+                    "--max-tokens", "96", "--threads", "1", model=small)
+    assert result.returncode == 0, result.stderr.decode()
+    out = json.loads(result.stdout)
+    assert out["escalated"] and sorted(c["sample_id"] for c in out["candidates"]) == [0, 1, 2, 3]
+    models = {c["sample_id"]: c["model"] for c in out["candidates"]}
+    assert models[0] == models[1] != models[2] == models[3] and out["model"] == models[out["sample_id"]]
+    assert "sampling 2 more with" in result.stderr.decode()

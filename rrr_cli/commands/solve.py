@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import time
@@ -20,6 +21,7 @@ from rrr_cli.tasks.taskfile import load_task_file
 from rrr_cli.ui import help_text, notice, stderr, stdout, write_data
 
 ABSTAIN_EXIT = 4  # the pick's confidence is below --min-confidence: nothing written
+CASCADE_BELOW = 0.5
 
 
 def command(
@@ -42,6 +44,12 @@ def command(
                                "(the original is kept as FILE.bak)."),
     plain: bool = typer.Option(False, "--plain", help="Print the completed file as plain text, as when "
                                "stdout is piped, even on a terminal."),
+    cascade: Optional[str] = typer.Option(
+        None, "--cascade", metavar="MODEL", help="When the pick's confidence is below --cascade-below, sample "
+        "as many candidates from this (bigger) model, join them to the pool and pick again."),
+    cascade_below: float = typer.Option(
+        CASCADE_BELOW, "--cascade-below", metavar="P", help="The confidence under which --cascade asks the "
+        "bigger model (not yet tuned on held-out cascades)."),
     min_confidence: Optional[float] = typer.Option(
         None, "--min-confidence", metavar="P", help="Below this probability that the pick is right, show the "
         f"candidates and where they disagree, write nothing and exit with status {ABSTAIN_EXIT}."),
@@ -75,6 +83,8 @@ def command(
       rrr solve examples/is_palindrome.py --write
 
       rrr solve examples/is_palindrome.py --min-confidence 0.9 --write
+
+      rrr solve examples/is_palindrome.py --cascade qwen2.5-coder-1.5b-instruct
     """
     from rrr_cli.generation.backends import open_backend  # heavy: loads llama.cpp
     from rrr_cli.generation.sampling import sample_candidates
@@ -88,8 +98,9 @@ def command(
                        f"(known: {', '.join(sorted(EXTENSIONS))})")
     if as_json and plain:
         raise RrrError("--json and --plain are exclusive")
-    if min_confidence is not None and not 0 <= min_confidence <= 1:
-        raise RrrError(f"--min-confidence must be a probability in [0, 1], got {min_confidence}")
+    for flag, value in (("--min-confidence", min_confidence), ("--cascade-below", cascade_below)):
+        if value is not None and not 0 <= value <= 1:
+            raise RrrError(f"{flag} must be a probability in [0, 1], got {value}")
     task = load_task_file(task_file)
     if write and task.language != "python":
         raise RrrError(f"{task_file}: --write is supported for Python task files only, for now")
@@ -105,12 +116,24 @@ def command(
         chooser = get_scorer(scorer) if scorer else default_scorer(notice=notice)
         _probe_with(chooser, engine)
         ranked = rank(task, candidates, chooser)  # a consensus scorer may still ask the model for probes
+    sure = pick_confidence(task, candidates, ranked[0])
+    escalated = cascade is not None and sure.probability < cascade_below
+    if escalated:
+        notice(f"likely correct: {sure.probability:.2f}, below --cascade-below {cascade_below:g}: "
+               f"sampling {params.n} more with {cascade}")
+        with open_backend(cascade, config.get("sample.backend", backend), **engine_settings) as bigger:
+            more = [dataclasses.replace(c, sample_id=c.sample_id + len(candidates))
+                    for c in sample_candidates([task], bigger, params, style)]
+            candidates = candidates + more
+            chooser = get_scorer(scorer) if scorer else default_scorer()
+            _probe_with(chooser, bigger)
+            ranked = rank(task, candidates, chooser)
+        sure = pick_confidence(task, candidates, ranked[0])
     examples = PublicExamplesScorer()
     outcomes = examples.examples_passed(task, candidates)
     best = ranked[0]
     by_id = {c.sample_id: o for c, o in zip(candidates, outcomes)}
     consensus = _consensus(chooser, task)
-    sure = pick_confidence(task, candidates, best)
     abstain = min_confidence is not None and sure.probability < min_confidence
     elapsed = time.perf_counter() - started
     completed = completed_file(task_file, task, best.completion) if not abstain and (write or not as_json) else None
@@ -122,6 +145,7 @@ def command(
             "scorer": chooser.name, "completion": best.completion, "score": best.score,
             "sample_id": best.sample_id, **by_id[best.sample_id].to_dict(),
             "confidence": sure.probability, "confidence_basis": sure.basis, "abstained": abstain,
+            "model": best.model, "escalated": escalated,
             "seconds": round(elapsed, 2), "sampling_seconds": round(sampled, 2),
             "candidates": [{**c.to_dict(), **by_id[c.sample_id].to_dict()} for c in ranked],
         }
@@ -137,6 +161,8 @@ def command(
             _highlight(task, best.completion)
         _summary(ranked, by_id, chooser.name, elapsed, consensus)
     line = f"likely correct: {sure.probability:.2f} — {sure.basis}"
+    if escalated:
+        line += f"; the pick is {best.model}'s"
     if abstain:
         notice(f"{line}; below --min-confidence {min_confidence:g}, so nothing was written")
         raise typer.Exit(ABSTAIN_EXIT)
@@ -219,15 +245,16 @@ def _summary(ranked, outcomes, scorer_name, elapsed, consensus=None) -> None:
     table = Table(title=None, show_edge=False, header_style="bold")
     group_of = {member: index for index, group in enumerate(consensus.groups, start=1)
                 for member in group.members} if consensus else {}
-    for column in ("rank", "candidate", "examples", *(("group",) if group_of else ()), "mean log-prob", "tokens",
-                   "score"):
+    cascaded = len({candidate.model for candidate in ranked}) > 1  # --cascade joined a second model's
+    for column in ("rank", "candidate", *(("model",) if cascaded else ()), "examples",
+                   *(("group",) if group_of else ()), "mean log-prob", "tokens", "score"):
         table.add_column(column, justify="right")
     for candidate in ranked:
         mean = candidate.mean_logprob
         group = (str(group_of.get(candidate.sample_id, "-")),) if group_of else ()
-        table.add_row(str(candidate.rank), str(candidate.sample_id), outcomes[candidate.sample_id].describe(),
-                      *group, "-" if mean is None else f"{mean:.3f}", str(candidate.n_tokens),
-                      f"{candidate.score:.3f}")
+        table.add_row(str(candidate.rank), str(candidate.sample_id), *((candidate.model,) if cascaded else ()),
+                      outcomes[candidate.sample_id].describe(), *group, "-" if mean is None else f"{mean:.3f}",
+                      str(candidate.n_tokens), f"{candidate.score:.3f}")
     stderr.print(table)
     split = consensus.split() if consensus and len(consensus.groups) > 1 else None
     if split:
