@@ -1,6 +1,6 @@
 """Calibration of `rrr solve`'s confidence, out of fold, on eval runs; fits the model rrr ships.
 
-    python benchmarks/calibration.py RUN_DIR [RUN_DIR ...] [--selector public_examples] [--folds 5]
+    python benchmarks/calibration.py RUN_DIR [RUN_DIR ...] [--selector public_examples] [--folds 5 | --fit-on-first K]
         [--l2 4] [--plot reliability.png] [--save rrr_cli/data/confidence.json] [--json]
 
 Each RUN_DIR is an `rrr eval` run over MultiPL-E whose candidates are sampled and executed. Per task,
@@ -9,7 +9,8 @@ runs) and the pick's inputs are read as `rrr solve` reads them (`ranking.confide
 execution evidence over the examples and their mutations, and its mean token probability); the label
 is whether it passed the hidden tests. Tasks split into folds by HumanEval problem number (every
 language's translation of a problem in one fold): the model is fitted on the other folds and predicts
-each fold, so every probability reported is out of fold. Printed: expected calibration error over 10
+each fold, so every probability reported is out of fold (`--fit-on-first K` instead fits on each
+language's first K tasks and reports on the rest). Printed: expected calibration error over 10
 bins (next to what a perfectly calibrated model would show on as many tasks: with a few hundred,
 that is not 0), the reliability table, and per language the accuracy next to the mean confidence. `--save`
 writes the model fitted on all the tasks, with the out-of-fold figures in its `about`.
@@ -32,6 +33,8 @@ def main() -> None:
     parser.add_argument("--selector", default="public_examples", help="the scorer whose pick is judged")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--l2", type=float, default=4.0)
+    parser.add_argument("--fit-on-first", type=int, metavar="K", help="instead of folds: fit on each "
+                        "language's first K tasks, report on the others")
     parser.add_argument("--plot", type=Path, help="draw the reliability diagram to this PNG")
     parser.add_argument("--save", type=Path, help="write the model fitted on every task here")
     parser.add_argument("--json", action="store_true")
@@ -64,7 +67,21 @@ def main() -> None:
             print(f"{run}: {min(start + 8, len(groups))}/{len(groups)} tasks", file=sys.stderr)
 
     out_of_fold = [0.0] * len(rows)
-    for fold in range(args.folds):
+    if args.fit_on_first:
+        seen: dict[str, int] = defaultdict(int)
+        position = []
+        for task in tasks:
+            position.append(seen[task.language])
+            seen[task.language] += 1
+        model = fit([r for r, p in zip(rows, position) if p < args.fit_on_first],
+                    [y for y, p in zip(labels, position) if p < args.fit_on_first], l2=args.l2)
+        keep = [i for i, p in enumerate(position) if p >= args.fit_on_first]
+        if not keep:
+            raise SystemExit(f"no task beyond the first {args.fit_on_first} of a language to report on")
+        all_rows, all_labels = rows, labels
+        rows, labels, tasks = [rows[i] for i in keep], [labels[i] for i in keep], [tasks[i] for i in keep]
+        out_of_fold = [model.probability(r) for r in rows]
+    for fold in range(args.folds if not args.fit_on_first else 0):
         train = [i for i, task in enumerate(tasks) if fold_of(task.task_id, args.folds) != fold]
         model = fit([rows[i] for i in train], [labels[i] for i in train], l2=args.l2)
         for i, task in enumerate(tasks):
@@ -92,9 +109,12 @@ def main() -> None:
                          for lang, ix in per_language.items()},
     }
     if args.save:
+        if args.fit_on_first:
+            rows, labels = all_rows, all_labels
         final = fit(rows, labels, l2=args.l2, about={
             "selector": args.selector, "tasks": len(tasks), "runs": [Path(r).name for r in args.runs],
-            "out_of_fold_ece": round(ece, 4), "folds": args.folds, "l2": args.l2,
+            "out_of_fold_ece": round(ece, 4), "folds": args.folds, "fit_on_first": args.fit_on_first,
+            "l2": args.l2,
             "command": "python benchmarks/calibration.py " + " ".join(sys.argv[1:])})
         final.save(args.save)
         result["saved"] = str(args.save)

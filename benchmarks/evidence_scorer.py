@@ -1,7 +1,7 @@
 """The learned `evidence` scorer out of fold against the hand-made selectors, on the same candidates.
 
-    python benchmarks/evidence_scorer.py RUN_DIR [--folds 5] [--l2 4] [--save rrr_cli/data/evidence_scorer.json]
-        [--json]
+    python benchmarks/evidence_scorer.py RUN_DIR [--folds 5 | --fit-on-first K] [--l2 4]
+        [--save rrr_cli/data/evidence_scorer.json] [--json]
 
 RUN_DIR is an `rrr eval` run over MultiPL-E whose candidates are sampled, executed and scored (its
 score logs give `public_examples`, `mean_logprob`, `random` and, when the run scored it, `consensus`).
@@ -10,7 +10,8 @@ by HumanEval problem number (a problem's translations in one fold), the logistic
 on the candidates of the other folds and ranks each fold's, so every pick is out of fold. Printed: the
 average reranked@1 over the languages per scorer, the paired bootstrap 95% interval of the learned
 scorer's difference from each baseline (tasks resampled within each language), and the per-language
-rows. `--save` writes the model fitted on every candidate.
+rows. `--fit-on-first K` replaces the folds: fitted on each language's first K tasks, reported on
+the rest. `--save` writes the model fitted on every candidate.
 """
 
 from __future__ import annotations
@@ -43,11 +44,23 @@ def _logged_scores(run: Path) -> dict[str, dict[tuple[str, int], float]]:
     return out
 
 
+def _positions(tasks) -> dict[str, int]:
+    """Each task's index among its language's tasks, in benchmark order."""
+    seen: dict[str, int] = defaultdict(int)
+    out = {}
+    for task in tasks:
+        out[task.task_id] = seen[task.language]
+        seen[task.language] += 1
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--l2", type=float, default=4.0)
+    parser.add_argument("--fit-on-first", type=int, metavar="K", help="instead of folds: fit on each "
+                        "language's first K tasks, report on the others")
     parser.add_argument("--save", type=Path)
     parser.add_argument("--resamples", type=int, default=10_000)
     parser.add_argument("--json", action="store_true")
@@ -83,7 +96,17 @@ def main() -> None:
         return [executed.passed[(task.task_id, c.sample_id)] for c in executed.candidates[task.task_id]]
 
     learned: dict[str, list[float]] = {}
-    for fold in range(args.folds):
+    if args.fit_on_first:
+        # Fit on each language's first K tasks, report on the rest (tasks never looked at while the
+        # recipe was chosen).
+        position = _positions(tasks)
+        train = [t for t in tasks if position[t.task_id] < args.fit_on_first]
+        model = fit([r for t in train for r in rows[t.task_id]], [y for t in train for y in labels(t)], l2=args.l2)
+        tasks = [t for t in tasks if position[t.task_id] >= args.fit_on_first]
+        if not tasks:
+            raise SystemExit(f"no task beyond the first {args.fit_on_first} of a language to report on")
+        learned = {t.task_id: [model.probability(r) for r in rows[t.task_id]] for t in tasks}
+    for fold in range(args.folds if not args.fit_on_first else 0):
         train = [t for t in tasks if fold_of(t.task_id, args.folds) != fold]
         model = fit([r for t in train for r in rows[t.task_id]], [y for t in train for y in labels(t)], l2=args.l2)
         for task in tasks:
@@ -116,6 +139,7 @@ def main() -> None:
             result["versus"][name] = {"difference": diff, "low": low, "high": high, "languages_won": wins,
                                       "languages": len(values[name])}
     if args.save:
+        tasks = [t for t in executed.tasks if t.task_id in rows]
         final = fit([r for t in tasks for r in rows[t.task_id]], [y for t in tasks for y in labels(t)], l2=args.l2,
                     about={"what": "evidence scorer", "tasks": len(tasks), "run": args.run.name, "l2": args.l2,
                            "out_of_fold": {n: round(v, 4) for n, v in result["average"].items()},
@@ -125,7 +149,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"{result['cpu']}\n{len(tasks)} tasks, {args.folds} folds by problem; reranked@1 averaged over languages:")
+    how = f"fitted on each language's first {args.fit_on_first}" if args.fit_on_first else f"{args.folds} folds by problem"
+    print(f"{result['cpu']}\n{len(tasks)} tasks, {how}; reranked@1 averaged over languages:")
     for name in complete:
         versus = result["versus"].get(name)
         text = (f"   evidence - {name}: {versus['difference']:+.3f} [{versus['low']:+.3f}, {versus['high']:+.3f}], "
