@@ -207,8 +207,10 @@ class _Scripted:
         from rrr_cli.generation.base import Generation
 
         self.calls += 1
-        assert params.temperature == 0 and prompts[0].endswith("```python\nsmallest(")
-        return [[Generation(text=self.reply, n_tokens=1)]]
+        # Two requests per task: one opened on the first call (its reply continues it), one free.
+        opened = prompts[0].endswith("```python\nsmallest(")
+        assert params.temperature == 0 and (opened or prompts[0].endswith("```python\n"))
+        return [[Generation(text=self.reply if opened else "smallest(" + self.reply, n_tokens=1)]]
 
 
 def test_generated_probes_are_parsed_labelled_and_made_once_per_task():
@@ -233,7 +235,7 @@ def test_generated_probes_are_parsed_labelled_and_made_once_per_task():
     candidates = _candidates(python, [("    return sorted(xs)[:k]\n",) * 2])
     scorer.score(python, candidates)
     scorer.score(python, candidates)
-    assert backend.calls == 2  # one above, one for the scorer: its probes are kept per task
+    assert backend.calls == 4  # two requests above, two for the scorer: its probes are kept per task
     sources = {p.input: p.source for p in scorer.last.probes}
     assert sources["[3, 1, 2], 1"] == "example" and sources["[5, 4, 6], 2"] == "generated"
 
@@ -277,7 +279,7 @@ def test_generated_probes_are_kept_on_disk_and_asked_for_in_one_batch(tmp_path):
     probes = GeneratedProbes("m", open_backend=open_backend, root=tmp_path)
     probes.prefetch([first, second])
     assert probes.inputs(first) == ["[5, 4, 6], 2", "[], 0"] and probes.inputs(second) == probes.inputs(first)
-    assert len(backends) == 1 and backends[0].prompts == 2 and backends[0].calls == 1  # both in one call
+    assert len(backends) == 1 and backends[0].prompts == 4 and backends[0].calls == 2  # both tasks in one call per style
     probes.close()
     assert backends[0].closed
     again = GeneratedProbes("m", open_backend=open_backend, root=tmp_path)

@@ -42,5 +42,5 @@ def test_solve_ranks_a_task_without_examples_by_consensus_over_generated_probes(
     # The pick comes from the biggest working group.
     if working:
         assert out["sample_id"] in max(working, key=lambda group: group["size"])["members"]
-    # The model's calls are kept: one entry for this task, under the cache.
-    assert len(list((tmp_path / "home").rglob("probes/*/*.json"))) == 1
+    # The model's calls are kept: one entry per request style for this task, under the cache.
+    assert len(list((tmp_path / "home").rglob("probes/*/*.json"))) == 2

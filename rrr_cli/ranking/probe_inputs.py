@@ -7,11 +7,11 @@ Never from the hidden tests. Each input is labelled with where it came from:
 - `mutation`: small type-preserving changes of one example argument, made only where the literal's
   type is evident from its text: ±1 on an integer (never crossing zero), an empty, one-element or
   first-element-duplicated list/vector/array, an empty string; in the language's own literal syntax;
-- `generated`: calls the generator wrote: `generated_inputs` asks the same model (one short greedy
-  generation per task) for more calls of the function and parses them like the examples. The reply is
-  opened on the first call's name and parenthesis (`call_opening`): without it the default 0.5B model
-  began by copying the prompt in 4 of 7 languages (every reply of the first 32 tasks ran to the token
-  budget) and wrote no call in C++, PHP or Bash for HumanEval/41; opened, it writes one call per line.
+- `generated`: calls the generator wrote: `generated_inputs` asks the same model (two short greedy
+  generations per task, `STYLES`) for more calls of the function and parses them like the examples.
+  One reply is opened on the first call's name and parenthesis (`call_opening`): without it the
+  default 0.5B model began by copying the prompt in 4 of 7 languages and wrote no call in C++, PHP
+  or Bash for HumanEval/41; the other is left free, as it writes list arguments better.
 
 An input is the text of one call's argument list in the task's language, without the function's name
 or the parentheses (the form `rrr_cli.execution.probes.run_probes` takes; for bash, the words after
@@ -28,7 +28,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from rrr_cli.brackets import expression_end, split_top_level
+from rrr_cli.brackets import expression_end, matching, split_top_level
 from rrr_cli.execution.languages import get_language
 from rrr_cli.execution.probes import entry_point
 from rrr_cli.ranking.scorers import example_checks
@@ -291,20 +291,48 @@ def mutations(arguments: str, language: str, kinds: dict[int, str] | None = None
 
 GENERATED_CALLS = 8
 GENERATION_TOKENS = 96  # 8 calls of HumanEval/41 took 85-120 tokens once the reply opens on a call
+# The two requests every task gets, with their token budgets. Opened on the first call, the reply is
+# all calls (without it the model copied the prompt first in C++, PHP and Bash, and wrote no call for
+# HumanEval/41); left free, it writes a list argument as a list where the opened reply wrote
+# `second_largest(1, 2, 3)` for `second_largest(numbers: List[int])`. Each parses to calls; a call no
+# candidate can run is dropped by the scorer, so asking both costs tokens, not probes.
+STYLES = {"opened": GENERATION_TOKENS, "free": 160}
 _LINE_LEAD = re.compile(r"^\s*(?:(?:#|//|\*|-|\d+[.)])\s*)*(?:>>>\s*)?")
 
 
-def generation_request(task: Task, count: int = GENERATED_CALLS) -> list[dict[str, str]]:
-    """The chat messages that ask the model for `count` more calls of the task's function."""
+def generation_request(task: Task, count: int = GENERATED_CALLS, opened: bool = True) -> list[dict[str, str]]:
+    """The chat messages that ask the model for `count` more calls of the task's function; `opened`
+    (the reply will open on the first call) also names the function's parameters."""
     from rrr_cli.generation.prompts import FENCE_TAGS, LANGUAGE_NAMES, SYSTEM_PROMPT
 
     name, tag = entry_point(task), FENCE_TAGS[task.language]
     examples = example_inputs(task)
     shape = _call_text(task.language, name, examples[0] if examples else "...")
+    parameters = signature_parameters(task) if opened else None
+    takes = f" (its parameters: `{parameters}`)" if parameters else ""
     user = (f"Here is a {LANGUAGE_NAMES[task.language]} function to be written:\n\n```{tag}\n{task.prompt.rstrip()}\n"
             f"```\n\nWrite {count} different calls of `{name}` that test it well, edge cases included, one per "
-            f"line, each written like `{shape}` with literal arguments. Only the calls: no results, no comments.")
+            f"line, each written like `{shape}` with literal arguments{takes}. Only the calls: no results, no "
+            "comments.")
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def signature_parameters(task: Task) -> str | None:
+    """The parameter list of the function to write, as its signature in the prompt spells it
+    (`numbers: List[int]`); None where the language has none (Bash) or it cannot be found."""
+    if task.language == "sh":
+        return None
+    name = entry_point(task)
+    lead = r"\bdef\s+" if task.language == "python" else r"(?<![\w$.])"
+    for match in reversed(list(re.finditer(rf"{lead}{re.escape(name)}\s*\(", task.prompt))):
+        line = task.prompt[task.prompt.rfind("\n", 0, match.start()) + 1:match.start()].strip()
+        if line.startswith(("//", "*", "/*", "#")):
+            continue  # an example call in the doc comment
+        close = matching(task.prompt, match.end() - 1)
+        if close is not None:
+            text = " ".join(task.prompt[match.end():close].split())
+            return text or None
+    return None
 
 
 def call_opening(task: Task) -> str:
@@ -350,25 +378,27 @@ def parse_generated(task: Task, text: str) -> list[str]:
     return inputs
 
 
-def generation_prompt(task: Task, backend: "Backend", count: int = GENERATED_CALLS) -> str:
-    """The prompt of the request for more calls, as the backend renders chats, opened on a code fence."""
+def generation_prompt(task: Task, backend: "Backend", count: int = GENERATED_CALLS, opened: bool = True) -> str:
+    """The prompt of the request for more calls, as the backend renders chats, opened on a code fence
+    (and, `opened`, on the first call)."""
     from rrr_cli.generation.prompts import FENCE_TAGS
 
-    return (backend.render_chat(generation_request(task, count)) + f"```{FENCE_TAGS[task.language]}\n"
-            + call_opening(task))
+    return (backend.render_chat(generation_request(task, count, opened)) + f"```{FENCE_TAGS[task.language]}\n"
+            + (call_opening(task) if opened else ""))
 
 
 def generate_calls(tasks: Sequence[Task], backend: "Backend", count: int = GENERATED_CALLS,
-                   max_tokens: int = GENERATION_TOKENS, seed: int = 0) -> list["Generation"]:
+                   max_tokens: int | None = None, seed: int = 0, opened: bool = True) -> list["Generation"]:
     """The model's replies to the request for more calls, one short greedy generation per task, not yet
-    parsed; each reply's text begins with the `call_opening` the prompt ended on. One `generate` call
-    for all the tasks, so a batched backend decodes them together."""
+    parsed; `opened`, each reply's text begins with the `call_opening` the prompt ended on. One
+    `generate` call for all the tasks, so a batched backend decodes them together. The token budget
+    defaults to the style's (`STYLES`)."""
     from rrr_cli.generation.base import SamplingParams
 
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens, stop=("\n```",), seed=seed,
-                            logprobs=False)
-    rows = backend.generate([generation_prompt(task, backend, count) for task in tasks], params)
-    return [replace(row[0], text=call_opening(task) + row[0].text) for task, row in zip(tasks, rows)]
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens or STYLES["opened" if opened else "free"],
+                            stop=("\n```",), seed=seed, logprobs=False)
+    rows = backend.generate([generation_prompt(task, backend, count, opened) for task in tasks], params)
+    return [replace(row[0], text=(call_opening(task) if opened else "") + row[0].text) for task, row in zip(tasks, rows)]
 
 
 def generated_inputs(task: Task, backend: "Backend", count: int = GENERATED_CALLS,
@@ -378,7 +408,9 @@ def generated_inputs(task: Task, backend: "Backend", count: int = GENERATED_CALL
     The calls are not checked here; the consensus scorer leaves out a probe no candidate can run.
     `ranking.probe_cache` keeps them on disk per model and task.
     """
-    return parse_generated(task, generate_calls([task], backend, count, max_tokens, seed)[0].text)
+    calls = [parse_generated(task, generate_calls([task], backend, count, max_tokens, seed, opened)[0].text)
+             for opened in (True, False)]
+    return list(dict.fromkeys(calls[0] + calls[1]))
 
 
 # --- all together ---------------------------------------------------------------------------------
@@ -413,4 +445,4 @@ def probe_inputs(task: Task, generated: Sequence[str] = (), limit: int = MAX_PRO
 
 
 __all__ = ["Probe", "probe_inputs", "call_opening", "example_inputs", "mutations", "split_top", "generated_inputs", "generate_calls",
-           "parse_generated", "generation_request", "MAX_PROBES", "SOURCES"]
+           "parse_generated", "generation_request", "signature_parameters", "STYLES", "MAX_PROBES", "SOURCES"]
