@@ -35,3 +35,14 @@ def model_cache() -> Callable[[str], Path]:
 def pulled_model(model_cache) -> Path:
     """The smallest catalog model (smollm2-135m-instruct, 98 MB GGUF), pulled once per session."""
     return model_cache("smollm2-135m-instruct")
+
+
+@pytest.fixture
+def sandbox_home(tmp_path, monkeypatch):
+    """The real sandbox, with its verdict cache in a scratch folder (skipped where bwrap cannot run)."""
+    from rrr_cli.execution import bwrap_problem
+
+    if bwrap_problem():
+        pytest.skip(bwrap_problem())
+    monkeypatch.setenv("RRR_HOME", str(tmp_path))
+    return tmp_path

@@ -16,15 +16,6 @@ from rrr_cli.records import Candidate, Task
 PROMPT = 'def add1(x: int) -> int:\n    """Return x plus one.\n\n    >>> add1(1)\n    2\n    >>> add1(5)\n    6\n    """\n'
 
 
-@pytest.fixture
-def sandbox_home(tmp_path, monkeypatch):
-    from rrr_cli.execution import bwrap_problem
-
-    if bwrap_problem():
-        pytest.skip(bwrap_problem())
-    monkeypatch.setenv("RRR_HOME", str(tmp_path))
-    return tmp_path
-
 
 def _candidates(task, bodies):
     return [Candidate(task_id=task.task_id, language="python", prompt=task.prompt, completion=body, sample_id=i,

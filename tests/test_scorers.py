@@ -27,16 +27,6 @@ def _candidates(task: Task, completions: list[str], logprobs: list[float | None]
                       sample_id=i, mean_logprob=lp) for i, (text, lp) in enumerate(zip(completions, logprobs))]
 
 
-@pytest.fixture
-def sandbox_home(tmp_path, monkeypatch):
-    """The real sandbox, with its verdict cache in a scratch folder."""
-    from rrr_cli.execution import bwrap_problem
-
-    if bwrap_problem():
-        pytest.skip(bwrap_problem())
-    monkeypatch.setenv("RRR_HOME", str(tmp_path))
-    return tmp_path
-
 
 def test_random_is_seeded_and_per_candidate():
     task = _task("fx/add")
