@@ -16,7 +16,6 @@ from rrr_cli.records import Candidate, Task
 PROMPT = 'def add1(x: int) -> int:\n    """Return x plus one.\n\n    >>> add1(1)\n    2\n    >>> add1(5)\n    6\n    """\n'
 
 
-
 def _candidates(task, bodies):
     return [Candidate(task_id=task.task_id, language="python", prompt=task.prompt, completion=body, sample_id=i,
                       mean_logprob=logprob) for i, (body, logprob) in enumerate(bodies)]

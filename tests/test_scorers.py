@@ -27,7 +27,6 @@ def _candidates(task: Task, completions: list[str], logprobs: list[float | None]
                       sample_id=i, mean_logprob=lp) for i, (text, lp) in enumerate(zip(completions, logprobs))]
 
 
-
 def test_random_is_seeded_and_per_candidate():
     task = _task("fx/add")
     candidates = _candidates(task, ["a", "b", "c", "d"])
