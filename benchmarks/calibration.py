@@ -1,7 +1,7 @@
 """Calibration of `rrr solve`'s confidence, out of fold, on eval runs; fits the model rrr ships.
 
     python benchmarks/calibration.py RUN_DIR [RUN_DIR ...] [--selector public_examples] [--folds 5 | --fit-on-first K]
-        [--l2 4] [--plot reliability.png] [--save rrr_cli/data/confidence.json] [--json]
+        [--l2 1] [--plot reliability.png] [--save rrr_cli/data/confidence.json] [--json]
 
 Each RUN_DIR is an `rrr eval` run over MultiPL-E whose candidates are sampled and executed. Per task,
 the selector picks a candidate (its scores are recomputed; the sandbox's verdict cache keeps the
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="eval run directories")
     parser.add_argument("--selector", default="public_examples", help="the scorer whose pick is judged")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--l2", type=float, default=4.0)
+    parser.add_argument("--l2", type=float, default=1.0)
     parser.add_argument("--fit-on-first", type=int, metavar="K", help="instead of folds: fit on each "
                         "language's first K tasks, report on the others")
     parser.add_argument("--plot", type=Path, help="draw the reliability diagram to this PNG")
