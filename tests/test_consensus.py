@@ -256,6 +256,38 @@ def test_an_ill_typed_probe_does_not_cost_the_others():
     assert [g.size for g in scorer.last.groups] == [3, 2] and "'bad'" not in [p.input for p in scorer.last.probes]
 
 
+def test_an_ill_typed_probe_does_not_cost_the_others_without_examples_either():
+    # No examples: the candidate that builds finds the probes that build, and the groups form on those.
+    def probes(jobs):
+        return [[ProbeOutput(i, "error", error="compile_error") if any("long n" in x for x in inputs)
+                 else ProbeOutput(i, "ok", value=x if "same" in c.completion else "0") for i, x in enumerate(inputs)]
+                for _, c, inputs in jobs]
+
+    task = Task(task_id="t/c", language="python", entry_point="f", tests="",
+                prompt='def f(n: int) -> int:\n    """The square of n."""\n')
+    scorer = ConsensusScorer(runner=lambda jobs: [{"status": "passed"} for _ in jobs], probe_runner=probes,
+                             generator=_Fixed(["1", "2", "long n"]))
+    candidates = _candidates(task, [("    return n  # same\n",) * 3, ("    return 0\n",)])
+    rank(task, candidates, scorer)
+    assert [g.size for g in scorer.last.groups] == [3, 1]
+    assert [p.input for p in scorer.last.probes] == ["1", "2"]
+
+
+class _Fixed:
+    """Generated probes that are always the same calls."""
+
+    model = "fixed"
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def prefetch(self, tasks):
+        pass
+
+    def inputs(self, task):
+        return list(self.calls)
+
+
 def test_eval_keeps_consensus_scores_under_a_key_that_names_the_variant():
     from rrr_cli.evaluation.runs import scorer_cache_name
 

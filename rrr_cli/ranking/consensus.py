@@ -46,7 +46,7 @@ VARIANTS = ("dual", "mbr")
 DEFAULT_VARIANT = "mbr"
 TIE_BREAK_WEIGHT = 1e-3
 # Part of the scores' cache key (`rrr eval` keeps scores per scorer): bump it when probes or scores change.
-VERSION = 4
+VERSION = 5
 BROKEN_SCORE = -1.0
 
 ProbeRunner = Callable[[list[tuple[Task, Candidate, Sequence[str]]]], list[list[ProbeOutput]]]
@@ -132,6 +132,12 @@ def _call(language: str, name: str, arguments: str) -> str:
     return f"{name} {arguments}" if language == "sh" else f"{name}({arguments})"
 
 
+def _credit(outcome: ExampleOutcome) -> int:
+    """Examples passed; for a task without examples, 1 when the program builds (so a task with no
+    examples still finds the probes that build on a candidate that does)."""
+    return outcome.passed if outcome.total else int(bool(outcome.builds))
+
+
 def _key(output: ProbeOutput) -> str:
     return output.value if output.status == "ok" else f"<{output.status}>"
 
@@ -186,12 +192,14 @@ class ConsensusScorer(BatchScorer):
         rows = self._run(groups, probes)
         # In a compiled language one ill-typed probe stops the whole program from building, for every
         # candidate. Where no candidate ran any probe, find the probes that build on the candidate that
-        # passes the most examples (one program per probe) and run everyone again on those alone.
+        # passes the most examples (or, without examples, one that builds; one program per probe) and
+        # run everyone again on those alone. (The model's calls for C++'s HumanEval/41 include
+        # `long n`, its signature's parameter, which took every probe down.)
         retry = [i for i, task_rows in enumerate(rows) if len(probes[i]) > 1
                  and not any(output.status == "ok" for row in task_rows for output in row)
-                 and max((o.passed for o in outcomes[i]), default=0) > 0]
+                 and max((_credit(o) for o in outcomes[i]), default=0) > 0]
         if retry:
-            best = {i: max(range(len(outcomes[i])), key=lambda j: outcomes[i][j].passed) for i in retry}
+            best = {i: max(range(len(outcomes[i])), key=lambda j: _credit(outcomes[i][j])) for i in retry}
             alone = self.probe_runner([(groups[i][0], groups[i][1][best[i]], [probe.input]) for i in retry
                                        for probe in probes[i]])
             alone_rows = iter(alone)
