@@ -46,7 +46,7 @@ def main() -> None:
     from rrr_cli.ranking.confidence import calibration_error, feature_row, fit, reliability
     from rrr_cli.ranking.evidence import Evidence
     from rrr_cli.ranking.scorers import get_scorer, score_many
-    from rrr_cli.tasks.folds import fold_of
+    from rrr_cli.tasks.folds import fold_of, positions_in_language
 
     rows, labels, tasks = [], [], []
     for run in args.runs:
@@ -68,11 +68,8 @@ def main() -> None:
 
     out_of_fold = [0.0] * len(rows)
     if args.fit_on_first:
-        seen: dict[str, int] = defaultdict(int)
-        position = []
-        for task in tasks:
-            position.append(seen[task.language])
-            seen[task.language] += 1
+        index = positions_in_language(tasks)
+        position = [index[task.task_id] for task in tasks]
         model = fit([r for r, p in zip(rows, position) if p < args.fit_on_first],
                     [y for y, p in zip(labels, position) if p < args.fit_on_first], l2=args.l2)
         keep = [i for i, p in enumerate(position) if p >= args.fit_on_first]

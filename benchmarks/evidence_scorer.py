@@ -44,16 +44,6 @@ def _logged_scores(run: Path) -> dict[str, dict[tuple[str, int], float]]:
     return out
 
 
-def _positions(tasks) -> dict[str, int]:
-    """Each task's index among its language's tasks, in benchmark order."""
-    seen: dict[str, int] = defaultdict(int)
-    out = {}
-    for task in tasks:
-        out[task.task_id] = seen[task.language]
-        seen[task.language] += 1
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -73,7 +63,7 @@ def main() -> None:
     from rrr_cli.ranking.confidence import fit
     from rrr_cli.ranking.evidence import Evidence
     from rrr_cli.ranking.evidence_scorer import candidate_rows
-    from rrr_cli.tasks.folds import fold_of
+    from rrr_cli.tasks.folds import fold_of, positions_in_language
 
     try:
         executed = executed_run(args.run)
@@ -99,7 +89,7 @@ def main() -> None:
     if args.fit_on_first:
         # Fit on each language's first K tasks, report on the rest (tasks never looked at while the
         # recipe was chosen).
-        position = _positions(tasks)
+        position = positions_in_language(tasks)
         train = [t for t in tasks if position[t.task_id] < args.fit_on_first]
         model = fit([r for t in train for r in rows[t.task_id]], [y for t in train for y in labels(t)], l2=args.l2)
         tasks = [t for t in tasks if position[t.task_id] >= args.fit_on_first]

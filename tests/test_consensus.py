@@ -282,7 +282,7 @@ class _Fixed:
         self.calls = calls
 
     def prefetch(self, tasks):
-        pass
+        """Nothing to ask: the calls are fixed."""
 
     def inputs(self, task):
         return list(self.calls)

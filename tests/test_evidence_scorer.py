@@ -44,5 +44,25 @@ def test_a_model_file_given_by_path_and_its_errors(tmp_path):
     path.write_text(json.dumps({**model.to_dict(), "features": ["x"]}))
     with pytest.raises(RrrError, match="not a confidence model this version of rrr reads"):
         evidence_scorer(str(path))
-    with pytest.raises(RrrError, match="cannot read"):
+    with pytest.raises(RrrError, match="missing.json: no such file"):
         evidence_scorer(str(tmp_path / "missing.json"))
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(RrrError, match="model.json: not UTF-8 text"):
+        evidence_scorer(str(path))
+    path.write_text(json.dumps({**model.to_dict(), "weights": ["x"] * len(FEATURES)}))
+    with pytest.raises(RrrError, match="numeric weights"):
+        evidence_scorer(str(path))
+    path.write_text("[1, 2]")
+    with pytest.raises(RrrError, match="not a confidence model"):
+        evidence_scorer(str(path))
+
+
+def test_bad_model_files_are_one_line_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "model.json"
+    path.write_text('{"format": "rrr-confidence-2", "features": 3}')
+    result = subprocess.run([sys.executable, "-m", "rrr_cli", "rerank", "--scorer", f"evidence:{path}"],
+                            input=b"", capture_output=True, env={**__import__("os").environ, "RRR_HOME": str(tmp_path)})
+    assert result.returncode == 2 and result.stderr.decode().count("\n") == 1, result.stderr.decode()

@@ -125,9 +125,7 @@ def command(
             more = [dataclasses.replace(c, sample_id=c.sample_id + len(candidates))
                     for c in sample_candidates([task], bigger, params, style)]
             candidates = candidates + more
-            chooser = get_scorer(scorer) if scorer else default_scorer()
-            _probe_with(chooser, bigger)
-            ranked = rank(task, candidates, chooser)
+            ranked = rank(task, candidates, chooser)  # the same scorer: a reranker is not loaded twice
         sure = pick_confidence(task, candidates, ranked[0])
     examples = PublicExamplesScorer()
     outcomes = examples.examples_passed(task, candidates)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -69,11 +70,17 @@ class ConfidenceModel:
         return {"format": FORMAT, **asdict(self), "features": list(self.features)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str) -> "ConfidenceModel":
-        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
+    def from_dict(cls, data: Any, where: str) -> "ConfidenceModel":
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("features") != list(FEATURES):
+            got = (data.get("format"), data.get("features")) if isinstance(data, dict) else (type(data).__name__, None)
             raise RrrError(f"{where}: not a confidence model this version of rrr reads "
-                           f"(format {data.get('format')!r}, inputs {data.get('features')})")
-        return cls([float(w) for w in data["weights"]], float(data["bias"]), FEATURES, dict(data.get("about", {})))
+                           f"(format {got[0]!r}, inputs {got[1]})")
+        weights, bias, about = data.get("weights"), data.get("bias"), data.get("about", {})
+        if (not isinstance(weights, list) or len(weights) != len(FEATURES) or not isinstance(about, dict)
+                or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in [*weights, bias])):
+            raise RrrError(f"{where}: a confidence model needs {len(FEATURES)} numeric weights, a numeric "
+                           "bias and an `about` object")
+        return cls([float(w) for w in weights], float(bias), FEATURES, dict(about))
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
@@ -111,26 +118,41 @@ def calibration_error(probabilities: Sequence[float], labels: Sequence[bool], bi
 
 def reliability(probabilities: Sequence[float], labels: Sequence[bool], bins: int = 10) -> list[dict[str, Any]]:
     """The non-empty bins of a reliability diagram: range, mean probability, accuracy, members."""
-    out = []
-    for index in range(bins):
-        low, high = index / bins, (index + 1) / bins
-        members = [bool(y) for p, y in zip(probabilities, labels)
-                   if low <= p < high or (index == bins - 1 and p == 1.0)]
-        if members:
-            inside = [p for p in probabilities if low <= p < high or (index == bins - 1 and p == 1.0)]
-            out.append({"low": low, "high": high, "confidence": sum(inside) / len(inside),
-                        "accuracy": sum(members) / len(members), "labels": members})
-    return out
+    members: list[list[tuple[float, bool]]] = [[] for _ in range(bins)]
+    for p, y in zip(probabilities, labels):
+        members[min(int(p * bins), bins - 1)].append((p, bool(y)))
+    return [{"low": index / bins, "high": (index + 1) / bins,
+             "confidence": sum(p for p, _ in inside) / len(inside),
+             "accuracy": sum(y for _, y in inside) / len(inside), "labels": [y for _, y in inside]}
+            for index, inside in enumerate(members) if inside]
 
 
-def shipped() -> ConfidenceModel:
-    """The confidence model that ships with rrr (see the module docstring)."""
-    where = "rrr_cli/data/confidence.json"
+def load_model(path: str | Path | None = None, packaged: str = "confidence.json") -> ConfidenceModel:
+    """The model in the file at `path`, or the one rrr ships as `rrr_cli/data/<packaged>`; an unreadable
+    or malformed file is one RrrError line naming it."""
+    where = str(path) if path is not None else f"rrr_cli/data/{packaged}"
     try:
-        text = resources.files("rrr_cli").joinpath("data", "confidence.json").read_text(encoding="utf-8")
+        if path is None:
+            text = resources.files("rrr_cli").joinpath("data", packaged).read_text(encoding="utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RrrError(f"{where} is missing from this installation of rrr") from None
-    return ConfidenceModel.from_dict(json.loads(text), where)
+        raise RrrError(f"{where}: no such file" + ("" if path else " in this installation of rrr")) from None
+    except OSError as exc:
+        raise RrrError(f"{where}: cannot read the model ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise RrrError(f"{where}: not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RrrError(f"{where}:{exc.lineno}: not JSON ({exc.msg})") from None
+    return ConfidenceModel.from_dict(data, where)
+
+
+@lru_cache(maxsize=None)
+def shipped() -> ConfidenceModel:
+    """The confidence model that ships with rrr (see the module docstring), read once."""
+    return load_model()
 
 
 def describe(row: Sequence[float], n: int, examples_total: int) -> str:
@@ -175,4 +197,4 @@ def pick_confidences(picks: Sequence[tuple[Task, Sequence[Candidate], Candidate]
 
 
 __all__ = ["PickConfidence", "pick_confidence", "pick_confidences", "ConfidenceModel", "FEATURES", "feature_row",
-           "fit", "calibration_error", "reliability", "shipped", "describe"]
+           "fit", "calibration_error", "reliability", "load_model", "shipped", "describe"]

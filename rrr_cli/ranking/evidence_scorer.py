@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from rrr_cli.errors import RrrError
-from rrr_cli.ranking.confidence import ConfidenceModel, feature_row
+from rrr_cli.ranking.confidence import ConfidenceModel, feature_row, load_model as read_model
 from rrr_cli.ranking.evidence import Evidence
 from rrr_cli.ranking.scorers import BatchScorer
 from rrr_cli.records import Candidate, Task
@@ -41,24 +39,8 @@ def candidate_rows(evidence: Evidence, groups: Sequence[tuple[Task, Sequence[Can
 
 
 def load_model(path: str | Path | None = None) -> ConfidenceModel:
-    """The model at `path`, or the shipped one."""
-    if path is None:
-        where = f"rrr_cli/data/{SHIPPED}"
-        try:
-            text = resources.files("rrr_cli").joinpath("data", SHIPPED).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise RrrError(f"{where} is missing from this installation of rrr") from None
-    else:
-        where = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RrrError(f"{path}: cannot read the evidence scorer's model ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RrrError(f"{where}:{exc.lineno}: not JSON ({exc.msg})") from None
-    return ConfidenceModel.from_dict(data, where)
+    """The model at `path`, or the shipped one (`rrr_cli/data/evidence_scorer.json`)."""
+    return read_model(path, packaged=SHIPPED)
 
 
 class EvidenceScorer(BatchScorer):

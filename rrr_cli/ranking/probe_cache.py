@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from rrr_cli import config
 from rrr_cli.atomic import atomic_write_text
-from rrr_cli.ranking.probe_inputs import GENERATED_CALLS, STYLES, generate_calls, generation_request, parse_generated
+from rrr_cli.ranking.probe_inputs import GENERATED_CALLS, STYLES, combined_calls, generate_calls, generation_request
 from rrr_cli.records import Task
 
 if TYPE_CHECKING:
@@ -120,8 +120,7 @@ class GeneratedProbes:
                 atomic_write_text(self.path(task, style), json.dumps(entry, ensure_ascii=False))
                 replies[task.task_id][style] = reply.text
         for task in tasks:
-            calls = [call for style in STYLES for call in parse_generated(task, replies[task.task_id][style])]
-            self._memo[task.task_id] = list(dict.fromkeys(calls))
+            self._memo[task.task_id] = combined_calls(task, (replies[task.task_id][style] for style in STYLES))
 
     def _backend(self) -> "Backend":
         if self.backend is None:

@@ -408,9 +408,13 @@ def generated_inputs(task: Task, backend: "Backend", count: int = GENERATED_CALL
     The calls are not checked here; the consensus scorer leaves out a probe no candidate can run.
     `ranking.probe_cache` keeps them on disk per model and task.
     """
-    calls = [parse_generated(task, generate_calls([task], backend, count, max_tokens, seed, opened)[0].text)
-             for opened in (True, False)]
-    return list(dict.fromkeys(calls[0] + calls[1]))
+    return combined_calls(task, [generate_calls([task], backend, count, max_tokens, seed, opened)[0].text
+                                 for opened in (True, False)])
+
+
+def combined_calls(task: Task, replies: Iterable[str]) -> list[str]:
+    """The calls parsed from every reply (`parse_generated`), in order, each once."""
+    return list(dict.fromkeys(call for reply in replies for call in parse_generated(task, reply)))
 
 
 # --- all together ---------------------------------------------------------------------------------
@@ -445,4 +449,4 @@ def probe_inputs(task: Task, generated: Sequence[str] = (), limit: int = MAX_PRO
 
 
 __all__ = ["Probe", "probe_inputs", "call_opening", "example_inputs", "mutations", "split_top", "generated_inputs", "generate_calls",
-           "parse_generated", "generation_request", "signature_parameters", "STYLES", "MAX_PROBES", "SOURCES"]
+           "parse_generated", "combined_calls", "generation_request", "signature_parameters", "STYLES", "MAX_PROBES", "SOURCES"]

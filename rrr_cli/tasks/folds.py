@@ -25,3 +25,14 @@ def fold_of(task_id: str, folds: int) -> int:
     if number is None:
         number = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16)
     return number % folds
+
+
+def positions_in_language(tasks) -> dict[str, int]:
+    """Each task's index among the tasks of its language, in the order given: a split by "the first K
+    tasks of each language" keeps every language's share."""
+    seen: dict[str, int] = {}
+    out = {}
+    for task in tasks:
+        out[task.task_id] = seen.get(task.language, 0)
+        seen[task.language] = out[task.task_id] + 1
+    return out
