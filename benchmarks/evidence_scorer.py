@@ -27,21 +27,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BASELINES = ("public_examples", "consensus", "mean_logprob", "random")
 
 
-def _logged_scores(run: Path) -> dict[str, dict[tuple[str, int], float]]:
-    """The run's score logs by baseline: the newest log whose name starts with the scorer's."""
-    prefixes = {"public_examples": "scores-public_examples", "consensus": "scores-consensus-mbr",
-                "mean_logprob": "scores-mean_logprob", "random": "scores-random"}
-    out = {}
-    for name, prefix in prefixes.items():
-        logs = sorted(run.glob(prefix + "*.jsonl"), key=lambda p: p.stat().st_mtime)
-        if logs:
-            out[name] = {}
-            for line in logs[-1].read_text().splitlines():
+def _logged_scores(run: Path, model: str) -> tuple[dict[str, dict[tuple[str, int], float]], dict[str, str]]:
+    """The run's score logs by baseline, under the names `rrr eval` gives them (`scorer_cache_name`;
+    consensus with the generator's probes, as the eval scores it), and those names."""
+    from rrr_cli.evaluation.runs import scorer_cache_name
+    from rrr_cli.ranking.consensus import ConsensusScorer
+    from rrr_cli.ranking.probe_cache import GeneratedProbes
+    from rrr_cli.ranking.scorers import get_scorer
+
+    scorers = {name: get_scorer(name) for name in BASELINES if name != "consensus"}
+    scorers["consensus"] = ConsensusScorer(generator=GeneratedProbes(model))
+    scores, names = {}, {}
+    for name, scorer in scorers.items():
+        log = run / scorer_cache_name(scorer)
+        if log.exists():
+            names[name] = log.name
+            scores[name] = {}
+            for line in log.read_text(encoding="utf-8").splitlines():
                 record = json.loads(line)
-                score = record["score"]
-                out[name][(record["task_id"], record["sample_id"])] = float("-inf") if score is None else score
-            out[name]["log"] = logs[-1].name  # type: ignore[index]
-    return out
+                value = record["score"]
+                scores[name][(record["task_id"], record["sample_id"])] = float("-inf") if value is None else value
+    return scores, names
 
 
 def main() -> None:
@@ -69,7 +75,7 @@ def main() -> None:
         executed = executed_run(args.run)
     except RrrError as exc:
         raise SystemExit(str(exc)) from None
-    logged = _logged_scores(args.run)
+    logged, log_names = _logged_scores(args.run, str(executed.settings["model"]))
     tasks = [t for t in executed.tasks
              if all((t.task_id, c.sample_id) in logged.get("public_examples", {}) for c in executed.candidates[t.task_id])]
     if not tasks:
@@ -119,7 +125,7 @@ def main() -> None:
 
     complete = [n for n in values if sum(map(len, values[n].values())) == len(tasks)]
     result = {"run": str(args.run), "tasks": len(tasks), "folds": args.folds, "l2": args.l2, "cpu": cpu_description(),
-              "logs": {n: logged[n]["log"] for n in logged}, "average": {n: average(n) for n in complete},
+              "logs": log_names, "average": {n: average(n) for n in complete},
               "per_language": {n: {lang: mean(v) for lang, v in values[n].items()} for n in complete},
               "versus": {}}
     for name in BASELINES:
