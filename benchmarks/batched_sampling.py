@@ -12,7 +12,9 @@ timed run and after the last (the median is reported): `--parallel` tokens of on
 together per llama_decode, after a few hundred tokens of context, with logits for every token (as
 sampling needs them); one token at a time, and the same batches with the last token's logits only
 (prompt-evaluation style), are shown for reference. The CPU's model and SIMD flags are printed with
-the figures, since they differ from machine to machine.
+the figures, since they differ from machine to machine. Each run also says where its wall time went
+(the backend's `stats`): seconds evaluating prompts, and the decode steps' mean width and rate alone,
+so a gap to the ceiling shows as prompts, a thin batch at the end of a call, or slow steps.
 
     python benchmarks/batched_sampling.py                      # default model, N = 8 and 16, 10 tasks
     python benchmarks/batched_sampling.py --model smollm2-135m-instruct --tasks 3 --n 8
@@ -110,16 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     for round_index, n in enumerate(args.n):
         params = SamplingParams(n=n, temperature=args.temperature, top_p=args.top_p,
                                 max_tokens=args.max_tokens, seed=args.seed)
-        seconds, cpu_seconds, candidates, load = {}, {}, {}, {}
+        seconds, cpu_seconds, candidates, load, stages = {}, {}, {}, {}, {}
         order = ("sequential", "batched") if round_index % 2 == 0 else ("batched", "sequential")
         for mode in order:
             measure_ceiling()
             backend.batched = mode == "batched"
             backend.forget_prompt()
+            before = dict(backend.stats)
             start, start_cpu = time.perf_counter(), time.process_time()
             candidates[mode] = list(sample_candidates(tasks, backend, params))
             seconds[mode] = time.perf_counter() - start
             cpu_seconds[mode] = time.process_time() - start_cpu
+            stages[mode] = {key: backend.stats[key] - before[key] for key in before}
             load[mode] = os.getloadavg()[0]  # other work on the machine slows both paths, unevenly
             tokens = sum(c.n_tokens for c in candidates[mode])
             print(f"  N={n} {mode}: {tokens} tokens, {tokens / seconds[mode]:.1f} tok/s wall, "
@@ -130,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
             run[mode] = {"tokens": tokens, "seconds": round(seconds[mode], 2),
                          "tokens_per_s": round(tokens / seconds[mode], 2),
                          "cpu_seconds": round(cpu_seconds[mode], 2),
-                         "tokens_per_cpu_s": round(tokens / cpu_seconds[mode], 2), "load_1min": round(load[mode], 2)}
+                         "tokens_per_cpu_s": round(tokens / cpu_seconds[mode], 2), "load_1min": round(load[mode], 2),
+                         # Where the wall time went: evaluating prompts, and the decode steps (their mean
+                         # width: sequences per step) with their rate alone.
+                         "prompt_tokens": stages[mode]["prompt_tokens"], "prompt_s": round(stages[mode]["prompt_s"], 2),
+                         "decode_s": round(stages[mode]["decode_s"], 2),
+                         "mean_width": round(stages[mode]["sampled_tokens"] / max(stages[mode]["steps"], 1), 2),
+                         "decode_tokens_per_s": round(stages[mode]["sampled_tokens"] / max(stages[mode]["decode_s"], 1e-9), 2)}
             if not args.no_exec:
                 rate = pass_rate(tasks, candidates[mode], args.workers)
                 if rate is not None:
@@ -148,11 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     for run in report["runs"]:
         run["of_ceiling"] = round(run["batched"]["tokens_per_s"] / top["tokens_per_s"], 3)
         run["of_ceiling_cpu"] = round(run["batched"]["tokens_per_cpu_s"] / top["tokens_per_cpu_s"], 3)
+        run["decode_steps_of_ceiling"] = round(run["batched"]["decode_tokens_per_s"] / top["tokens_per_s"], 3)
         run["sequential_of_one_token"] = round(
             run["sequential"]["tokens_per_s"] / report["ceiling"]["one_token"]["tokens_per_s"], 3)
     print(json.dumps({"cpu": f"{cpu['model']} ({' '.join(cpu['simd'])})", "threads": backend.threads,
                       "ceiling": report["ceiling"],
                       "batched_of_ceiling": {run["n"]: run["of_ceiling"] for run in report["runs"]},
+                      "batched_decode_steps_of_ceiling": {run["n"]: run["decode_steps_of_ceiling"]
+                                                          for run in report["runs"]},
+                      "batched_prompt_share": {run["n"]: round(run["batched"]["prompt_s"] / run["batched"]["seconds"], 3)
+                                               for run in report["runs"]},
                       "batched_over_sequential": {run["n"]: run["speedup"] for run in report["runs"]}}), flush=True)
     backend.close()
     if args.json:

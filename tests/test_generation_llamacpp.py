@@ -276,6 +276,41 @@ def test_many_prompts_share_the_slots_and_keep_their_own_seeds_and_stops(small_g
             assert g.finish_reason in ("stop", "eos") or g.n_tokens == 20
 
 
+@pytest.mark.model
+def test_sequences_left_when_others_finish_move_down_and_carry_on_as_alone(small_gguf):
+    """When a prompt's sequences stop early, the ones still live move into the freed low slots.
+
+    llama.cpp keeps a batch of separate KV streams in one pass only when its sequence ids are
+    consecutive: every decode step uses slots 0..k-1. The moved sequences keep their cells, so they
+    continue exactly as the same prompt decoded alone (near-zero temperature: the greedy path).
+    """
+    from rrr_cli.generation.llamacpp import LlamaCppBackend
+
+    with LlamaCppBackend(small_gguf, n_ctx=512, threads=1, max_parallel=4) as engine:
+        prompts = [engine.render_chat([{"role": "user", "content": ask}])
+                   for ask in ("Say hello.", "Write a Python function that reverses a string.")]
+        greedy = SamplingParams(n=1, temperature=0, max_tokens=24)
+        short, long = (engine.generate([p], greedy)[0][0].text for p in prompts)
+        # A stop string early in the first prompt's reply that the second's never contains.
+        # (Late enough that the second prompt's pair starts beside the first's, in slots 2 and 3.)
+        stop = next((short[k:k + 3] for k in range(8, 24) if short[k:k + 3] not in long), None)
+        if stop is None or len(stop) < 3:
+            pytest.skip("the two greedy replies share every early piece of text")
+        steps = []
+        decode = engine._decode_batch
+        engine._decode_batch = lambda entries: (steps.append([e[2] for e in entries if e[3]]), decode(entries))[1]
+        try:
+            cold = engine.generate(prompts, SamplingParams(n=2, temperature=0.001, max_tokens=24, stop=(stop,)))
+        finally:
+            engine._decode_batch = decode
+    assert [g.finish_reason for g in cold[0]] == ["stop", "stop"]
+    assert [g.text for g in cold[1]] == [long, long]
+    sampled = [ids for ids in steps if ids]
+    assert all(ids == list(range(len(ids))) for ids in sampled), sampled
+    four = [k for k, ids in enumerate(sampled) if len(ids) == 4]
+    assert four and len(sampled[-1]) == 2  # all four together, then the second prompt's pair, moved to 0 and 1
+
+
 def test_sample_candidates_hands_over_windows_and_yields_task_by_task():
     from rrr_cli.generation.base import Backend, Generation
     from rrr_cli.generation.sampling import sample_candidates

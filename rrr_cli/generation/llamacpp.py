@@ -106,6 +106,9 @@ class LlamaCppBackend(Backend):
         self._prefix: list[int] = []  # tokens whose KV cells sequence 0 holds (a prompt minus its last token)
         self._chat_formatter = None
         self._pieces: dict[int, bytes | None] = {}  # token -> its text (None: end of generation), as sampled
+        # Where sampling's time goes, summed over calls (benchmarks/batched_sampling.py prints it):
+        # prompt tokens evaluated and their seconds; decode steps, tokens sampled and their seconds.
+        self.stats = {"prompt_tokens": 0, "prompt_s": 0.0, "steps": 0, "sampled_tokens": 0, "decode_s": 0.0}
 
     # ----------------------------------------------------------------- model facts
 
@@ -333,9 +336,12 @@ class LlamaCppBackend(Backend):
             keep += 1
         ll.llama_memory_seq_rm(mem, home, keep, -1)
         self._prefix = []
+        started = time.perf_counter()
         for start in range(keep, len(prefix), self.n_batch):
             chunk = prefix[start : start + self.n_batch]
             self._decode_batch([(t, start + k, home, False) for k, t in enumerate(chunk)])
+        self.stats["prompt_tokens"] += len(prefix) - keep
+        self.stats["prompt_s"] += time.perf_counter() - started
         self._prefix = list(prefix)
 
     def _run(
@@ -371,8 +377,13 @@ class LlamaCppBackend(Backend):
         try:
             while pending or live:
                 self._refill(pending, free, live, encoded, budgets, base_seed, mem, home)
+                self._compact(free, live, mem)
                 order = sorted(live)
+                started = time.perf_counter()
                 self._decode_batch([(live[slot].feed, live[slot].pos, slot, True) for slot in order])
+                self.stats["decode_s"] += time.perf_counter() - started
+                self.stats["steps"] += 1
+                self.stats["sampled_tokens"] += len(order)
                 # One row of logits per live sequence, in batch order: sampled together, in numpy.
                 rows = np.ctypeslib.as_array(ll.llama_get_logits(self._ctx), shape=(len(order), self.n_vocab))
                 picks = picker.sample(rows, [live[slot].rng for slot in order])
@@ -428,6 +439,26 @@ class LlamaCppBackend(Backend):
             state.rng = np.random.default_rng((base_seed + j) & 0xFFFFFFFFFFFFFFFF)
             state.feed, state.pos = encoded[i][-1], len(encoded[i]) - 1
             live[slot] = state
+
+    def _compact(self, free, live, mem) -> None:
+        """Move the highest live sequences into the lowest free slots, so the live slots are 0..k-1.
+
+        With one KV stream per sequence, llama.cpp evaluates a batch as one ubatch only when its
+        sequence ids are consecutive; a gap splits it, and every part is a full pass over the weights
+        (measured: 3 live sequences in slots with gaps took 114 ms a step, as three single tokens do;
+        together they take 60 ms). Gaps open when sequences finish and nothing is pending to take
+        their slots, as at the end of every call. A move copies the stream's cells (applied by the next
+        decode, in order after any copy from the prompt stream) and frees the old slot.
+        """
+        ll = self._ll
+        free.sort()
+        while free and live and free[0] < max(live):
+            low, high = free.pop(0), max(live)
+            ll.llama_memory_seq_cp(mem, high, low, -1, -1)
+            ll.llama_memory_seq_rm(mem, high, -1, -1)
+            live[low] = live.pop(high)
+            free.append(high)
+            free.sort()
 
     def close(self) -> None:
         """Free the context, the batch and the model."""
