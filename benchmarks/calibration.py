@@ -116,7 +116,10 @@ def main() -> None:
         final.save(args.save)
         result["saved"] = str(args.save)
     if args.plot:
-        _plot(bins, ece, len(tasks), args.plot)
+        from rrr_cli.evaluation.calibration import plot_reliability, summary
+
+        plot_reliability({args.selector: summary(out_of_fold, labels)}, args.plot,
+                         f"rrr solve confidence, out of fold: {len(tasks)} tasks")
     if args.json:
         print(json.dumps(result, indent=1))
         return
@@ -130,31 +133,6 @@ def main() -> None:
     print(f"{'language':<12}{'tasks':>6}{'confidence':>12}{'accuracy':>10}")
     for lang, row in result["per_language"].items():
         print(f"{lang:<12}{row['tasks']:>6}{row['mean_confidence']:>12.3f}{row['accuracy']:>10.3f}")
-
-
-def _plot(bins, ece: float, tasks: int, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(4.5, 4.5))
-    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
-    centres = [(b["low"] + b["high"]) / 2 for b in bins]
-    axis.bar(centres, [b["accuracy"] for b in bins], width=0.09, alpha=0.6, label="accuracy in bin")
-    axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", color="black",
-              linewidth=1, label="mean confidence vs accuracy")
-    for b, x in zip(bins, centres):
-        axis.annotate(str(len(b["labels"])), (x, b["accuracy"]), textcoords="offset points", xytext=(0, 3),
-                      ha="center", fontsize=7)
-    axis.set_xlim(0, 1)
-    axis.set_ylim(0, 1.05)
-    axis.set_xlabel("confidence (out of fold)")
-    axis.set_ylabel("share of picks that pass the hidden tests")
-    axis.set_title(f"rrr solve confidence: {tasks} tasks, ECE {ece:.3f}", fontsize=10)
-    axis.legend(loc="upper left", fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,13 @@ def command(
     as_markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw reranked@1 per scorer per language, "
                                         "and reranked@1 as N grows, to this PNG."),
+    calibration: bool = typer.Option(False, "--calibration", help="Also report how well the confidence "
+                                     "rrr solve prints is calibrated: per scorer, the expected calibration error "
+                                     "of its picks (10 bins), their mean confidence and accuracy (the shipped "
+                                     "model was fitted on the first 40 MultiPL-E tasks of each language: on those, "
+                                     "the figures are in-sample)."),
+    reliability: Optional[Path] = typer.Option(None, "--reliability", metavar="FILE.png", help="Draw the "
+                                               "reliability diagram of every scorer's picks (implies --calibration)."),
     reference: Optional[Path] = typer.Option(None, "--reference", metavar="REPORT.json",
                                              help="The report.json of another `rrr eval` run (a bigger "
                                              "model at -t 0, or with --greedy): its greedy pass@1 is drawn "
@@ -105,6 +112,8 @@ def command(
       rrr eval --limit 20 -n 1 -t 0 --model qwen2.5-coder-1.5b-instruct
 
       rrr eval --limit 20 -n 8 --plot eval.png --reference REPORT.json
+
+      rrr eval --benchmark multipl-e --limit 40 -n 8 --reliability rel.png
 
       rrr eval --benchmark multipl-e -n 8 --executor ray --ray-address HOST:6379
     """
@@ -177,6 +186,14 @@ def command(
             if generator:
                 generator.close()
     report = result.report
+    if calibration or reliability is not None:
+        report["calibration"] = _calibration(result, tasks)
+        if reliability is not None:
+            from rrr_cli.evaluation.calibration import plot_reliability
+
+            plot_reliability(report["calibration"], reliability,
+                             f"rrr solve confidence: {len(tasks)} tasks, {settings.model}")
+            notice(f"wrote {reliability}")
     if plot is not None:
         if reference_report is not None:
             ours = {row["task_id"] for row in report["tasks"]}
@@ -192,7 +209,20 @@ def command(
         write_data(render.markdown(report))
     else:
         show(render.rich_table(report))
+        for line in render.calibration_lines(report):
+            show(line)
     notice(f"run: {result.run_dir} ({report['timings']['total_s']:.1f} s)")
+
+
+def _calibration(result, tasks):
+    """The calibration of every scorer's picks in the run (`evaluation.calibration`)."""
+    from rrr_cli.evaluation.calibration import calibration
+    from rrr_cli.ui import progress
+
+    with progress() as bar:
+        job = bar.add_task(f"calibration ({len(tasks)} tasks)", total=len(tasks))
+        return calibration(tasks, result.candidates, result.verdicts, result.scores,
+                           advance=lambda k: bar.advance(job, k))
 
 
 def _probe_generator(scorers, settings, open_generator):

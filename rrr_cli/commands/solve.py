@@ -109,14 +109,19 @@ def command(
     engine_settings = options.backend_settings(n_ctx, threads)
     started = time.perf_counter()
     with open_backend(model, config.get("sample.backend", backend), **engine_settings) as engine:
+        stages = {"model_load": time.perf_counter() - started}
         with stderr.status(f"sampling {params.n} candidates with {engine.model_name}…",
                            spinner="dots") if stderr.is_terminal else contextlib.nullcontext():
             candidates = list(sample_candidates([task], engine, params, style))
         sampled = time.perf_counter() - started
+        stages["sampling"] = sampled - stages["model_load"]
         chooser = get_scorer(scorer) if scorer else default_scorer(notice=notice)
         _probe_with(chooser, engine)
         ranked = rank(task, candidates, chooser)  # a consensus scorer may still ask the model for probes
+        stages["ranking"] = time.perf_counter() - started - sampled
+    mark = time.perf_counter()
     sure = pick_confidence(task, candidates, ranked[0])
+    stages["confidence"] = time.perf_counter() - mark
     escalated = cascade is not None and sure.probability < cascade_below
     if escalated:
         notice(f"likely correct: {sure.probability:.2f}, below --cascade-below {cascade_below:g}: "
@@ -127,6 +132,7 @@ def command(
             candidates = candidates + more
             ranked = rank(task, candidates, chooser)  # the same scorer: a reranker is not loaded twice
         sure = pick_confidence(task, candidates, ranked[0])
+        stages["cascade"] = time.perf_counter() - mark - stages["confidence"]
     examples = PublicExamplesScorer()
     outcomes = examples.examples_passed(task, candidates)
     best = ranked[0]
@@ -145,6 +151,7 @@ def command(
             "confidence": sure.probability, "confidence_basis": sure.basis, "abstained": abstain,
             "model": best.model, "escalated": escalated,
             "seconds": round(elapsed, 2), "sampling_seconds": round(sampled, 2),
+            "stage_seconds": {stage: round(value, 3) for stage, value in stages.items()},
             "candidates": [{**c.to_dict(), **by_id[c.sample_id].to_dict()} for c in ranked],
         }
         if consensus is not None:

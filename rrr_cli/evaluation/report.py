@@ -98,7 +98,15 @@ def markdown(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([" --- "] + [" ---: "] * (len(head) - 1)) + "|"]
     for label, cells, _ in rows(report):
         lines.append("| " + " | ".join([label, *cells]) + " |")
-    return "\n".join(lines) + "\n"
+    notes = calibration_lines(report)
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def calibration_lines(report: dict[str, Any]) -> list[str]:
+    """One line per scorer on the calibration of its picks' confidence (`rrr eval --calibration`)."""
+    return [f"confidence of {name}'s pick over {c['tasks']} tasks: ECE {c['ece']:.3f} (10 bins); mean "
+            f"confidence {c['mean_confidence']:.3f}, accuracy {c['accuracy']:.3f}"
+            for name, c in report.get("calibration", {}).items()]
 
 
 def load_reference(path: str | Path) -> dict[str, Any]:

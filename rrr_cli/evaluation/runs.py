@@ -441,6 +441,10 @@ class EvalResult:
     report: dict[str, Any]
     run_dir: Path
     per_task: list[dict[str, Any]] = field(default_factory=list)
+    # What the report was built from, per task id: candidates, their verdicts, each scorer's score rows.
+    candidates: dict[str, list[Candidate]] = field(default_factory=dict)
+    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
+    scores: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
 
 def build_report(tasks: Sequence[Task], settings: EvalSettings, verdicts: dict[str, list[Verdict]],
@@ -567,4 +571,5 @@ def run_eval(tasks: Sequence[Task], settings: EvalSettings, scorers: Sequence[Sc
         report["run_dir"] = str(run.path)
         report["timings"] = timings
         atomic_write_text(run.path / "report.json", json.dumps(report, indent=1) + "\n")
-    return EvalResult(report=report, run_dir=run.path, per_task=report["tasks"])
+    return EvalResult(report=report, run_dir=run.path, per_task=report["tasks"], candidates=candidates,
+                      verdicts=verdicts, scores=scores)

@@ -1,0 +1,93 @@
+"""How well rrr's confidence is calibrated on an eval run (`rrr eval --calibration`).
+
+For each scorer and task, the pick is the candidate `rrr solve` would take with that scorer (the
+first of the best), and its confidence is the probability `rrr solve` would print for it (the shipped
+model of `ranking.confidence`, unless another is given). Against whether the pick passed the hidden
+tests, that gives the expected calibration error over 10 equal-width bins and the reliability table.
+The shipped model was fitted on the first 40 MultiPL-E tasks of each language: on those tasks the
+figures are in-sample (`benchmarks/calibration.py` gives the out-of-fold ones).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+from rrr_cli.ranking.confidence import ConfidenceModel, calibration_error, feature_row, reliability, shipped
+from rrr_cli.ranking.evidence import Evidence
+from rrr_cli.records import Candidate, Task, Verdict
+
+
+def first_best(values: Sequence[float]) -> int:
+    """The index `rank_scores` puts first: the highest score, the earliest of tied ones."""
+    return min(range(len(values)), key=lambda i: (-values[i], i))
+
+
+def summary(probabilities: Sequence[float], labels: Sequence[bool], bins: int = 10) -> dict[str, Any]:
+    """ECE, accuracy, mean confidence and the non-empty reliability bins of these predictions."""
+    return {
+        "tasks": len(labels),
+        "ece": calibration_error(probabilities, labels, bins),
+        "accuracy": sum(labels) / max(len(labels), 1),
+        "mean_confidence": sum(probabilities) / max(len(probabilities), 1),
+        "bins": [{"low": b["low"], "high": b["high"], "confidence": b["confidence"], "accuracy": b["accuracy"],
+                  "tasks": len(b["labels"])} for b in reliability(probabilities, labels, bins)],
+    }
+
+
+def calibration(tasks: Sequence[Task], candidates: dict[str, list[Candidate]], verdicts: dict[str, list[Verdict]],
+                scores: dict[str, dict[str, list[dict[str, Any]]]], model: ConfidenceModel | None = None,
+                advance: Callable[[int], None] | None = None, batch: int = 8) -> dict[str, dict[str, Any]]:
+    """Per scorer (the score logs of `score_stage`), the `summary` of its picks' confidences; the
+    candidates' evidence is computed once per task for every scorer."""
+    model = model or shipped()
+    evidence = Evidence()
+    picks: dict[str, tuple[list[float], list[bool]]] = {name: ([], []) for name in scores}
+    for start in range(0, len(tasks), batch):
+        groups = [(task, candidates[task.task_id]) for task in tasks[start:start + batch]]
+        for (task, members), rows in zip(groups, evidence.rows(groups)):
+            passed = [v.passed for v in verdicts[task.task_id]]
+            for name, by_task in scores.items():
+                values = [-math.inf if r["score"] is None else r["score"] for r in by_task[task.task_id]]
+                pick = first_best(values)
+                total = evidence.consensus.examples.outcomes[(task.task_id, members[pick].sample_id)].total
+                row = feature_row(rows, pick, members[pick].mean_logprob, total, task.language)
+                picks[name][0].append(model.probability(row))
+                picks[name][1].append(passed[pick])
+        if advance:
+            advance(len(groups))
+    return {name: summary(probabilities, labels) for name, (probabilities, labels) in picks.items()}
+
+
+def plot_reliability(calibrations: dict[str, dict[str, Any]], path, title: str) -> None:
+    """A reliability diagram: per scorer, mean confidence against accuracy in each bin (the tasks in
+    each bin written beside its point), next to the diagonal of perfect calibration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
+    for name, result in calibrations.items():
+        bins = result["bins"]
+        if len(calibrations) == 1:
+            axis.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["accuracy"] for b in bins], width=0.09,
+                     alpha=0.6, label="accuracy in bin")
+        line, = axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", linewidth=1,
+                          label=f"{name}: ECE {result['ece']:.3f}", color="black" if len(calibrations) == 1 else None)
+        for b in bins:
+            axis.annotate(str(b["tasks"]), (b["confidence"], b["accuracy"]), textcoords="offset points",
+                          xytext=(0, 3), ha="center", fontsize=7, color=line.get_color())
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.05)
+    axis.set_xlabel("confidence")
+    axis.set_ylabel("share of picks that pass the hidden tests")
+    axis.set_title(title, fontsize=10)
+    axis.legend(loc="upper left", fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+__all__ = ["calibration", "first_best", "plot_reliability", "summary"]

@@ -1,0 +1,46 @@
+"""`rrr eval --calibration`: the confidence of each scorer's pick against whether it passed."""
+
+from __future__ import annotations
+
+import pytest
+
+from rrr_cli.evaluation.calibration import calibration, first_best, summary
+from rrr_cli.records import Candidate, Verdict
+
+
+def test_the_pick_is_the_first_of_the_best_as_rank_puts_it():
+    assert first_best([0.2, 0.9, 0.9, -1.0]) == 1
+    assert first_best([float("-inf"), float("-inf")]) == 0
+
+
+def test_summary_of_predictions():
+    result = summary([0.9, 0.9, 0.1, 0.1], [True, False, False, False])
+    assert result["tasks"] == 4 and result["accuracy"] == 0.25 and result["mean_confidence"] == pytest.approx(0.5)
+    # Two bins: 0.9 said, half right (0.4 off); 0.1 said, none right (0.1 off); weighted equally.
+    assert result["ece"] == pytest.approx(0.25)
+    assert [(b["low"], b["tasks"]) for b in result["bins"]] == [(0.1, 2), (0.9, 2)]
+
+
+def _task():
+    from rrr_cli.tasks import load_tasks
+
+    return load_tasks(["humaneval-python"], limit=1)[0]  # has_close_elements, with examples
+
+
+def test_a_scorer_that_picks_the_right_candidate_is_more_confident(sandbox_home):
+    task = _task()
+    right = ("    for i, a in enumerate(numbers):\n        for j, b in enumerate(numbers):\n"
+             "            if i != j and abs(a - b) < threshold:\n                return True\n    return False\n")
+    wrong = "    return True\n"
+    candidates = [Candidate(task_id=task.task_id, sample_id=i, prompt=task.prompt, completion=c, language="python",
+                            mean_logprob=-0.2) for i, c in enumerate([right, wrong])]
+    verdicts = [Verdict(task_id=task.task_id, sample_id=0, status="passed"),
+                Verdict(task_id=task.task_id, sample_id=1, status="failed")]
+    scores = {"likes_right": {task.task_id: [{"score": 1.0}, {"score": 0.0}]},
+              "likes_wrong": {task.task_id: [{"score": None}, {"score": 0.0}]}}
+    result = calibration([task], {task.task_id: candidates}, {task.task_id: verdicts}, scores)
+    assert result["likes_right"]["accuracy"] == 1.0 and result["likes_wrong"]["accuracy"] == 0.0
+    assert result["likes_right"]["mean_confidence"] > result["likes_wrong"]["mean_confidence"]
+    # One task each: the error is how far the confidence is from the outcome.
+    assert result["likes_right"]["ece"] == pytest.approx(1 - result["likes_right"]["mean_confidence"])
+    assert result["likes_wrong"]["ece"] == pytest.approx(result["likes_wrong"]["mean_confidence"])
