@@ -44,3 +44,25 @@ def test_a_scorer_that_picks_the_right_candidate_is_more_confident(sandbox_home)
     # One task each: the error is how far the confidence is from the outcome.
     assert result["likes_right"]["ece"] == pytest.approx(1 - result["likes_right"]["mean_confidence"])
     assert result["likes_wrong"]["ece"] == pytest.approx(result["likes_wrong"]["mean_confidence"])
+
+
+def test_the_cascade_escalates_below_each_threshold_and_counts_both_ways():
+    from rrr_cli.evaluation.cascade import cascade_report
+
+    def row(task, confidence, base, join=None, replace=None):
+        out = {"task_id": task, "group": "python", "confidence": confidence, "base": base, "base_s": 2.0}
+        if join is not None:
+            out.update(join=join, replace=replace, big_s=6.0)
+        return out
+
+    rows = [row("a", 0.9, True), row("b", 0.45, False, join=True, replace=True),
+            row("c", 0.25, False, join=True, replace=False), row("d", 0.1, True, join=True, replace=False)]
+    report = cascade_report(rows, "big", "public_examples", 0.5)
+    sweep = {point["below"]: point["average"] for point in report["sweep"]}
+    assert list(sweep) == [0.2, 0.3, 0.4, 0.5]
+    assert sweep[0.2]["escalated"] == 0.25 and sweep[0.2]["accuracy"]["join"] == 0.5  # only d: stays right
+    assert sweep[0.2]["accuracy"]["replace"] == 0.25  # d's replacement fails
+    assert sweep[0.5]["escalated"] == 0.75
+    assert sweep[0.5]["accuracy"] == {"alone": 0.5, "join": 1.0, "replace": 0.5}
+    assert sweep[0.5]["seconds_per_task"] == {"alone": 2.0, "cascade": 2.0 + 0.75 * 6.0}
+    assert report["model_seconds_per_task"] == 6.0 and report["model_sampled_tasks"] == 3

@@ -58,3 +58,32 @@ def test_end_to_end_with_a_tiny_model(pulled_model, tmp_path):
     again = _rrr(*args, home=tmp_path)
     assert json.loads(again.stdout)["columns"] == report["columns"]
     assert json.loads(again.stdout)["timings"]["sampling_s"] < 1.0
+
+
+@pytest.mark.model
+def test_a_cascade_samples_the_bigger_model_only_where_unsure(pulled_model, model_cache, tmp_path):
+    """smollm2-135m first; the 0.5B model samples the tasks whose pick's confidence is below 0.95."""
+    bigger = model_cache("qwen2.5-coder-0.5b-instruct")
+    args = ["--benchmark", "humaneval-python", "--limit", "2", "-n", "2", "--max-tokens", "48", "--threads", "1",
+            "--model", str(pulled_model), "--cascade", str(bigger), "--cascade-below", "0.95", "--json"]
+    done = _rrr(*args, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    cascade = json.loads(done.stdout)["cascade"]
+    assert cascade["model"] == str(bigger) and cascade["scorer"] == "public_examples"
+    assert [point["below"] for point in cascade["sweep"]][-1] == 0.95
+    up = [row for row in cascade["tasks"] if row["confidence"] < 0.95]
+    assert cascade["model_sampled_tasks"] == len(up) and all("join" in row for row in up)
+    assert all("join" not in row for row in cascade["tasks"] if row["confidence"] >= 0.95)
+    top = cascade["sweep"][-1]["average"]
+    assert top["escalated"] == len(up) / 2
+    if up:
+        assert top["seconds_per_task"]["cascade"] > top["seconds_per_task"]["alone"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cascade-below", "0.3"], "go with --cascade MODEL"),
+    (["--cascade", "m", "--cascade-below", "2"], "must be a probability"),
+])
+def test_bad_cascade_options_are_one_line(args, message, tmp_path):
+    done = _rrr(*args, home=tmp_path)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

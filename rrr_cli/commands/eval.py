@@ -76,6 +76,16 @@ def command(
                                      "the figures are in-sample)."),
     reliability: Optional[Path] = typer.Option(None, "--reliability", metavar="FILE.png", help="Draw the "
                                                "reliability diagram of every scorer's picks (implies --calibration)."),
+    cascade: Optional[str] = typer.Option(None, "--cascade", metavar="MODEL", help="Also measure a cascade: "
+                                          "where the confidence of --cascade-scorer's pick is below --cascade-below, "
+                                          "MODEL samples as many candidates (its own cached run) and the pick is made "
+                                          "again, among both models' candidates (join) and among MODEL's (replace); "
+                                          "reported for every threshold up to the one given."),
+    cascade_below: float = typer.Option(0.5, "--cascade-below", metavar="P", help="The cascade's highest "
+                                        "threshold (rrr solve --cascade-below's default: 0.5)."),
+    cascade_scorer: Optional[str] = typer.Option(None, "--cascade-scorer", help="The scorer whose pick the "
+                                                 "cascade judges (default: public_examples when scored, else the "
+                                                 "first of --scorers)."),
     reference: Optional[Path] = typer.Option(None, "--reference", metavar="REPORT.json",
                                              help="The report.json of another `rrr eval` run (a bigger "
                                              "model at -t 0, or with --greedy): its greedy pass@1 is drawn "
@@ -132,6 +142,10 @@ def command(
         raise RrrError("--ray-address, --ray-workers and --ray-gpus-per-worker go with --executor ray")
     if ray_workers is not None and ray_workers < 1:
         raise RrrError(f"--ray-workers must be at least 1 (got {ray_workers})")
+    if cascade is None and (cascade_scorer is not None or cascade_below != 0.5):
+        raise RrrError("--cascade-below and --cascade-scorer go with --cascade MODEL")
+    if not 0 <= cascade_below <= 1:
+        raise RrrError(f"--cascade-below must be a probability in [0, 1], got {cascade_below}")
     if reference is not None and plot is None:
         raise RrrError("--reference is drawn on the chart: give --plot FILE.png too")
     reference_report = render.load_reference(reference) if reference is not None else None
@@ -182,6 +196,9 @@ def command(
         try:
             result = run_eval(tasks, settings, chosen_scorers, greedy=greedy, progress=advance_for,
                               **where)
+            if cascade is not None:
+                result.report["cascade"] = _cascade(result, tasks, settings, chosen_scorers, cascade, cascade_below,
+                                                    cascade_scorer, advance_for, where)
         finally:
             if generator:
                 generator.close()
@@ -209,7 +226,7 @@ def command(
         write_data(render.markdown(report))
     else:
         show(render.rich_table(report))
-        for line in render.calibration_lines(report):
+        for line in render.calibration_lines(report) + render.cascade_lines(report):
             show(line)
     notice(f"run: {result.run_dir} ({report['timings']['total_s']:.1f} s)")
 
@@ -223,6 +240,29 @@ def _calibration(result, tasks):
         job = bar.add_task(f"calibration ({len(tasks)} tasks)", total=len(tasks))
         return calibration(tasks, result.candidates, result.verdicts, result.scores,
                            advance=lambda k: bar.advance(job, k))
+
+
+def _cascade(result, tasks, settings, scorers, model, below, scorer_name, advance_for, where):
+    """The cascade section of the report (`evaluation.cascade`): confidences of the scorer's picks,
+    MODEL's run on the tasks below `below`, and the picks made again."""
+    import dataclasses
+
+    from rrr_cli.evaluation.calibration import pick_confidences
+    from rrr_cli.evaluation.cascade import cascade_report, cascade_rows, escalated
+    from rrr_cli.evaluation.runs import EvalResult, run_eval
+
+    if model == settings.model:
+        raise RrrError(f"--cascade {model} is the run's own model: name a bigger one")
+    name = scorer_name or ("public_examples" if "public_examples" in result.scores else scorers[0].name)
+    chosen = next((scorer for scorer in scorers if scorer.name == name), None)
+    if chosen is None:
+        raise RrrError(f"--cascade-scorer {name}: not among the scored ({', '.join(result.scores)})")
+    confidences = pick_confidences(tasks, result.candidates, result.verdicts, {name: result.scores[name]},
+                                   advance=advance_for(f"cascade: confidence ({len(tasks)} tasks)", len(tasks)))[name]
+    up = escalated(tasks, confidences, below)
+    big = (run_eval(up, dataclasses.replace(settings, model=model), [chosen], progress=advance_for, **where)
+           if up else EvalResult(report={}, run_dir=result.run_dir))
+    return cascade_report(cascade_rows(tasks, result, big, chosen, confidences), model, name, below)
 
 
 def _probe_generator(scorers, settings, open_generator):

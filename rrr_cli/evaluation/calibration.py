@@ -35,14 +35,15 @@ def summary(probabilities: Sequence[float], labels: Sequence[bool], bins: int = 
     }
 
 
-def calibration(tasks: Sequence[Task], candidates: dict[str, list[Candidate]], verdicts: dict[str, list[Verdict]],
-                scores: dict[str, dict[str, list[dict[str, Any]]]], model: ConfidenceModel | None = None,
-                advance: Callable[[int], None] | None = None, batch: int = 8) -> dict[str, dict[str, Any]]:
-    """Per scorer (the score logs of `score_stage`), the `summary` of its picks' confidences; the
-    candidates' evidence is computed once per task for every scorer."""
+def pick_confidences(tasks: Sequence[Task], candidates: dict[str, list[Candidate]],
+                     verdicts: dict[str, list[Verdict]], scores: dict[str, dict[str, list[dict[str, Any]]]],
+                     model: ConfidenceModel | None = None, advance: Callable[[int], None] | None = None,
+                     batch: int = 8) -> dict[str, dict[str, tuple[float, bool]]]:
+    """Per scorer (the score rows of `score_stage`), per task id: (the confidence of its pick, whether
+    the pick passed); the candidates' evidence is computed once per task for every scorer."""
     model = model or shipped()
     evidence = Evidence()
-    picks: dict[str, tuple[list[float], list[bool]]] = {name: ([], []) for name in scores}
+    picks: dict[str, dict[str, tuple[float, bool]]] = {name: {} for name in scores}
     for start in range(0, len(tasks), batch):
         groups = [(task, candidates[task.task_id]) for task in tasks[start:start + batch]]
         for (task, members), rows in zip(groups, evidence.rows(groups)):
@@ -52,11 +53,20 @@ def calibration(tasks: Sequence[Task], candidates: dict[str, list[Candidate]], v
                 pick = first_best(values)
                 total = evidence.consensus.examples.outcomes[(task.task_id, members[pick].sample_id)].total
                 row = feature_row(rows, pick, members[pick].mean_logprob, total, task.language)
-                picks[name][0].append(model.probability(row))
-                picks[name][1].append(passed[pick])
+                picks[name][task.task_id] = (model.probability(row), passed[pick])
         if advance:
             advance(len(groups))
-    return {name: summary(probabilities, labels) for name, (probabilities, labels) in picks.items()}
+    return picks
+
+
+def calibration(tasks: Sequence[Task], candidates: dict[str, list[Candidate]], verdicts: dict[str, list[Verdict]],
+                scores: dict[str, dict[str, list[dict[str, Any]]]], model: ConfidenceModel | None = None,
+                advance: Callable[[int], None] | None = None,
+                picks: dict[str, dict[str, tuple[float, bool]]] | None = None) -> dict[str, dict[str, Any]]:
+    """Per scorer, the `summary` of its picks' confidences (`pick_confidences`, unless given)."""
+    picks = picks or pick_confidences(tasks, candidates, verdicts, scores, model, advance)
+    return {name: summary([p for p, _ in by_task.values()], [y for _, y in by_task.values()])
+            for name, by_task in picks.items()}
 
 
 def plot_reliability(calibrations: dict[str, dict[str, Any]], path, title: str) -> None:
@@ -90,4 +100,4 @@ def plot_reliability(calibrations: dict[str, dict[str, Any]], path, title: str) 
     plt.close(figure)
 
 
-__all__ = ["calibration", "first_best", "plot_reliability", "summary"]
+__all__ = ["calibration", "first_best", "pick_confidences", "plot_reliability", "summary"]

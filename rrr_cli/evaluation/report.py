@@ -98,8 +98,31 @@ def markdown(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([" --- "] + [" ---: "] * (len(head) - 1)) + "|"]
     for label, cells, _ in rows(report):
         lines.append("| " + " | ".join([label, *cells]) + " |")
-    notes = calibration_lines(report)
+    notes = calibration_lines(report) + cascade_lines(report)
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def cascade_lines(report: dict[str, Any]) -> list[str]:
+    """The cascade's sweep (`rrr eval --cascade`) as a Markdown table, with what it rests on."""
+    cascade = report.get("cascade")
+    if not cascade:
+        return []
+
+    def seconds(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}"
+
+    lines = [f"cascade to {cascade['model']} where the confidence of {cascade['scorer']}'s pick is below a "
+             "threshold; accuracy: the pick passes the hidden tests (%, average over languages)", "",
+             "| below | escalated | alone | join | replace | s/task alone | s/task cascade |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for point in cascade["sweep"]:
+        a = point["average"]
+        lines.append(f"| {point['below']:g} | {_percent(a['escalated'])} | {_percent(a['accuracy']['alone'])} | "
+                     f"{_percent(a['accuracy']['join'])} | {_percent(a['accuracy']['replace'])} | "
+                     f"{seconds(a['seconds_per_task']['alone'])} | {seconds(a['seconds_per_task']['cascade'])} |")
+    lines += ["", f"{cascade['model']}: {seconds(cascade['model_seconds_per_task'])} s of sampling per task over the "
+              f"{cascade['model_sampled_tasks']} tasks it sampled (about its cost per task alone on every task)"]
+    return lines
 
 
 def calibration_lines(report: dict[str, Any]) -> list[str]:

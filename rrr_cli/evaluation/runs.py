@@ -252,19 +252,15 @@ Sampler = Callable[..., Iterable[list[Candidate]]]  # (tasks, settings, params) 
 
 
 def sample_groups(tasks: Sequence[Task], backend: Any, params: Any, prompt_style: str) -> Iterator[list[Candidate]]:
-    """Each task's `params.n` candidates as one list, in task order, each stamped with the wall time
-    its task took to sample (so the report can say what each language costs)."""
+    """Each task's `params.n` candidates as one list, in task order, each stamped with its task's
+    share of the sampling wall time (`task_sampling_s`, see `sample_candidates`), so the report can
+    say what each language costs."""
     from rrr_cli.generation.sampling import sample_candidates
 
     buffer: list[Candidate] = []
-    mark = time.monotonic()
     for candidate in sample_candidates(tasks, backend, params, prompt_style):
         buffer.append(candidate)
         if len(buffer) == params.n:
-            now = time.monotonic()
-            for c in buffer:
-                c.extra["task_sampling_s"] = round(now - mark, 3)
-            mark = now
             yield sorted(buffer, key=lambda c: c.sample_id)
             buffer = []
 

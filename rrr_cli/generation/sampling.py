@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable, Iterable, Iterator
 
 from rrr_cli.generation.base import Backend, SamplingParams
@@ -34,16 +35,24 @@ def sample_candidates(
     count and the sum and mean of its tokens' log-probabilities. A backend that batches across prompts
     (`Backend.prompt_window`, default 1) gets up to that many consecutive tasks with the same
     stop strings per `generate` call, so its batch stays full between tasks; candidates still come
-    out task by task, in order, and progress moves once per task.
+    out task by task, in order, and progress moves once per task. Each candidate's `extra` carries
+    `task_sampling_s`, its task's share of the call's wall time, in proportion to the tokens its
+    task's candidates took (a batched call samples its tasks together: no task has a time of its own).
     """
     check_style(prompt_style)
     size = max(1, int(backend.prompt_window))
     for window, task_params in _windows(tasks, params, prompt_style, size):
         prompts = [render_prompt(task, backend, prompt_style) for task in window]
+        started = time.monotonic()
         rows = backend.generate(prompts, task_params)
-        for task, generations in zip(window, rows):
+        elapsed = time.monotonic() - started
+        tokens = [max(sum(g.n_tokens for g in generations), 1) for generations in rows]
+        for task, generations, used in zip(window, rows, tokens):
+            share = round(elapsed * used / sum(tokens), 3)
             for sample_id, generation in enumerate(generations):
-                yield _candidate(task, backend, params, style_for(task, prompt_style), sample_id, generation)
+                candidate = _candidate(task, backend, params, style_for(task, prompt_style), sample_id, generation)
+                candidate.extra["task_sampling_s"] = share
+                yield candidate
             if progress:
                 progress(1)
 

@@ -213,8 +213,8 @@ class SelfTrainLoop:
         from rrr_cli.generation.sampling import sample_candidates
 
         with self.bar("sampling", len(tasks)) as advance:
-            count = self.store.write_jsonl(path, sample_candidates(
-                tasks, backend, self._params(iteration), self.config.prompt_style, progress=advance))
+            count = self.store.write_jsonl(path, _without_clock(sample_candidates(
+                tasks, backend, self._params(iteration), self.config.prompt_style, progress=advance)))
         return f"{count} candidates for {len(tasks)} tasks from {backend.model_name or backend.name}"
 
     def _write_base_samples(self, path: Path, tasks: list[Task], iteration: int) -> str:
@@ -233,10 +233,7 @@ class SelfTrainLoop:
                 if group and group[0].task_id not in groups:  # a retried worker's repeat is dropped
                     groups[group[0].task_id] = group
                     advance(1)
-        for group in groups.values():
-            for candidate in group:
-                candidate.extra.pop("task_sampling_s", None)  # as the local samples: no wall times
-        count = self.store.write_jsonl(path, (c for task in tasks for c in groups[task.task_id]))
+        count = self.store.write_jsonl(path, _without_clock(c for task in tasks for c in groups[task.task_id]))
         return f"{count} candidates for {len(tasks)} tasks from {model} on ray"
 
     def _sample_heldout(self) -> str:
@@ -431,3 +428,10 @@ class SelfTrainLoop:
         }
         self.store.write_json(d / "metrics.json", metrics)
         return f"{metrics['standard_pairs']} standard pairs, {metrics['hard_negatives']} hard negatives"
+
+
+def _without_clock(candidates):
+    """Candidates without their sampling wall time: a run's artifacts are the same whenever made."""
+    for candidate in candidates:
+        candidate.extra.pop("task_sampling_s", None)
+        yield candidate
