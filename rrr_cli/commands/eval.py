@@ -209,7 +209,7 @@ def command(
             from rrr_cli.evaluation.calibration import plot_reliability
 
             plot_reliability(report["calibration"], reliability,
-                             f"rrr solve confidence: {len(tasks)} tasks, {settings.model}")
+                             f"rrr solve confidence, {len(tasks)} tasks")
             notice(f"wrote {reliability}")
     if plot is not None:
         if reference_report is not None:
