@@ -66,3 +66,25 @@ def test_the_cascade_escalates_below_each_threshold_and_counts_both_ways():
     assert sweep[0.5]["accuracy"] == {"alone": 0.5, "join": 1.0, "replace": 0.5}
     assert sweep[0.5]["seconds_per_task"] == {"alone": 2.0, "cascade": 2.0 + 0.75 * 6.0}
     assert report["model_seconds_per_task"] == 6.0 and report["model_sampled_tasks"] == 3
+
+
+def test_out_of_fold_confidence_never_fits_on_the_task_it_judges(monkeypatch):
+    from rrr_cli.evaluation import calibration as module
+    from rrr_cli.ranking.confidence import FEATURES
+
+    row = [0.5] * len(FEATURES)
+    rows = {"s": {"HumanEval/0": (row, True), "HumanEval/1": (row, False), "HumanEval/2": (row, True)}}
+    monkeypatch.setattr(module, "pick_rows", lambda *args, **kwargs: rows)
+    fitted = []
+    real_fit = module.fit
+
+    def recording_fit(x, y, l2):
+        fitted.append(list(y))
+        return real_fit(x, y, l2=l2)
+
+    monkeypatch.setattr(module, "fit", recording_fit)
+    out = module.pick_confidences([], {}, {}, {"s": {}}, folds=2)["s"]
+    # Problems 0 and 2 are fold 0, judged by a model fitted on problem 1 alone; and the other way round.
+    assert fitted == [[False], [True, True]]
+    assert set(out) == {"HumanEval/0", "HumanEval/1", "HumanEval/2"}
+    assert out["HumanEval/0"][0] < 0.5 < out["HumanEval/1"][0]  # each fold's model learnt the other's outcome

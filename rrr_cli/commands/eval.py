@@ -76,6 +76,11 @@ def command(
                                      "the figures are in-sample)."),
     reliability: Optional[Path] = typer.Option(None, "--reliability", metavar="FILE.png", help="Draw the "
                                                "reliability diagram of every scorer's picks (implies --calibration)."),
+    confidence_folds: int = typer.Option(0, "--confidence-folds", metavar="K", help="For --calibration and "
+                                         "--cascade: judge each task's confidence with the shipped model's recipe "
+                                         "fitted on this run's other K folds (by HumanEval problem number), not the "
+                                         "shipped model: out of fold on the tasks it was fitted on (0: the shipped "
+                                         "model)."),
     cascade: Optional[str] = typer.Option(None, "--cascade", metavar="MODEL", help="Also measure a cascade: "
                                           "where the confidence of --cascade-scorer's pick is below --cascade-below, "
                                           "MODEL samples as many candidates (its own cached run) and the pick is made "
@@ -144,6 +149,8 @@ def command(
         raise RrrError(f"--ray-workers must be at least 1 (got {ray_workers})")
     if cascade is None and (cascade_scorer is not None or cascade_below != 0.5):
         raise RrrError("--cascade-below and --cascade-scorer go with --cascade MODEL")
+    if confidence_folds == 1 or confidence_folds < 0:
+        raise RrrError(f"--confidence-folds must be 0 (the shipped model) or at least 2, got {confidence_folds}")
     if not 0 <= cascade_below <= 1:
         raise RrrError(f"--cascade-below must be a probability in [0, 1], got {cascade_below}")
     if reference is not None and plot is None:
@@ -198,13 +205,13 @@ def command(
                               **where)
             if cascade is not None:
                 result.report["cascade"] = _cascade(result, tasks, settings, chosen_scorers, cascade, cascade_below,
-                                                    cascade_scorer, advance_for, where)
+                                                    cascade_scorer, advance_for, where, confidence_folds)
         finally:
             if generator:
                 generator.close()
     report = result.report
     if calibration or reliability is not None:
-        report["calibration"] = _calibration(result, tasks)
+        report["calibration"] = _calibration(result, tasks, confidence_folds)
         if reliability is not None:
             from rrr_cli.evaluation.calibration import plot_reliability
 
@@ -231,7 +238,7 @@ def command(
     notice(f"run: {result.run_dir} ({report['timings']['total_s']:.1f} s)")
 
 
-def _calibration(result, tasks):
+def _calibration(result, tasks, folds):
     """The calibration of every scorer's picks in the run (`evaluation.calibration`)."""
     from rrr_cli.evaluation.calibration import calibration
     from rrr_cli.ui import progress
@@ -239,10 +246,10 @@ def _calibration(result, tasks):
     with progress() as bar:
         job = bar.add_task(f"calibration ({len(tasks)} tasks)", total=len(tasks))
         return calibration(tasks, result.candidates, result.verdicts, result.scores,
-                           advance=lambda k: bar.advance(job, k))
+                           advance=lambda k: bar.advance(job, k), folds=folds)
 
 
-def _cascade(result, tasks, settings, scorers, model, below, scorer_name, advance_for, where):
+def _cascade(result, tasks, settings, scorers, model, below, scorer_name, advance_for, where, folds):
     """The cascade section of the report (`evaluation.cascade`): confidences of the scorer's picks,
     MODEL's run on the tasks below `below`, and the picks made again."""
     import dataclasses
@@ -258,11 +265,14 @@ def _cascade(result, tasks, settings, scorers, model, below, scorer_name, advanc
     if chosen is None:
         raise RrrError(f"--cascade-scorer {name}: not among the scored ({', '.join(result.scores)})")
     confidences = pick_confidences(tasks, result.candidates, result.verdicts, {name: result.scores[name]},
-                                   advance=advance_for(f"cascade: confidence ({len(tasks)} tasks)", len(tasks)))[name]
+                                   advance=advance_for(f"cascade: confidence ({len(tasks)} tasks)", len(tasks)),
+                                   folds=folds)[name]
     up = escalated(tasks, confidences, below)
     big = (run_eval(up, dataclasses.replace(settings, model=model), [chosen], progress=advance_for, **where)
            if up else EvalResult(report={}, run_dir=result.run_dir))
-    return cascade_report(cascade_rows(tasks, result, big, chosen, confidences), model, name, below)
+    section = cascade_report(cascade_rows(tasks, result, big, chosen, confidences), model, name, below)
+    section["confidence"] = f"out of fold ({folds} folds of this run)" if folds else "the shipped model"
+    return section
 
 
 def _probe_generator(scorers, settings, open_generator):

@@ -111,8 +111,9 @@ def cascade_lines(report: dict[str, Any]) -> list[str]:
     def seconds(value: float | None) -> str:
         return "–" if value is None else f"{value:.1f}"
 
-    lines = [f"cascade to {cascade['model']} where the confidence of {cascade['scorer']}'s pick is below a "
-             "threshold; accuracy: the pick passes the hidden tests (%, average over languages)", "",
+    lines = [f"cascade to {cascade['model']} where the confidence of {cascade['scorer']}'s pick "
+             f"({cascade.get('confidence', 'the shipped model')}) is below a threshold; accuracy: the pick passes "
+             "the hidden tests (%, average over languages)", "",
              "| below | escalated | alone | join | replace | s/task alone | s/task cascade |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for point in cascade["sweep"]:
