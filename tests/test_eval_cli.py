@@ -84,6 +84,7 @@ def test_a_cascade_samples_the_bigger_model_only_where_unsure(pulled_model, mode
     (["--cascade-below", "0.3"], "go with --cascade MODEL"),
     (["--cascade", "m", "--cascade-below", "2"], "must be a probability"),
     (["--confidence-folds", "1"], "must be 0 (the shipped model) or at least 2"),
+    (["--reliability", "rel.txt"], "rel.txt: the plot is written as .png, .svg or .pdf"),
 ])
 def test_bad_cascade_options_are_one_line(args, message, tmp_path):
     done = _rrr(*args, home=tmp_path)

@@ -86,8 +86,8 @@ def command(
                                           "MODEL samples as many candidates (its own cached run) and the pick is made "
                                           "again, among both models' candidates (join) and among MODEL's (replace); "
                                           "reported for every threshold up to the one given."),
-    cascade_below: float = typer.Option(0.5, "--cascade-below", metavar="P", help="The cascade's highest "
-                                        "threshold (rrr solve --cascade-below's default: 0.5)."),
+    cascade_below: float = typer.Option(options.CASCADE_BELOW, "--cascade-below", metavar="P", help="The "
+                                        "cascade's highest threshold (default: rrr solve --cascade-below's)."),
     cascade_scorer: Optional[str] = typer.Option(None, "--cascade-scorer", help="The scorer whose pick the "
                                                  "cascade judges (default: public_examples when scored, else the "
                                                  "first of --scorers)."),
@@ -147,12 +147,14 @@ def command(
         raise RrrError("--ray-address, --ray-workers and --ray-gpus-per-worker go with --executor ray")
     if ray_workers is not None and ray_workers < 1:
         raise RrrError(f"--ray-workers must be at least 1 (got {ray_workers})")
-    if cascade is None and (cascade_scorer is not None or cascade_below != 0.5):
+    if cascade is None and (cascade_scorer is not None or cascade_below != options.CASCADE_BELOW):
         raise RrrError("--cascade-below and --cascade-scorer go with --cascade MODEL")
     if confidence_folds == 1 or confidence_folds < 0:
         raise RrrError(f"--confidence-folds must be 0 (the shipped model) or at least 2, got {confidence_folds}")
     if not 0 <= cascade_below <= 1:
         raise RrrError(f"--cascade-below must be a probability in [0, 1], got {cascade_below}")
+    if reliability is not None:
+        render.figure_path(reliability)  # a bad name fails before the run, not after it
     if reference is not None and plot is None:
         raise RrrError("--reference is drawn on the chart: give --plot FILE.png too")
     reference_report = render.load_reference(reference) if reference is not None else None

@@ -11,6 +11,10 @@ from rrr_cli import config
 from rrr_cli.errors import RrrError
 from rrr_cli.generation.base import SamplingParams
 
+# The confidence under which a cascade asks the bigger model: `rrr solve --cascade`'s default, and the
+# default top of `rrr eval --cascade`'s sweep.
+CASCADE_BELOW = 0.5
+
 Model = typer.Option(None, "--model", "-m", help="Catalog name or path to a GGUF file / HF directory "
                      "(default: models.default, qwen2.5-coder-0.5b-instruct).")
 Backend = typer.Option(None, "--backend", help="auto | llama.cpp | hf | vllm (default: auto).")

@@ -21,7 +21,6 @@ from rrr_cli.tasks.taskfile import load_task_file
 from rrr_cli.ui import help_text, notice, stderr, stdout, write_data
 
 ABSTAIN_EXIT = 4  # the pick's confidence is below --min-confidence: nothing written
-CASCADE_BELOW = 0.5
 
 
 def command(
@@ -48,7 +47,7 @@ def command(
         None, "--cascade", metavar="MODEL", help="When the pick's confidence is below --cascade-below, sample "
         "as many candidates from this (bigger) model, join them to the pool and pick again."),
     cascade_below: float = typer.Option(
-        CASCADE_BELOW, "--cascade-below", metavar="P", help="The confidence under which --cascade asks the "
+        options.CASCADE_BELOW, "--cascade-below", metavar="P", help="The confidence under which --cascade asks the "
         "bigger model (not yet tuned on held-out cascades)."),
     min_confidence: Optional[float] = typer.Option(
         None, "--min-confidence", metavar="P", help="Below this probability that the pick is right, show the "

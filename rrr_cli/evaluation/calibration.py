@@ -11,13 +11,13 @@ and `--confidence-folds 5` gives out-of-fold ones.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Sequence
 
 from rrr_cli.errors import RrrError
 from rrr_cli.ranking.confidence import (ConfidenceModel, calibration_error, feature_row, fit, reliability,
                                           shipped)
 from rrr_cli.ranking.evidence import Evidence
+from rrr_cli.evaluation.runs import score_values
 from rrr_cli.records import Candidate, Task, Verdict
 from rrr_cli.tasks.folds import fold_of
 
@@ -51,8 +51,7 @@ def pick_rows(tasks: Sequence[Task], candidates: dict[str, list[Candidate]], ver
         for (task, members), rows in zip(groups, evidence.rows(groups)):
             passed = [v.passed for v in verdicts[task.task_id]]
             for name, by_task in scores.items():
-                values = [-math.inf if r["score"] is None else r["score"] for r in by_task[task.task_id]]
-                pick = first_best(values)
+                pick = first_best(score_values(by_task[task.task_id]))
                 total = evidence.consensus.examples.outcomes[(task.task_id, members[pick].sample_id)].total
                 row = feature_row(rows, pick, members[pick].mean_logprob, total, task.language)
                 picks[name][task.task_id] = (row, passed[pick])
@@ -99,11 +98,9 @@ def calibration(tasks: Sequence[Task], candidates: dict[str, list[Candidate]], v
 def plot_reliability(calibrations: dict[str, dict[str, Any]], path, title: str) -> None:
     """A reliability diagram: per scorer, mean confidence against accuracy in each bin (the tasks in
     each bin written beside its point), next to the diagonal of perfect calibration."""
-    import matplotlib
+    from rrr_cli.evaluation.report import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("--reliability")
     figure, axis = plt.subplots(figsize=(4.5, 4.5))
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
     for name, result in calibrations.items():
@@ -123,8 +120,7 @@ def plot_reliability(calibrations: dict[str, dict[str, Any]], path, title: str) 
     axis.set_title(title, fontsize=10)
     axis.legend(loc="upper left", fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 __all__ = ["calibration", "first_best", "pick_confidences", "pick_rows", "plot_reliability", "summary"]

@@ -18,27 +18,21 @@ estimates what MODEL with the same n on every task would cost (its accuracy ther
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Sequence
 
 from rrr_cli import metrics
 from rrr_cli.evaluation.calibration import first_best
-from rrr_cli.evaluation.runs import EvalResult, group_label
+from rrr_cli.evaluation.runs import EvalResult, group_label, score_values
 from rrr_cli.ranking import Scorer
 from rrr_cli.ranking.scorers import score_many
 from rrr_cli.records import Task
 
 SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-DEFAULT_BELOW = 0.5
 
 
 def escalated(tasks: Sequence[Task], confidences: dict[str, tuple[float, bool]], below: float) -> list[Task]:
     """The tasks whose pick's confidence is under `below`."""
     return [task for task in tasks if confidences[task.task_id][0] < below]
-
-
-def _values(rows: list[dict[str, Any]]) -> list[float]:
-    return [-math.inf if r["score"] is None else r["score"] for r in rows]
 
 
 def cascade_rows(tasks: Sequence[Task], base: EvalResult, big: EvalResult, scorer: Scorer,
@@ -59,7 +53,7 @@ def cascade_rows(tasks: Sequence[Task], base: EvalResult, big: EvalResult, score
         if task.task_id in joined:
             base_passed = [v.passed for v in base.verdicts[task.task_id]]
             big_passed = [v.passed for v in big.verdicts[task.task_id]]
-            row["replace"] = big_passed[first_best(_values(big.scores[scorer.name][task.task_id]))]
+            row["replace"] = big_passed[first_best(score_values(big.scores[scorer.name][task.task_id]))]
             row["join"] = (base_passed + big_passed)[first_best(joined[task.task_id])]
             row["big_s"] = big.candidates[task.task_id][0].extra.get("task_sampling_s")
         rows.append(row)
@@ -115,4 +109,4 @@ def cascade_report(rows: list[dict[str, Any]], model: str, scorer_name: str, bel
     }
 
 
-__all__ = ["DEFAULT_BELOW", "SWEEP", "cascade_report", "cascade_rows", "escalated"]
+__all__ = ["SWEEP", "cascade_report", "cascade_rows", "escalated"]

@@ -196,16 +196,8 @@ def plot(report: dict[str, Any], path: str | Path, reference: dict[str, Any] | N
     of candidates grows from 1 to N (exact expectation over random subsets). Each series has one
     colour in both. `reference`: another run's report, whose greedy pass@1 is drawn as a line on
     both (per language on the left, over the groups it shares with this report on the right)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise RrrError("--plot needs matplotlib (pip install matplotlib)") from None
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise RrrError(f"{path}: the plot is written as .png, .svg or .pdf")
+    plt = pyplot("--plot")
+    path = figure_path(path)
     groups = _groups(report)
     labels = [title(g) for g in groups] + ["Average"]
     columns = [report["columns"][g] for g in groups] + [report["average"]]
@@ -242,8 +234,36 @@ def plot(report: dict[str, Any], path: str | Path, reference: dict[str, Any] | N
     curve.set_title("reranked@1 as N grows")
     curve.legend(fontsize="small")
     figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def pyplot(flag: str):
+    """matplotlib's pyplot on the file-only backend; without matplotlib, one line naming `flag`."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RrrError(f"{flag} needs matplotlib (pip install matplotlib)") from None
+    return plt
+
+
+def figure_path(path: str | Path) -> Path:
+    """`path` if it names a format a figure is written in (check it before the work that draws it)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise RrrError(f"{path}: the plot is written as .png, .svg or .pdf")
+    return path
+
+
+def save_figure(figure, path: str | Path) -> Path:
+    """Write `figure` to `path` (its folder made), beside it first and then renamed: an interrupted save
+    never leaves half a file."""
+    import matplotlib.pyplot as plt
+
+    path = figure_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target, then rename: an interrupted save never leaves half a file.
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     figure.savefig(tmp, dpi=120)
     plt.close(figure)

@@ -443,6 +443,11 @@ class EvalResult:
     scores: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
 
+def score_values(rows: list[dict[str, Any]]) -> list[float]:
+    """The scores of a task's logged score rows, in order; a missing score (None) ranks last."""
+    return [-math.inf if r["score"] is None else r["score"] for r in rows]
+
+
 def build_report(tasks: Sequence[Task], settings: EvalSettings, verdicts: dict[str, list[Verdict]],
                  scores: dict[str, dict[str, list[dict[str, Any]]]], greedy: dict[str, list[Verdict]] | None = None,
                  ks: Sequence[int] | None = None,
@@ -468,7 +473,7 @@ def build_report(tasks: Sequence[Task], settings: EvalSettings, verdicts: dict[s
         row["reranked@1"] = {}
         row["curve"] = {}
         for name, by_task in scores.items():
-            values = [-math.inf if r["score"] is None else r["score"] for r in by_task[task.task_id]]
+            values = score_values(by_task[task.task_id])
             row["reranked@1"][name] = metrics.reranked_at_1(values, passed)
             row["curve"][name] = [metrics.reranked_at_1_subsampled(values, passed, m) for m in range(1, n + 1)]
         per_task.append(row)
