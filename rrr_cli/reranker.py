@@ -45,7 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from rrr_cli import config
+from rrr_cli import config, pooled_states
 from rrr_cli.errors import RrrError
 from rrr_cli.records import check_value, read_json_file
 
@@ -323,6 +323,13 @@ class TextStates:
     start: int = 0
 
 
+def _cache_argument(decoder) -> str:
+    """The decoder's keyword for its key/value cache: `cache` in transformers 5, `past_key_values` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(type(decoder).forward).parameters else "past_key_values"
+
+
 class RewardModel:
     """A scalar reward r(prompt, completion) from a code LM trunk with LoRA and a linear head."""
 
@@ -455,6 +462,71 @@ class RewardModel:
         return [TextStates(hidden[row, :len(seq)].to(dtype=dtype, device="cpu").clone(), getattr(seq, "start", 0))
                 for row, seq in enumerate(sequences)]
 
+    @property
+    def frozen(self) -> bool:
+        """Whether no decoder layer trains: a text's pooled state is then fixed by the base weights."""
+        return self.split == len(self.decoder.layers)
+
+    def pooled_texts(self, sequences: Sequence[list[int]], batch_size: int = 8,
+                     progress: Callable[[int], None] | None = None):
+        """Pooled final states of a frozen trunk (`frozen`), a float32 CPU tensor, one row per sequence.
+
+        Sequences that share a prompt (`encode`'s `start`) share its evaluation: the prompt runs once per
+        batch of its completions and its keys and values serve each of them, so 8 candidates of a task
+        cost one prompt and 8 completions, not 8 prompts (attention is causal: the completion's states are the same as
+        in a pass over the whole text). A text already pooled in this process on the same base weights
+        is not evaluated again: states are kept in memory and on disk (`rrr_cli.pooled_states`), so
+        the folds of `rrr train-reranker --folds`, the held-out scoring after each and a later `rrr eval`
+        read them. `progress(k)` after each k sequences evaluated."""
+        torch = _torch()
+        if not self.frozen:
+            raise RrrError("pooled states are fixed only for a frozen trunk (no trainable layers)")
+        kept = self.pooled_store()
+        keys = [pooled_states.text_key(s, getattr(s, "start", 0)) for s in sequences]
+        groups: dict[tuple[int, ...], dict[str, list[int]]] = {}
+        for key, sequence in zip(keys, sequences):
+            if kept.get(key) is None:
+                start = getattr(sequence, "start", 0)
+                groups.setdefault(tuple(sequence[:start]), {})[key] = list(sequence[start:])
+        for prefix, completions in groups.items():
+            todo = sorted(completions, key=lambda k: len(completions[k]))
+            for offset in range(0, len(todo), batch_size):
+                chunk = todo[offset:offset + batch_size]
+                kept.put(dict(zip(chunk, self._pooled_after(list(prefix), [completions[k] for k in chunk]))))
+                if progress:
+                    progress(len(chunk))
+        if not keys:
+            return torch.zeros((0, self.decoder.config.hidden_size))
+        return torch.stack([kept.get(key) for key in keys])
+
+    def pooled_store(self) -> "pooled_states.PooledStates":
+        """Where this trunk's pooled states are kept (`rrr_cli.pooled_states`): by base weights,
+        pooling, precision and device kind."""
+        device = "cuda" if str(self.device).startswith("cuda") else "cpu"
+        return pooled_states.store(pooled_states.store_name(
+            [self.base.sha256[:16] or "unhashed", self.settings.pooling, "bf16" if self.use_bf16 else "f32", device]))
+
+    def _pooled_after(self, prefix: list[int], completions: list[list[int]]):
+        """Pooled final states of `completions`, each following `prefix` (evaluated once for all)."""
+        torch = _torch()
+        decoder = self.decoder
+        keyword = _cache_argument(decoder)
+        rows = len(completions)
+        with torch.no_grad(), self._autocast():
+            cache = None
+            if prefix:
+                from transformers import DynamicCache
+
+                cache = DynamicCache()
+                decoder(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, **{keyword: cache})
+                cache.batch_repeat_interleave(rows)
+            ids, mask = self._padded(completions)
+            seen = torch.ones((rows, len(prefix)), dtype=mask.dtype, device=mask.device)
+            positions = (torch.arange(ids.shape[1], device=ids.device) + len(prefix)).unsqueeze(0).expand(rows, -1)
+            final = decoder(input_ids=ids, attention_mask=torch.cat([seen, mask], dim=1), position_ids=positions,
+                            use_cache=cache is not None, **{keyword: cache}).last_hidden_state
+        return [row.clone() for row in self._pooled(final, mask, [0] * rows).cpu()]
+
     def pooled_from_states(self, states: Sequence[TextStates]):
         """Pooled final states (a tensor, with grad where the top layers train) from cached bottom
         states: the top layers, the final norm, the pooling; no head."""
@@ -488,9 +560,14 @@ class RewardModel:
         torch = _torch()
         encoded = [self.encode(p, c) for p, c in texts]
         confidence = extra_rows(self.settings, logprobs or [None] * len(texts), evidence)
+        self.trunk.eval()
+        if self.frozen:  # candidates of a task share their prompt's evaluation (`pooled_texts`)
+            pooled = self.pooled_texts(encoded, batch_size, progress)
+            with torch.inference_mode():
+                values = self.head_scores(pooled.to(self.device), confidence) if encoded else torch.zeros(0)
+            return [float(v) for v in values.float().cpu().tolist()]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         scores = [0.0] * len(encoded)
-        self.trunk.eval()
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 chunk = order[start:start + batch_size]

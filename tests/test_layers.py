@@ -16,7 +16,7 @@ LAYERS = [
     {"plugins"},
     {"records"},
     {"config"},
-    {"models", "brackets"},
+    {"models", "brackets", "pooled_states"},
     {"execution"},
     {"tasks", "generation"},
     {"metrics", "reranker"},

@@ -212,3 +212,46 @@ def test_confidence_inputs_and_the_fill_for_missing_ones():
     rows = fill_confidence([[-0.1, -1.0, 2.0], None, [-0.9, -0.2, 3.0]])
     assert rows[0] == [-0.1, -1.0, 2.0] and rows[1] == [-0.9, -1.0, 2.0]
     assert fill_confidence([None, None]) == [[0.0] * 3, [0.0] * 3]
+
+
+def test_a_frozen_trunk_evaluates_a_shared_prompt_once_and_pools_as_the_whole_text_does(base, home, monkeypatch):
+    from rrr_cli import pooled_states
+
+    model = RewardModel.from_base(str(base), RewardModelSettings(trainable_layers=0), device="cpu")
+    model.use_bf16 = False
+    assert model.frozen
+    completions = ("    return x\n", "    return x * 2  # longer\n", "", "    return x\n", "    pass\n")
+    texts = [model.encode("def f(x):\n", c) for c in completions] + [model.encode("def g(y):\n", "    return y\n")]
+    with torch.no_grad():
+        whole = model.pooled_from_states(model.trunk_states(texts))
+        shown = []
+        real = model._pooled_after
+        monkeypatch.setattr(model, "_pooled_after",
+                            lambda prefix, rest: shown.append((prefix, len(rest))) or real(prefix, rest))
+        shared = model.pooled_texts(texts, batch_size=2)  # a prompt's completions span two batches
+    assert torch.allclose(shared, whole, atol=1e-5)
+    # Each prompt once per batch of its distinct completions (4 distinct after f, 1 after g), and the
+    # duplicate text pooled once; asked again, nothing is evaluated, in this process or a new one.
+    assert sorted(n for _, n in shown) == [1, 2, 2]
+    assert {tuple(p) for p, _ in shown} == {tuple(texts[0][:texts[0].start]), tuple(texts[-1][:texts[-1].start])}
+    shown.clear()
+    assert torch.equal(model.pooled_texts(texts[:3]), shared[:3]) and not shown
+    pooled_states.forget()
+    assert torch.equal(model.pooled_texts(texts), shared) and not shown
+    assert list((home / "cache" / "cache" / "pooled-states").glob("*/*.safetensors"))
+    with torch.no_grad():
+        scores = model.score_texts([("def f(x):\n", c) for c in completions])
+        full = model.forward_ids(texts[:5])
+    assert scores == pytest.approx(full.tolist(), abs=1e-5)
+
+
+def test_pooled_state_shards_are_merged_past_the_limit(tmp_path, monkeypatch):
+    from rrr_cli import pooled_states
+
+    monkeypatch.setattr(pooled_states, "MAX_SHARDS", 3)
+    kept = pooled_states.PooledStates("s", root=tmp_path)
+    for i in range(5):
+        kept.put({f"k{i}": torch.full((4,), float(i))})
+    assert len(list((tmp_path / "s").glob("*.safetensors"))) <= 3
+    again = pooled_states.PooledStates("s", root=tmp_path)
+    assert [float(again.get(f"k{i}")[0]) for i in range(5)] == [0.0, 1.0, 2.0, 3.0, 4.0]

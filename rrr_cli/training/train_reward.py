@@ -218,11 +218,12 @@ def _score_tasks_pooled(model: RewardModel, pooled_of: dict[tuple[str, str], Any
     return [[values[(t.prompt, c)] for c in t.completions] for t in tasks]
 
 
-def _pooled_of(model: RewardModel, cache: _StateCache, texts: Sequence[tuple[str, str]], batch_size: int,
-               place: distributed.World) -> dict[tuple[str, str], Any]:
-    """Each text's pooled final state (on the CPU), from its cached trunk states; under torchrun
-    `texts` is this process's share and the result holds every process's."""
-    rows = _pooled_all(model, cache, texts, batch_size).cpu() if texts else None
+def _pooled_of(model: RewardModel, texts: Sequence[tuple[str, str]], batch_size: int,
+               place: distributed.World, progress: Callable[[int], None] | None = None) -> dict[tuple[str, str], Any]:
+    """Each text's pooled final state of the frozen trunk (on the CPU; `RewardModel.pooled_texts`, a
+    prompt evaluated once for all its completions); under torchrun `texts` is this process's share and
+    the result holds every process's."""
+    rows = model.pooled_texts([model.encode(*t) for t in texts], batch_size, progress) if texts else None
     pooled_of: dict[tuple[str, str], Any] = {}
     # One tensor per process travels (a row of it alone would pickle the whole matrix).
     for share, matrix in distributed.all_gather((list(texts), rows)):
@@ -353,13 +354,16 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
         if progress:
             progress("caching trunk states", done, len(mine))
 
-    cache.fill(mine, advance)
     pooled_of = None
     if head_only:
-        pooled_of = _pooled_of(model, cache, mine, config.per_device_eval_batch_size, place)
+        pooled_of = _pooled_of(model, mine, config.per_device_eval_batch_size, place, advance)
+        tokens = int(distributed.sum_floats([sum(len(model.encode(*t)) for t in mine)])[0])
+    else:
+        cache.fill(mine, advance)
+        tokens = int(distributed.sum_floats([cache.tokens])[0])
     cache_seconds = time.perf_counter() - started
-    tokens = int(distributed.sum_floats([cache.tokens])[0])
-    log(f"cached frozen-trunk states for {distinct} distinct texts ({tokens} tokens) "
+    log(f"{'pooled' if head_only else 'cached'} frozen-trunk states for {distinct} distinct texts ({tokens} tokens"
+        f"{', each prompt evaluated once' if head_only else ''}) "
         f"in {cache_seconds:.0f}s ({tokens / max(cache_seconds, 1e-9):.0f} tokens/s)"
         + (f" over {place.size} processes" if place.distributed else ""))
 
