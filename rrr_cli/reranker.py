@@ -140,8 +140,18 @@ def base_model_info(spec: str | None) -> BaseModelInfo:
     return BaseModelInfo(spec, str(path), _sha256_files([path]), "gguf")
 
 
+def dequantised_path(info: BaseModelInfo) -> Path:
+    """Where a GGUF base's float32 trunk is kept once transformers has dequantised it."""
+    return config.data_path("cache") / "trunks" / info.sha256[:16]
+
+
 def load_trunk(info: BaseModelInfo):
-    """(trunk, tokenizer) for a base model: the bare decoder (no LM head) in float32."""
+    """(trunk, tokenizer) for a base model: the bare decoder (no LM head) in float32.
+
+    transformers dequantises a GGUF file on every load (most of a reranker's start-up: about 40 s of
+    a `rrr solve` with a trained reranker on a 2-core CPU), so the first load keeps the float32
+    trunk and tokenizer as a Hugging Face directory (`dequantised_path`, about 4 bytes a weight) and
+    later loads read that: the same weights, bit for bit."""
     torch = _torch()
     from transformers import AutoModel, AutoTokenizer
 
@@ -149,6 +159,15 @@ def load_trunk(info: BaseModelInfo):
 
     path = Path(info.path)
     kwargs: dict[str, Any] = {}
+    kept = dequantised_path(info) if info.format == "gguf" and info.sha256 else None
+    if kept is not None and (kept / "config.json").is_file():
+        try:
+            with quiet_loading():
+                tokenizer = AutoTokenizer.from_pretrained(kept)
+                trunk = AutoModel.from_pretrained(kept, dtype=torch.float32)
+            return _checked_trunk(trunk, tokenizer, path)
+        except (OSError, ValueError):  # a damaged copy: load the GGUF file again and keep it anew
+            pass
     if info.format == "gguf":
         try:
             import gguf  # noqa: F401  (transformers needs it to read GGUF files)
@@ -163,6 +182,33 @@ def load_trunk(info: BaseModelInfo):
             trunk = AutoModel.from_pretrained(directory, dtype=torch.float32, **kwargs)
     except (OSError, ValueError) as exc:
         raise RrrError(f"cannot load {path} as a transformers model: {str(exc).splitlines()[0]}") from None
+    trunk, tokenizer = _checked_trunk(trunk, tokenizer, path)
+    if kept is not None:
+        _keep_dequantised(trunk, tokenizer, kept)
+    return trunk, tokenizer
+
+
+def _keep_dequantised(trunk, tokenizer, kept: Path) -> None:
+    """Save the dequantised trunk for the next load (written beside and renamed; a full disk only
+    costs the next load its time)."""
+    from safetensors.torch import save_file
+
+    from rrr_cli.atomic import atomic_dir
+
+    try:
+        with atomic_dir(kept) as staging:
+            # transformers will not save a model it read from GGUF: its config and weights as they are.
+            trunk.config.save_pretrained(staging)
+            save_file({name: value.contiguous() for name, value in trunk.state_dict().items()},
+                      str(staging / "model.safetensors"), metadata={"format": "pt"})
+            tokenizer.save_pretrained(staging)
+    except OSError as exc:
+        from rrr_cli.ui import notice
+
+        notice(f"could not keep the dequantised trunk under {kept} ({exc}); the next load dequantises again")
+
+
+def _checked_trunk(trunk, tokenizer, path: Path):
     for name in ("layers", "norm", "rotary_emb", "embed_tokens"):
         if not hasattr(trunk, name):
             raise RrrError(f"{path}: unsupported architecture {type(trunk).__name__} "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +256,27 @@ def test_pooled_state_shards_are_merged_past_the_limit(tmp_path, monkeypatch):
     assert len(list((tmp_path / "s").glob("*.safetensors"))) <= 3
     again = pooled_states.PooledStates("s", root=tmp_path)
     assert [float(again.get(f"k{i}")[0]) for i in range(5)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_gguf_trunk_is_dequantised_once_and_then_read_back_bit_for_bit(pulled_model, home, monkeypatch):
+    pytest.importorskip("gguf")
+    from rrr_cli import reranker
+
+    info = reranker.BaseModelInfo("smollm2", str(pulled_model), reranker._sha256_files([pulled_model]), "gguf")
+    first, tokenizer = reranker.load_trunk(info)
+    kept = reranker.dequantised_path(info)
+    assert (kept / "config.json").is_file() and list(kept.glob("*.safetensors"))
+    import transformers
+
+    real = transformers.AutoModel.from_pretrained
+    asked = []
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained",
+                        lambda where, **kw: asked.append((Path(where), kw)) or real(where, **kw))
+    second, tokenizer2 = reranker.load_trunk(info)
+    assert asked == [(kept, {"dtype": torch.float32})]  # not the GGUF file
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    text = "def f(x):\n    return x + 1\n"
+    assert tokenizer(text)["input_ids"] == tokenizer2(text)["input_ids"]
+    assert tokenizer2.pad_token_id == tokenizer.pad_token_id is not None
