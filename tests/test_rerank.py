@@ -254,3 +254,20 @@ def test_train_reranker_folds_score_every_task_out_of_fold(tmp_path, monkeypatch
     assert [len(s) for s in scores] == [4] * 8
     alone = scorer.members[1].score_many(groups[1:2])[0]  # T/1 is in fold 1: scored by the model that never saw it
     assert scores[1] == alone
+
+
+def test_a_benchmark_candidate_carries_no_harness_but_its_examples_still_run_in_every_language():
+    from rrr_cli.ranking.rerank import task_of
+    from rrr_cli.ranking.scorers import example_checks
+    from rrr_cli.tasks import load_tasks
+
+    for source in ("humaneval-cpp", "humaneval-java", "humaneval-sh", "humaneval-python"):
+        task = load_tasks([source], limit=1)[0]
+        record = Candidate(task_id=task.task_id, language=task.language, prompt=task.prompt,
+                           completion="", sample_id=0)
+        assert task_of(record).tests == task.tests
+        assert not example_checks(task_of(record)).fallback  # the prompt's examples, in its harness
+        # A user's task that reuses the id with another prompt is not the benchmark's.
+        stranger = Candidate(task_id=task.task_id, language=task.language, prompt=task.prompt + "\n",
+                             completion="", sample_id=0)
+        assert task_of(stranger).tests == ""

@@ -13,6 +13,7 @@ from rrr_cli.errors import RrrError
 from rrr_cli.ranking import Scorer, rank_scores
 from rrr_cli.ranking.scorers import get_scorer, score_many
 from rrr_cli.records import Candidate, ScoredCandidate, Task
+from rrr_cli.tasks.benchmarks import shipped_task
 
 FALLBACK_SCORER = "weighted"  # public examples + mean log-prob (see rrr_cli.ranking.scorers)
 FALLBACK_NOTICE = ("no trained reranker: ranking by public examples + mean log-prob "
@@ -56,9 +57,15 @@ def default_scorer(reranker: str | None = None, notice: Callable[[str], None] | 
 
 
 def task_of(candidate: Candidate) -> Task:
-    """The task a candidate record stands for (its prompt; tests only if the record carries them)."""
-    return Task(task_id=candidate.task_id, language=candidate.language, prompt=candidate.prompt,
-                tests=str(candidate.extra.get("tests", "")))
+    """The task a candidate record stands for: its prompt, and tests only if the record carries them;
+    a shipped benchmark's task (same id, language and prompt) comes whole, harness included, so its
+    examples run in every language (`tasks.benchmarks.shipped_task`)."""
+    tests = str(candidate.extra.get("tests", ""))
+    if not tests:
+        known = shipped_task(candidate.task_id, candidate.language, candidate.prompt)
+        if known is not None:
+            return known
+    return Task(task_id=candidate.task_id, language=candidate.language, prompt=candidate.prompt, tests=tests)
 
 
 def rerank_stream(candidates: Iterable[Candidate], scorer: Scorer, top_k: int | None = None,

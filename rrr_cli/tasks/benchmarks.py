@@ -113,6 +113,25 @@ def mbpp_split(split: str) -> list[Task]:
     return [task for task in _mbpp() if int(task.task_id.split("/")[1]) in numbers]
 
 
+@lru_cache(maxsize=16)
+def _by_id(language: str) -> dict[str, Task]:
+    tasks = (*_humaneval(language), *(_mbpp() if language == "python" else ()))
+    return {task.task_id: task for task in tasks}
+
+
+def shipped_task(task_id: str, language: str, prompt: str) -> Task | None:
+    """The shipped benchmark task with this id, language and prompt, or None.
+
+    A candidate record carries its task's prompt but not its test harness (`rrr sample` writes no
+    tests). Running the prompt's examples in a MultiPL-E language takes the harness (its `main`,
+    imports and the shape of an assertion), so rerankers and training read it from here; the
+    prompt must match, so a user's task that reuses an id is never mistaken for the benchmark's."""
+    if language not in LANGUAGES:
+        return None
+    task = _by_id(language).get(task_id)
+    return task if task is not None and task.prompt == prompt else None
+
+
 def load_benchmark(name: str, split: str | None = None) -> list[Task]:
     """Tasks of a benchmark by name; `split` selects MBPP's split (default: test)."""
     if name in ALIASES:
