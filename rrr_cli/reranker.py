@@ -517,13 +517,13 @@ class RewardModel:
                      progress: Callable[[int], None] | None = None):
         """Pooled final states of a frozen trunk (`frozen`), a float32 CPU tensor, one row per sequence.
 
-        Sequences that share a prompt (`encode`'s `start`) share its evaluation: the prompt runs once per
-        batch of its completions and its keys and values serve each of them, so 8 candidates of a task
-        cost one prompt and 8 completions, not 8 prompts (attention is causal: the completion's states are the same as
-        in a pass over the whole text). A text already pooled in this process on the same base weights
+        Sequences that share a prompt (`encode`'s `start`) share its evaluation: the prompt runs once
+        per batch of its completions and its keys and values serve each of them, so 8 candidates of a
+        task cost one prompt and 8 completions, not 8 prompts (attention is causal: the completion's
+        states are those of a pass over the whole text). A text pooled before on the same base weights
         is not evaluated again: states are kept in memory and on disk (`rrr_cli.pooled_states`), so
-        the folds of `rrr train-reranker --folds`, the held-out scoring after each and a later `rrr eval`
-        read them. `progress(k)` after each k sequences evaluated."""
+        the folds of `rrr train-reranker --folds`, the held-out scoring after each and a later
+        `rrr eval` read them. `progress(k)` after each k sequences evaluated."""
         torch = _torch()
         if not self.frozen:
             raise RrrError("pooled states are fixed only for a frozen trunk (no trainable layers)")
