@@ -53,7 +53,8 @@ class PooledStates:
         self._write(new)
         shards = self._shards()
         if len(shards) > MAX_SHARDS:
-            self._write({key: self.states[key] for key in self.states})
+            self._read_shards(shards)  # shards other processes wrote since this one loaded: kept too
+            self._write(dict(self.states))
             for shard in shards:
                 shard.unlink(missing_ok=True)
 
@@ -64,10 +65,13 @@ class PooledStates:
         if self._read:
             return
         self._read = True
+        self._read_shards(self._shards())
+
+    def _read_shards(self, shards: list[Path]) -> None:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        for shard in self._shards():
+        for shard in shards:
             try:
                 self.states.update(load_file(str(shard)))
             except (OSError, SafetensorError):  # merged away by another process, or not ours: skip

@@ -32,6 +32,7 @@ It is written to a temporary directory and renamed into place, so a reranker is 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -202,7 +203,7 @@ def _keep_dequantised(trunk, tokenizer, kept: Path) -> None:
             save_file({name: value.contiguous() for name, value in trunk.state_dict().items()},
                       str(staging / "model.safetensors"), metadata={"format": "pt"})
             tokenizer.save_pretrained(staging)
-    except OSError as exc:
+    except (OSError, RuntimeError, ValueError) as exc:  # a full disk, or weights safetensors will not take
         from rrr_cli.ui import notice
 
         notice(f"could not keep the dequantised trunk under {kept} ({exc}); the next load dequantises again")
@@ -369,11 +370,12 @@ class TextStates:
     start: int = 0
 
 
-def _cache_argument(decoder) -> str:
+@functools.lru_cache(maxsize=8)
+def _cache_argument(decoder_class: type) -> str:
     """The decoder's keyword for its key/value cache: `cache` in transformers 5, `past_key_values` before."""
     import inspect
 
-    return "cache" if "cache" in inspect.signature(type(decoder).forward).parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(decoder_class.forward).parameters else "past_key_values"
 
 
 class RewardModel:
@@ -556,7 +558,7 @@ class RewardModel:
         """Pooled final states of `completions`, each following `prefix` (evaluated once for all)."""
         torch = _torch()
         decoder = self.decoder
-        keyword = _cache_argument(decoder)
+        keyword = _cache_argument(type(decoder))
         rows = len(completions)
         with torch.no_grad(), self._autocast():
             cache = None

@@ -251,11 +251,15 @@ def test_pooled_state_shards_are_merged_past_the_limit(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pooled_states, "MAX_SHARDS", 3)
     kept = pooled_states.PooledStates("s", root=tmp_path)
+    other = pooled_states.PooledStates("s", root=tmp_path)  # another process on the same store
     for i in range(5):
         kept.put({f"k{i}": torch.full((4,), float(i))})
+        if i == 0:
+            other.put({"theirs": torch.full((4,), 9.0)})  # written after `kept` had loaded the store
     assert len(list((tmp_path / "s").glob("*.safetensors"))) <= 3
     again = pooled_states.PooledStates("s", root=tmp_path)
     assert [float(again.get(f"k{i}")[0]) for i in range(5)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert float(again.get("theirs")[0]) == 9.0  # a merge keeps what it had not loaded
 
 
 @pytest.mark.model
