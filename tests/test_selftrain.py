@@ -33,7 +33,8 @@ def toy(tmp_path_factory) -> dict[str, Path]:
 def args(toy, run_id: str) -> list[str]:
     return ["--run-id", run_id, "--tasks", str(toy["train"]), "--heldout", str(toy["heldout"]),
             "--generator", str(toy["model"]), "--prompt-style", "completion", "-n", "6", "--max-tokens", "4",
-            "--temperature", "1.0", "--top-p", "1.0", "--iterations", "2", "--rm-epochs", "2", "--rm-batch-size", "4",
+            "--temperature", "1.0", "--top-p", "1.0", "--iterations", "2", "--folds", "0", "--train-per-language", "0",
+            "--heldout-per-language", "0", "--heldout-policy-n", "3",
             "--ppo-steps", "2", "--ppo-batch-size", "4", "--ppo-mini-batch-size", "2", "--ppo-max-new-tokens", "4",
             "--ppo-learning-rate", "1e-2", "--device", "cpu"]
 
