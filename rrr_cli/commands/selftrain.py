@@ -15,7 +15,8 @@ O = typer.Option
 
 def command(
     iterations: Optional[int] = O(None, "--iterations", "-k", help="Self-training iterations (quick profile: 3)."),
-    profile: str = O("quick", "--profile", help="Defaults for every knob: quick (2-core CPU) or full (GPU)."),
+    profile: str = O("quick", "--profile", help="Defaults for every knob: quick (3 iterations in about 2 h on a 2-core CPU; "
+                       "settings.QUICK_SIZING says how) or full (GPU)."),
     resume: Optional[str] = O(None, "--resume", metavar="RUN", help="Continue an interrupted run (id or folder)."),
     report: Optional[str] = O(None, "--report", metavar="RUN", help="Print a run's per-iteration report and write its PNG."),
     png: Optional[Path] = O(None, "--png", help="Where --report writes the chart (default: RUN/report.png)."),
