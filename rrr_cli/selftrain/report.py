@@ -207,7 +207,7 @@ def run_summary(store: RunStore, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """What `--report RUN --json` prints: the run's settings, the once-per-run stages' seconds and the rows."""
     timings = store.timings()
     return {"run": store.run_id, "settings": store.config().to_dict(),
-            "setup_seconds": {stage: seconds for key, stages in timings.items() if not key.isdigit()
+            "setup_seconds": {f"{key} · {stage}": seconds for key, stages in timings.items() if not key.isdigit()
                               for stage, seconds in stages.items()},
             "iterations": rows}
 
