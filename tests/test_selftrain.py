@@ -163,6 +163,23 @@ def test_sigkill_mid_iteration_then_resume_matches_uninterrupted_run(toy, tmp_pa
     assert "held-out · sample" in report["setup_seconds"]
 
 
+@pytest.mark.slow
+def test_no_ppo_mines_hard_negatives_from_the_base_generators_fresh_samples(toy, tmp_path):
+    home = tmp_path / "home"
+    done = rrr([*args(toy, "n"), "--no-ppo"], home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = home / "cache" / "runs" / "n"
+    assert not list(run.glob("iter-*/policy*")) and not list(run.glob("iter-*/ppo.json"))
+    metrics = [json.loads((run / f"iter-{i}" / "metrics.json").read_text()) for i in (1, 2)]
+    assert [m["sampled_by"] for m in metrics] == ["base", "base"] and all(m["policy_eval"] is None for m in metrics)
+    # Fresh samples: iteration 2 draws other seeds from the same base generator.
+    seeds = [{c["seed"] for c in records(run / f"iter-{i}" / "samples.jsonl", Candidate)} for i in (1, 2)]
+    assert not seeds[0] & seeds[1] and all(c["model"] == records(run / "iter-1" / "samples.jsonl", Candidate)[0]["model"]
+                                            for c in records(run / "iter-2" / "samples.jsonl", Candidate))
+    assert (run / "iter-2" / "scores.jsonl").exists() and metrics[1]["eval"]["versus_previous"] is not None
+    assert "policy pass@1" in done.stdout and "—" in done.stdout
+
+
 # --- the pieces, without models -------------------------------------------------------------------
 
 def _loop(tmp_path, monkeypatch, overrides: dict):
