@@ -498,8 +498,11 @@ class SelfTrainLoop:
             raise RrrError(f"iteration {i}: no preference pairs (no task had both a passing and a failing "
                            "candidate); use more tasks or a larger -n")
         candidates, verdicts = self._labelled(self.store.iter_dir(i))
-        # Validation as `rrr train-reranker` holds it out: whole tasks with every labelled candidate.
-        _, val_tasks = split_by_task(labelled_tasks(candidates, verdicts), VALIDATION_FRACTION, cfg.seed)
+        # Validation as `rrr train-reranker` holds it out (whole tasks with every labelled candidate), from
+        # the tasks with both outcomes: a held-out task without any pair gives a NaN pair accuracy, which
+        # the reranker's manifest cannot hold as JSON.
+        mixed = [t for t in labelled_tasks(candidates, verdicts) if t.mixed]
+        _, val_tasks = split_by_task(mixed, VALIDATION_FRACTION, cfg.seed)
         evidence = None
         if cfg.features == "exec":
             evidence = {}
