@@ -284,3 +284,13 @@ def test_a_gguf_trunk_is_dequantised_once_and_then_read_back_bit_for_bit(pulled_
     text = "def f(x):\n    return x + 1\n"
     assert tokenizer(text)["input_ids"] == tokenizer2(text)["input_ids"]
     assert tokenizer2.pad_token_id == tokenizer.pad_token_id is not None
+
+
+def test_validation_without_pairs_or_tasks_reads_as_not_measured_not_nan():
+    """A manifest is JSON, which has no NaN: an unmeasured validation figure is None (null)."""
+    from rrr_cli.training.train_reward import EpochMetrics, _pairwise_accuracy, reranked_at_1_mean
+
+    assert _pairwise_accuracy([], {}) is None and reranked_at_1_mean([], []) is None
+    metrics = EpochMetrics(1, 0.5, 0.75, _pairwise_accuracy([], {}), reranked_at_1_mean([], []), 1.0)
+    assert json.loads(json.dumps(metrics.__dict__, allow_nan=False))["val_pairwise_accuracy"] is None
+    assert "val" not in metrics.describe()

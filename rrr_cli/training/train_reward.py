@@ -154,12 +154,13 @@ def bradley_terry_loss(chosen, rejected):
     return -F.logsigmoid(chosen - rejected).mean()
 
 
-def reranked_at_1_mean(tasks: Sequence[LabelledTask], scores: Sequence[Sequence[float]]) -> float:
-    """Mean reranked@1 over tasks (ties at the top count as a random pick among them)."""
+def reranked_at_1_mean(tasks: Sequence[LabelledTask], scores: Sequence[Sequence[float]]) -> float | None:
+    """Mean reranked@1 over tasks (ties at the top count as a random pick among them); None without
+    tasks (a manifest is JSON, which has no NaN)."""
     from rrr_cli.metrics import reranked_at_1
 
     if not tasks:
-        return float("nan")
+        return None
     return sum(reranked_at_1(list(s), t.passed) for t, s in zip(tasks, scores)) / len(tasks)
 
 
@@ -282,9 +283,11 @@ def _pooled_all(model: RewardModel, cache: _StateCache, texts: Sequence[tuple[st
     return torch.stack(rows)
 
 
-def _pairwise_accuracy(pairs: Sequence[Pair], scores: dict[tuple[str, str], float]) -> float:
+def _pairwise_accuracy(pairs: Sequence[Pair], scores: dict[tuple[str, str], float]) -> float | None:
+    """The share of pairs scored the right way round; None without pairs (validation tasks that all
+    pass or all fail give none, and a manifest is JSON, which has no NaN)."""
     if not pairs:
-        return float("nan")
+        return None
     wins = sum(scores[(p.prompt, p.chosen)] > scores[(p.prompt, p.rejected)] for p in pairs)
     return wins / len(pairs)
 
