@@ -55,11 +55,11 @@ def estimate(timed: list[dict], shares: dict[float, float], below: float) -> dic
     confidence is below the report's threshold `below`."""
     escalated = [r for r in timed if r["confidence"] < below]
     rest = [r for r in timed if r["confidence"] >= below]
+    e = shares[below]  # the strata's weights: the report's threshold's share escalated
+    small = e * statistics.mean(r["small_s"] for r in escalated) + (1 - e) * statistics.mean(r["small_s"] for r in rest)
+    big = e * statistics.mean(r["big_s"] for r in escalated) + (1 - e) * statistics.mean(r["big_s"] for r in rest)
     out = {}
     for threshold, e_threshold in shares.items():
-        e = shares[below]  # the strata's weights are those of the report's threshold
-        small = e * statistics.mean(r["small_s"] for r in escalated) + (1 - e) * statistics.mean(r["small_s"] for r in rest)
-        big = e * statistics.mean(r["big_s"] for r in escalated) + (1 - e) * statistics.mean(r["big_s"] for r in rest)
         # The tasks this threshold escalates are those of the escalated stratum under it: within that
         # stratum, their share is e_threshold / e, and their big-model cost is what the stratum's
         # tasks under the threshold took (the stratum's mean where none was sampled).
@@ -93,6 +93,8 @@ def main() -> None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"{args.report}: not the --json report of rrr eval --cascade ({exc})") from None
     rows, below = cascade["tasks"], cascade["below"]
+    if not any(r["confidence"] < below for r in rows) or all(r["confidence"] < below for r in rows):
+        raise SystemExit(f"{args.report}: the cascade needs tasks on both sides of its threshold {below:g} to time")
     draw = random.Random(args.seed)
     chosen = (spread([r for r in rows if r["confidence"] < below], args.per_stratum, draw)
               + spread([r for r in rows if r["confidence"] >= below], args.per_stratum, draw))
@@ -110,8 +112,7 @@ def main() -> None:
         if hasattr(backends[name], "forget_prompt"):  # no prompt prefix kept from the task before
             backends[name].forget_prompt()
         started = time.perf_counter()
-        for _ in sample_candidates([task], backends[name], params, style):
-            pass
+        list(sample_candidates([task], backends[name], params, style))  # a generator: run it through
         return time.perf_counter() - started
 
     for name in backends:  # a warm-up task each, untimed

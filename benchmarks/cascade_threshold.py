@@ -83,9 +83,13 @@ def main() -> None:
     if not rows or missing:
         raise SystemExit(f"{args.greedy}: no greedy outcome for {len(missing)} of the cascade's {len(rows)} "
                          f"tasks (e.g. {missing[:1]})")
-    costs = {t["below"]: t["cascade"] for t in cost["thresholds"]}
-    big_alone = sum(t["big"] for t in cost["thresholds"]) / len(cost["thresholds"])
-    small_alone = sum(t["small"] for t in cost["thresholds"]) / len(cost["thresholds"])
+    try:
+        costs = {t["below"]: t["cascade"] for t in cost["thresholds"]}
+        big_alone, small_alone = cost["thresholds"][0]["big"], cost["thresholds"][0]["small"]  # alike in every row
+    except (KeyError, TypeError, IndexError) as exc:
+        raise SystemExit(f"{args.cost}: not a cascade_cost.py result ({exc!r})") from None
+    if set(costs) - {step["below"] for step in cascade.get("sweep", [])}:
+        raise SystemExit(f"{args.cost}: timed for another cascade report than {args.report}")
 
     def judged(subset: list[dict], threshold: float) -> dict:
         columns = outcomes(subset, greedy, threshold, args.mode)
