@@ -33,7 +33,8 @@ def toy(tmp_path_factory) -> dict[str, Path]:
 def args(toy, run_id: str) -> list[str]:
     return ["--run-id", run_id, "--tasks", str(toy["train"]), "--heldout", str(toy["heldout"]),
             "--generator", str(toy["model"]), "--prompt-style", "completion", "-n", "6", "--max-tokens", "4",
-            "--temperature", "1.0", "--top-p", "1.0", "--iterations", "2", "--rm-epochs", "2", "--rm-batch-size", "4",
+            "--temperature", "1.0", "--top-p", "1.0", "--iterations", "2", "--folds", "0", "--train-per-language", "0",
+            "--heldout-per-language", "0", "--heldout-policy-n", "3",
             "--ppo-steps", "2", "--ppo-batch-size", "4", "--ppo-mini-batch-size", "2", "--ppo-max-new-tokens", "4",
             "--ppo-learning-rate", "1e-2", "--device", "cpu"]
 
@@ -133,3 +134,178 @@ def test_sigkill_mid_iteration_then_resume_matches_uninterrupted_run(toy, tmp_pa
     # Accumulated: every pair of iteration 1 is still there, unchanged.
     first = records(run / "iter-1" / "pairs.jsonl", Pair)
     assert [p for p in pairs if p["iteration"] == 1] == first
+
+    # The base generator's held-out candidates are the eval run's of the same settings (`rrr eval` reads them).
+    (eval_run,) = (broken_home / "cache" / "runs").glob("eval-*")
+    logged = records(eval_run / "samples.jsonl", Candidate)
+    assert [{k: v for k, v in c.items() if k != "task_sampling_s"} for c in logged] == \
+           records(run / "heldout" / "samples.jsonl", Candidate)
+
+    # --report --json carries every figure of the report.
+    shown = rrr(["--report", "r", "--json"], broken_home)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    report = json.loads(shown.stdout)
+    first, second = report["iterations"]
+    assert first["versus_previous"] is None and second["versus_previous"]["tasks"] == len(HELDOUT)
+    for row in (first, second):
+        low, high = row["versus_fallback"]["ci95"]
+        assert low <= row["versus_fallback"]["difference"] <= high
+        assert row["reranked_at_1"] is not None and row["fallback_reranked_at_1"] is not None
+        policy = row["policy_eval"]
+        assert policy["candidates_per_task"] == 3 and set(policy) >= {"policy", "base", "pass_at_1_difference",
+                                                                      "oracle_difference", "reranked_at_1_difference"}
+        assert 0 <= row["hard_negatives_past_execution"] <= row["hard_negatives_found"]
+        # (A stage killed after writing its artifact but before its time was noted has no seconds.)
+        assert {"train reranker", "PPO", "policy: sample held-out"} <= set(row["stage_seconds"])
+    assert {"sample", "execute", "evidence", "mine pairs", "evaluate"} <= set(first["stage_seconds"])
+    assert first["hard_negatives_found"] == 0 and second["sampled_by"] == "ppo-iter1"
+    assert second["pairs_by_kind"]["hard_negative"] == second["hard_negatives"]
+    assert "held-out · sample" in report["setup_seconds"]
+
+
+@pytest.mark.slow
+def test_no_ppo_mines_hard_negatives_from_the_base_generators_fresh_samples(toy, tmp_path):
+    home = tmp_path / "home"
+    done = rrr([*args(toy, "n"), "--no-ppo"], home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = home / "cache" / "runs" / "n"
+    assert not list(run.glob("iter-*/policy*")) and not list(run.glob("iter-*/ppo.json"))
+    metrics = [json.loads((run / f"iter-{i}" / "metrics.json").read_text()) for i in (1, 2)]
+    assert [m["sampled_by"] for m in metrics] == ["base", "base"] and all(m["policy_eval"] is None for m in metrics)
+    # Fresh samples: iteration 2 draws other seeds from the same base generator.
+    seeds = [{c["seed"] for c in records(run / f"iter-{i}" / "samples.jsonl", Candidate)} for i in (1, 2)]
+    assert not seeds[0] & seeds[1] and all(c["model"] == records(run / "iter-1" / "samples.jsonl", Candidate)[0]["model"]
+                                            for c in records(run / "iter-2" / "samples.jsonl", Candidate))
+    assert (run / "iter-2" / "scores.jsonl").exists() and metrics[1]["eval"]["versus_previous"] is not None
+    assert "policy pass@1" in done.stdout and "—" in done.stdout
+
+
+# --- the pieces, without models -------------------------------------------------------------------
+
+def _loop(tmp_path, monkeypatch, overrides: dict):
+    from rrr_cli.selftrain import SelfTrainLoop, build_config, start_run
+
+    monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
+    return SelfTrainLoop(start_run(build_config("quick", overrides), "unit"))
+
+
+def test_training_and_heldout_tasks_split_by_problem_in_all_eight_languages(tmp_path, monkeypatch):
+    from rrr_cli.selftrain.loop import _problem
+    from rrr_cli.tasks.folds import fold_of
+
+    loop = _loop(tmp_path, monkeypatch, {})
+    loop._snapshot_tasks()
+    loop._snapshot_heldout()
+    train, held = loop.tasks(), loop.heldout_tasks()
+    languages = {"python", "cpp", "java", "php", "ts", "cs", "sh", "js"}
+    assert len(held) == 64 and {t.language for t in held} == languages
+    assert all(sum(t.language == lang for t in held) == 8 for lang in languages)
+    assert all(fold_of(t.task_id, 2) == 1 for t in held)  # fold B
+    mbpp = [t for t in train if t.source == "mbpp"]
+    humaneval = [t for t in train if t.source != "mbpp"]
+    assert len(mbpp) == 32 and {t.language for t in humaneval} == languages and len(humaneval) == 8
+    assert all(fold_of(t.task_id, 2) == 0 for t in humaneval)  # fold A
+    assert not {_problem(t.task_id) for t in held} & {_problem(t.task_id) for t in train}
+
+
+def _logged_eval_run(loop, tasks, statuses):
+    """Log candidates and verdicts for `tasks` in the eval run of the loop's settings, as `rrr eval` does."""
+    from rrr_cli.evaluation.runs import RunDir, completion_sha
+
+    run = RunDir(loop._eval_settings())
+    samples, verdicts = [], []
+    for task in tasks:
+        for j in range(loop.config.n):
+            candidate = Candidate(task.task_id, task.language, task.prompt, f" {j + 1}", sample_id=j, seed=j,
+                                  n_tokens=2, logprob_sum=-1.0 - j, extra={"task_sampling_s": 1.5})
+            samples.append(candidate.to_dict())
+            verdicts.append({**Verdict(task.task_id, j, statuses[j]).to_dict(), "completion_sha": completion_sha(candidate)})
+    run.log("samples.jsonl").append(samples)
+    run.log("verdicts.jsonl").append(verdicts)
+    return run
+
+
+def test_heldout_candidates_come_from_the_eval_run_even_while_another_process_holds_it(toy, tmp_path, monkeypatch):
+    import fcntl
+
+    loop = _loop(tmp_path, monkeypatch, {"tasks": [str(toy["train"])], "heldout": [str(toy["heldout"])],
+                                        "generator": str(toy["model"]), "folds": 0, "train_per_language": 0,
+                                        "heldout_per_language": 0, "n": 2})
+    loop._snapshot_tasks()
+    loop._snapshot_heldout()
+    held = loop.heldout_tasks()
+    # Statuses the sandbox would not give these programs: had they run again, the verdicts would differ.
+    run = _logged_eval_run(loop, held, ["timeout", "failed"])
+    torn = b'{"task_id": "toy/sev'
+    with open(run.path / "samples.jsonl", "ab") as handle:
+        handle.write(torn)  # an append in progress by the other process
+    with open(run.path / ".lock", "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another process's `rrr eval`
+        assert "in use" in loop._sample_heldout() and "in use" in loop._execute_heldout()
+    assert (run.path / "samples.jsonl").read_bytes().endswith(torn)  # read, never repaired under its writer
+    samples = records(loop.store.path("heldout", "samples.jsonl"), Candidate)
+    assert [(s["task_id"], s["sample_id"], s["completion"]) for s in samples] == \
+           [(t.task_id, j, f" {j + 1}") for t in held for j in range(2)]
+    assert all("task_sampling_s" not in s for s in samples)  # no wall-clock time in the run's artifacts
+    verdicts = records(loop.store.path("heldout", "verdicts.jsonl"), Verdict)
+    assert [v["status"] for v in verdicts] == ["timeout", "failed"] * len(held)
+    assert all("completion_sha" not in v for v in verdicts)
+
+    # Free, the same steps go through the eval run's stages (under its lock) and agree.
+    for name in ("samples.jsonl", "verdicts.jsonl"):
+        loop.store.path("heldout", name).unlink()
+    assert "eval run eval-" in loop._sample_heldout() and "eval run eval-" in loop._execute_heldout()
+    assert records(loop.store.path("heldout", "samples.jsonl"), Candidate) == samples
+    assert records(loop.store.path("heldout", "verdicts.jsonl"), Verdict) == verdicts
+
+
+def _scored(task, scores, name="s"):
+    return [ScoredCandidate(task.task_id, task.language, task.prompt, f"c{j}", sample_id=j, score=s, scorer=name)
+            for j, s in enumerate(scores)]
+
+
+def test_held_out_figures_use_eval_metrics_and_paired_intervals():
+    from rrr_cli.records import Task
+    from rrr_cli.selftrain.report import evaluate_base, evaluate_policy
+    from rrr_cli.selftrain.settings import SelfTrainConfig
+
+    config = SelfTrainConfig(n=4, heldout_policy_n=2)
+    tasks = [Task("HumanEval/1", "python", "p1", ""), Task("cpp/HumanEval_3_x", "cpp", "p3", "")]
+    passed = {"HumanEval/1": [True, False, False, False], "cpp/HumanEval_3_x": [False, False, True, True]}
+    candidates = [c for t in tasks for c in _scored(t, [0.0] * 4)]
+    verdicts = [Verdict(t.task_id, j, "passed" if ok else "failed") for t in tasks for j, ok in enumerate(passed[t.task_id])]
+    scores = {  # python: the reranker ties its top two (one passes: 0.5); cpp: it picks a passing one
+        "reranker": _scored(tasks[0], [0.9, 0.9, 0.1, 0.0]) + _scored(tasks[1], [0.1, 0.2, 0.8, 0.3]),
+        "fallback": _scored(tasks[0], [0.1, 0.9, 0.2, 0.3]) + _scored(tasks[1], [0.9, 0.2, 0.3, 0.4]),
+        "previous": _scored(tasks[0], [0.9, 0.1, 0.2, 0.3]) + _scored(tasks[1], [0.1, 0.2, 0.3, 0.9]),
+    }
+    result = evaluate_base(tasks, candidates, verdicts, scores, config)
+    assert result["heldout_tasks"] == 2 and set(result["per_language"]) == {"python", "cpp"}
+    assert result["reranked_at_1"] == pytest.approx((0.5 + 1.0) / 2)  # averaged over languages, as rrr eval
+    assert result["fallback_reranked_at_1"] == 0.0 and result["previous_reranked_at_1"] == 1.0
+    assert result["pass_at_1"] == pytest.approx((0.25 + 0.5) / 2) and result["oracle"] == 1.0
+    assert result["versus_fallback"]["difference"] == pytest.approx(0.75)
+    low, high = result["versus_previous"]["ci95"]
+    assert result["versus_previous"]["difference"] == pytest.approx(-0.25) and low <= -0.25 <= high
+
+    # The policy's 2 fresh candidates per task against 2 of the base generator's 4.
+    policy = [c for t in tasks for c in _scored(t, [0.0, 0.0])]
+    policy_verdicts = [Verdict(t.task_id, j, "passed") for t in tasks for j in range(2)]
+    policy_scores = _scored(tasks[0], [0.2, 0.1]) + _scored(tasks[1], [0.1, 0.2])
+    out = evaluate_policy(tasks, (candidates, verdicts), (policy, policy_verdicts), scores["reranker"], policy_scores,
+                          config)
+    assert out["policy"] == {"pass_at_1": 1.0, "oracle": 1.0, "reranked_at_1": 1.0}
+    # Base: pass@2 from 4 by the unbiased estimator (python 1 of 4 passes: 0.5; cpp 2 of 4: 5/6).
+    assert out["base"]["oracle"] == pytest.approx((0.5 + 5 / 6) / 2)
+    assert out["oracle_difference"]["difference"] == pytest.approx(1 - (0.5 + 5 / 6) / 2)
+    assert out["pass_at_1_difference"]["difference"] == pytest.approx(1 - (0.25 + 0.5) / 2)
+
+
+def test_a_hard_negative_past_execution_passes_the_examples_in_the_biggest_group():
+    from rrr_cli.selftrain.loop import _past_execution
+
+    assert _past_execution([1.0, 0.0, 1.0, 0.5, 1.0, 0.0])
+    assert not _past_execution([0.5, 0.0, 1.0, 0.5, 1.0, 0.0])  # fails an example
+    assert not _past_execution([1.0, 0.0, 1.0, 0.2, 0.0, 0.0])  # not in the biggest group
+    assert _past_execution([0.0, 1.0, 1.0, 0.5, 1.0, 0.0])  # no examples: it builds
+    assert not _past_execution([0.0, 1.0, 0.0, 0.0, 0.0, 1.0])

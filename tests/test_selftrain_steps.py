@@ -23,9 +23,15 @@ def home(tmp_path, monkeypatch):
 
 def test_profiles_and_options():
     quick = build_config("quick", {})
-    assert (quick.train_tasks, quick.n, quick.iterations) == (64, 8, 3)
+    assert (quick.mbpp_tasks, quick.train_per_language, quick.heldout_per_language, quick.n, quick.iterations) == \
+        (32, 1, 8, 8, 3)
+    assert quick.tasks == ["mbpp", "multipl-e"] and quick.heldout == ["multipl-e"] and quick.features == "exec"
     full = build_config("full", {"n": 4, "ppo_steps": None})
-    assert full.train_tasks == 0 and full.n == 4 and full.ppo_steps == 100  # option > profile > default
+    assert full.mbpp_tasks == 0 and full.n == 4 and full.ppo_steps == 100  # option > profile > default
+    with pytest.raises(RrrError, match="heldout-fold"):
+        build_config("quick", {"folds": 2, "heldout_fold": 2})
+    with pytest.raises(RrrError, match="features"):
+        build_config("quick", {"features": "both"})
     with pytest.raises(RrrError, match="unknown profile"):
         build_config("huge", {})
     with pytest.raises(RrrError, match="ppo-mini-batch-size"):

@@ -93,9 +93,11 @@ class JsonlLog:
     def __init__(self, path: Path):
         self.path = path
 
-    def load(self, schema: type[Record] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def load(self, schema: type[Record] | dict[str, Any] | None = None, repair: bool = True) -> list[dict[str, Any]]:
         """The logged records, read as strictly as any input (UTF-8, strict JSON); each is checked
-        against `schema` (a record type, or field -> type) so a damaged log is one line, not a crash."""
+        against `schema` (a record type, or field -> type) so a damaged log is one line, not a crash.
+        `repair=False` reads only: a torn last line is skipped, not cut off (another process may be
+        appending to the log)."""
         if not self.path.is_file():
             return []
         try:
@@ -118,7 +120,7 @@ class JsonlLog:
                                "afresh)") from None
             records.append(record)
             good.append(line.decode("utf-8"))
-        if text and not text.endswith(b"\n"):
+        if repair and text and not text.endswith(b"\n"):
             # An append that did not finish: drop its torn tail (or end a whole last record with its
             # newline), so the next append starts on a line of its own.
             atomic_write_text(self.path, "".join(g + "\n" for g in good))
@@ -166,15 +168,20 @@ class RunDir:
         return JsonlLog(self.path / name)
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """One process at a time per run, so two evals of the same settings never interleave records."""
+    def locked(self, busy_ok: bool = False) -> Iterator[bool]:
+        """One process at a time per run, so two evals of the same settings never interleave records.
+        Yields True once the lock is held; with `busy_ok`, yields False (holding nothing) where another
+        process has it, instead of failing."""
         with open(self.path / ".lock", "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if busy_ok:
+                    yield False
+                    return
                 raise RrrError(f"another `rrr eval` is using {self.path}; wait for it to finish") from None
             try:
-                yield
+                yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -212,6 +219,21 @@ def logged_candidates(run_dir: Path, log_name: str = "samples.jsonl") -> dict[st
     for key in sorted(by_sample, key=lambda k: k[1]):
         out.setdefault(key[0], []).append(by_sample[key])
     return out
+
+
+def logged_work(run: RunDir, tasks: Sequence[Task], n: int) -> tuple[dict[str, list[Candidate]], dict[str, list[Verdict]]]:
+    """Read only, without the run's lock: the tasks whose complete candidate set (for their current
+    prompt) and every verdict for those texts are already logged. For a reader that finds the run in
+    use by another process; a torn last line (an append in progress) is skipped, not repaired."""
+    candidates = _candidates_by_task(run.log("samples.jsonl").load(Candidate, repair=False), tasks, n)
+    logged = {(r["task_id"], r["sample_id"], r.get("completion_sha")): r
+              for r in run.log("verdicts.jsonl").load(Verdict, repair=False)}
+    verdicts: dict[str, list[Verdict]] = {}
+    for task_id, group in candidates.items():
+        found = [logged.get((c.task_id, c.sample_id, completion_sha(c))) for c in group]
+        if all(found):
+            verdicts[task_id] = [Verdict.from_dict(record) for record in found]
+    return {t: candidates[t] for t in verdicts}, verdicts
 
 
 @dataclass

@@ -68,10 +68,35 @@ def policy_backend(base: str | None, policy_dir: Path, device: str, name: str, b
     return HFBackend(load_policy_model(lm, policy_dir), tokenizer, name=name, device=device)
 
 
-def train_policy(base: str | None, tasks: list[Task], style: str, score: Callable[[list[Task], list[str]], list[float]],
-                 ppo_config, steps: int, out_dir: Path, device: str, on_step=None) -> list[dict]:
+Scorer = Callable[[list[Task], list[str], list["tuple[float, int] | None"]], list[float]]
+
+
+def reply_logprobs(model, tokenizer, prompts: list[str], replies: list[str]) -> list[tuple[float, int] | None]:
+    """(sum of token log-probs, tokens) of each reply after its prompt under `model`, at temperature 1:
+    what a sampled candidate carries from its sampler (llama.cpp and transformers record the same)."""
+    import torch
+
+    out: list[tuple[float, int] | None] = []
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for prompt, reply in zip(prompts, replies):
+            head = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            tail = tokenizer(reply, add_special_tokens=False)["input_ids"]
+            if not tail or not head:
+                out.append(None)
+                continue
+            ids = torch.tensor([head + tail], device=device)
+            logits = model(input_ids=ids).logits[0, len(head) - 1:-1].float()
+            chosen = logits.log_softmax(-1).gather(-1, ids[0, len(head):].unsqueeze(-1)).squeeze(-1)
+            out.append((float(chosen.sum()), len(tail)))
+    return out
+
+
+def train_policy(base: str | None, tasks: list[Task], style: str, score: Scorer, ppo_config, steps: int,
+                 out_dir: Path, device: str, on_step=None) -> list[dict]:
     """A fresh PPO policy from the base generator, trained `steps` steps on the tasks' prompts against
-    `score(tasks, completions)`; saved (atomically) to `out_dir`. Returns the per-step statistics."""
+    `score(tasks, completions, logprobs)` (each rollout's log-probs under the policy, as a sampled
+    candidate carries them); saved (atomically) to `out_dir`. Returns the per-step statistics."""
     import torch
 
     from rrr_cli.training.ppo import PPOTrainer
@@ -79,11 +104,13 @@ def train_policy(base: str | None, tasks: list[Task], style: str, score: Callabl
     lm, tokenizer = load_causal_lm(base, device)
     prompts = [policy_prompt(task, tokenizer, style) for task in tasks]
     by_prompt = {prompt: task for prompt, task in zip(prompts, tasks)}
+    trainer = None
 
     def reward_fn(batch_prompts: list[str], texts: list[str]) -> list[float]:
         batch_tasks = [by_prompt[p] for p in batch_prompts]
         completions = [to_completion(t, style_for(t, style), text) for t, text in zip(batch_tasks, texts)]
-        return score(batch_tasks, completions)
+        logprobs = reply_logprobs(trainer.policy, tokenizer, batch_prompts, texts)
+        return score(batch_tasks, completions, logprobs)
 
     torch.manual_seed(ppo_config.seed)
     trainer = PPOTrainer(lm, tokenizer, reward_fn, ppo_config)

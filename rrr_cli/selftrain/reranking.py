@@ -1,7 +1,6 @@
-"""The reranker inside the loop: train one on the accumulated pairs, load one to score candidates.
-
-Thin glue over `rrr_cli.training` (the reward model and its trainer), so the loop reads in the
-field's words and the reward model's API stays in one place.
+"""The reranker inside the loop: `rrr train-reranker`'s recipe, trained through its entry point
+(`training.train_reward.train_and_save`) and scored through the `Scorer` protocol (`RewardModelScorer`),
+so a self-trained reranker is the same kind of object `rrr eval --reranker` and `rrr solve` use.
 """
 
 from __future__ import annotations
@@ -9,43 +8,59 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from rrr_cli.records import Pair
+from rrr_cli.records import Candidate, Pair, Task
 from rrr_cli.selftrain.settings import SelfTrainConfig
+from rrr_cli.training.pairs import LabelledTask
+
+Groups = Sequence[tuple[Task, Sequence[Candidate]]]
 
 
-class LoadedReranker:
-    """A trained reward model with the adapters merged in, scoring (prompt, completion) texts."""
+def evidence_rows(groups: Groups) -> list[list[list[float]]]:
+    """Per task, per candidate, the execution evidence the exec reranker reads (`ranking.evidence`),
+    over the probes it is trained and scored with; eight tasks per sandbox batch."""
+    from rrr_cli.ranking.evidence import Evidence
 
-    def __init__(self, model):
-        self.model = model
+    provider = Evidence()
+    out: list[list[list[float]]] = []
+    for start in range(0, len(groups), 8):
+        out.extend(provider.rows(groups[start:start + 8]))
+    return out
 
-    def score_texts(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-        return self.model.score_texts(list(zip(prompts, completions)))
+
+def probes() -> str:
+    from rrr_cli.ranking.evidence import Evidence
+
+    return Evidence().probes
 
 
-def load_reranker(path: Path, device: str) -> LoadedReranker:
-    from rrr_cli.reranker import RewardModel
+def recipe(config: SelfTrainConfig, seed: int, device: str):
+    """`rrr train-reranker`'s training settings (its option defaults are RewardTrainingConfig's: a frozen
+    trunk, a head on 16 principal components and the generator's log-probs), plus the execution evidence
+    with `features` exec, as `rrr train-reranker CANDIDATES VERDICTS` trains by default."""
+    from rrr_cli.ranking.evidence import EVIDENCE_INPUTS
+    from rrr_cli.training.train_reward import RewardTrainingConfig
 
-    return LoadedReranker(RewardModel.load(path, device=device, merge=True))
+    rm = RewardTrainingConfig(model_name_or_path=config.reranker_base or config.generator or None, seed=seed,
+                              device=device)
+    if config.features == "exec":
+        rm.evidence_inputs, rm.evidence_probes = EVIDENCE_INPUTS, probes()
+    return rm
 
 
 def train_reranker(pairs: list[Pair], config: SelfTrainConfig, out_dir: Path, device: str, seed: int,
-                   log: Callable[[str], None] | None = None) -> str:
-    """A reward model from `config.reranker_base` (or the generator) trained on `pairs`, saved to
-    `out_dir` atomically; returns a one-line summary of how training went.
+                   val_tasks: Sequence[LabelledTask], evidence: dict[tuple[str, str], list[float]] | None,
+                   data: dict, log: Callable[[str], None] | None = None) -> str:
+    """A fresh reward model from the base weights trained on all pairs so far (the accumulated set is the
+    memory, not the weights), validated on `val_tasks`, saved atomically to `out_dir`; a one-line summary."""
+    from rrr_cli.training.train_reward import train_and_save
 
-    Each iteration trains a fresh reward model from the base weights on all pairs so far (the
-    accumulated set is the memory, not the weights), seeded per iteration so a rerun is identical."""
-    from rrr_cli.training.train_reward import RewardTrainingConfig, train_reward_model
+    result, _ = train_and_save(pairs, recipe(config, seed, device), val_tasks=val_tasks, training_data=data,
+                               log=log, evidence=evidence, directory=out_dir)
+    return result.epochs[result.best_epoch - 1 if result.best_epoch else -1].describe()
 
-    rm_config = RewardTrainingConfig(
-        model_name_or_path=config.reranker_base or config.generator or None, num_train_epochs=config.rm_epochs,
-        learning_rate=config.rm_learning_rate, per_device_train_batch_size=config.rm_batch_size,
-        max_length=config.rm_max_length, seed=seed, device=device,
-        # LoRA on the top layers and a plain head: PPO scores the policy's own samples, which carry no
-        # log-probs of the generator, so this reranker must not read them.
-        trainable_layers=2, projection=0, confidence=False)
-    result = train_reward_model(pairs, rm_config, log=log)
-    result.model.save(out_dir, manifest={"metrics": result.metrics(), "pairs": len(pairs)})
-    last = result.epochs[-1]
-    return last.describe()
+
+def load_scorer(path: Path, device: str):
+    """The reranker at `path` as a Scorer (adapters merged; the evidence it reads computed as it was)."""
+    from rrr_cli.ranking.reward import RewardModelScorer
+
+    return RewardModelScorer.load(str(path), device=device)

@@ -28,33 +28,34 @@ class SelfTrainConfig:
     """Every knob of `rrr selftrain`; each is also a command-line option of the same name."""
 
     iterations: int = 3
-    # Training tasks (MBPP train+validation by default) and held-out tasks for the per-iteration report.
-    tasks: list[str] = field(default_factory=lambda: ["mbpp"])
-    split: str = "train+validation"
-    train_tasks: int = 64  # how many training tasks (0: all)
-    heldout: list[str] = field(default_factory=lambda: ["mbpp"])
-    heldout_split: str = "test"
-    heldout_tasks: int = 16  # how many held-out tasks (0: all)
-    # Sampling.
+    # Training tasks: MBPP train+validation and the HumanEval translations outside the held-out fold.
+    tasks: list[str] = field(default_factory=lambda: ["mbpp", "multipl-e"])
+    split: str = "train+validation"  # of MBPP (the other sources have no splits)
+    mbpp_tasks: int = 32  # how many MBPP training tasks (0: all)
+    train_per_language: int = 1  # training tasks per language from the other sources (0: all)
+    # Held-out tasks: fold `heldout_fold` of `folds` by problem number (tasks.folds.fold_of), never
+    # trained on in any language; folds 0 takes the held-out sources whole.
+    heldout: list[str] = field(default_factory=lambda: ["multipl-e"])
+    heldout_per_language: int = 8  # held-out tasks per language (0: all of the fold)
+    folds: int = 2
+    heldout_fold: int = 1
+    # Sampling: the settings of `rrr eval`, so the base generator's held-out candidates are an eval run's.
     generator: str = ""  # catalog name, GGUF path or HF folder ("" = the configured default model)
     backend: str = "auto"  # sampling backend; a PPO policy uses llama.cpp on the CPU with a GGUF generator, else transformers
     n: int = 8
     temperature: float = 0.8
     top_p: float = 0.95
-    max_tokens: int = 384
+    max_tokens: int = 512
     prompt_style: str = "auto"
     seed: int = 0
     exec_timeout_s: float = 10.0
-    # Pair mining and the reranker.
+    heldout_policy_n: int = 2  # candidates per held-out task from each iteration's PPO policy
+    # The reranker: `rrr train-reranker`'s recipe (training.train_reward.RewardTrainingConfig's defaults).
+    features: str = "exec"  # exec: the head also reads the execution evidence; text: the paper's reward model
     reranker_base: str = ""  # the reward model starts from these weights ("" = the generator)
     hard_negative_top_k: int = 1  # a failing candidate in the reranker's top k is a hard negative
-    rm_epochs: int = 1
-    rm_learning_rate: float = 1e-4
-    rm_batch_size: int = 8
-    rm_max_length: int = 768
-    rm_max_pairs: int = 256  # pairs per training run, newest kept first (0: all)
     # PPO.
-    no_ppo: bool = False  # the ablation: every iteration samples from the base generator
+    no_ppo: bool = False  # the paper's other second iteration: hard negatives from the base generator's fresh samples
     ppo_steps: int = 3
     ppo_batch_size: int = 4
     ppo_mini_batch_size: int = 2
@@ -70,12 +71,16 @@ class SelfTrainConfig:
         checks = [
             (self.iterations >= 1, "iterations must be at least 1"),
             (self.n >= 2, "n must be at least 2 (pairs need a passing and a failing candidate)"),
-            (self.train_tasks >= 0 and self.heldout_tasks >= 0, "task counts must be >= 0"),
+            (min(self.mbpp_tasks, self.train_per_language, self.heldout_per_language) >= 0,
+             "task counts must be >= 0"),
+            (self.folds >= 0 and (self.folds < 2 or 0 <= self.heldout_fold < self.folds),
+             "heldout-fold must be in 0..folds-1 (folds 0: the held-out sources whole)"),
+            (self.heldout_policy_n >= 1, "heldout-policy-n must be at least 1"),
             (self.temperature >= 0 and 0 < self.top_p <= 1, "temperature must be >= 0 and top-p in (0, 1]"),
             (self.max_tokens >= 1 and self.ppo_max_new_tokens >= 1, "token limits must be at least 1"),
             (self.prompt_style in ("auto", "chat", "completion"), "prompt-style must be auto, chat or completion"),
+            (self.features in ("exec", "text"), "features must be exec or text"),
             (self.hard_negative_top_k >= 1, "hard-negative-top-k must be at least 1"),
-            (self.rm_epochs >= 1 and self.rm_batch_size >= 1, "rm-epochs and rm-batch-size must be at least 1"),
             (self.ppo_steps >= 0, "ppo-steps must be >= 0"),
             (1 <= self.ppo_mini_batch_size <= self.ppo_batch_size, "ppo-mini-batch-size must be in 1..ppo-batch-size"),
             (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
@@ -104,18 +109,44 @@ class SelfTrainConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise RrrError(f"{where}unknown setting(s): {', '.join(unknown)}")
+            raise RrrError(f"{where}unknown setting(s): {', '.join(unknown)} (a run from an older rrr selftrain "
+                           "cannot be resumed by this one; start a new run)")
         hints = typing.get_type_hints(cls)
         values = {name: check_value(value, hints[name], f"{where}setting {name!r}") for name, value in data.items()}
         return cls(**values).validate()
 
 
-# Profiles fill in the knobs a user did not set; `quick` fits a 2-core CPU, `full` wants a GPU.
+QUICK_SIZING = """How `--profile quick` is sized: 3 iterations in at most 2 h on a 2-core Xeon (AVX-512, no GPU).
+
+Per-candidate costs, wall seconds with both cores, from measurements on that machine:
+- sampling: MBPP 0.8 (the README's selftrain row: 512 candidates in 4.8-6.7 min); HumanEval 3.0, the
+  eight languages' mean of `rrr eval --benchmark multipl-e -n 8` (sampling s/task 20-37 over 8, busy);
+- hidden tests: HumanEval 0.43 (that eval's execution s/task, 54.5 CPU-s over one task per language
+  and 8 candidates, two workers), MBPP 0.06;
+- execution evidence (examples and probes, `ranking.evidence`): HumanEval 1.57 (the program durations
+  the verdict cache holds for that eval's evidence run: Python 1.2, C++ 62, Java 39, PHP 1.5,
+  TypeScript 73, C# 13, Bash 1.9, JavaScript 9.4 CPU-s per task), MBPP 0.08;
+- the reward model's frozen trunk: 0.69 per HumanEval candidate (README: 231.6 text tokens/s, one
+  thread, busy), 0.4 for MBPP's shorter texts; computed once per text (the pooled-state store);
+- PPO: 150 s a step of 4 rollouts (README: 3.3-7.1 min for 3 steps, plus each rollout's evidence).
+So a training task costs 8 x (0.8 + 0.06 + 0.08 + 0.4) = 10.7 s (MBPP) or 8 x (3.0 + 0.43 + 1.57 +
+0.69) = 45.5 s (HumanEval), and each held-out candidate of a policy 5.7 s.
+
+Per iteration: 32 MBPP tasks (342 s) + 1 HumanEval task per language (8 x 45.5 = 364 s) + 3 PPO
+steps (450 s) + 64 held-out tasks x 2 policy candidates (64 x 2 x 5.7 = 730 s) + about 60 s of
+model loads = 1,946 s, 32 min; three iterations 97 min. Once per run: the base generator's 64 x 8
+held-out candidates. They are `rrr eval`'s (same settings, the eval run store): where an eval has
+them (`rrr eval --benchmark multipl-e --limit 20 -n 8`), only the trunk runs on them (512 x 0.69 =
+353 s, 6 min): 103 min in all. Without them, sampling, tests and evidence add 64 x (24 + 3.4 +
+12.6) = 2,560 s (43 min), and 3 iterations take about 2 h 25 min: fill the eval run first.
+`--no-ppo` skips PPO and the policy's held-out samples: about 13 min an iteration."""
+
+# Profiles fill in the knobs a user did not set; `quick` fits a 2-core CPU (QUICK_SIZING says how),
+# `full` wants a GPU.
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {},
     "full": {
-        "train_tasks": 0, "heldout_tasks": 200, "n": 16, "max_tokens": 512,
-        "rm_epochs": 2, "rm_max_pairs": 0, "rm_batch_size": 16, "rm_max_length": 1024,
+        "mbpp_tasks": 0, "train_per_language": 0, "heldout_per_language": 0, "n": 16, "heldout_policy_n": 8,
         "ppo_steps": 100, "ppo_batch_size": 32, "ppo_mini_batch_size": 8, "ppo_epochs": 4,
         "ppo_max_new_tokens": 512, "lora_r": 16,
     },

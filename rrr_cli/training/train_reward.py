@@ -29,6 +29,7 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from rrr_cli.errors import RrrError
@@ -499,9 +500,11 @@ def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: st
                    training_data: dict[str, Any] | None = None,
                    log: Callable[[str], None] | None = None,
                    progress: Callable[[str, int, int], None] | None = None,
-                   evidence: dict[tuple[str, str], list[float]] | None = None) -> tuple[TrainingResult, Any]:
+                   evidence: dict[tuple[str, str], list[float]] | None = None,
+                   directory: Any = None) -> tuple[TrainingResult, Any]:
     """Train on `pairs` and save the reranker under the rerankers dir as `name` (default: a dated
-    name). Returns (result, directory). This is the entry point selftrain calls each iteration."""
+    name), or at `directory` when given (selftrain keeps each iteration's reranker in its run).
+    Returns (result, directory). This is the entry point `rrr train-reranker` and selftrain call."""
     from rrr_cli.reranker import new_reranker_name, rerankers_dir
 
     place = distributed.setup()
@@ -518,7 +521,7 @@ def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: st
         "training_config": {k: v for k, v in asdict(config).items() if k != "device"},
         "metrics": result.metrics(),
     }
-    directory = rerankers_dir() / name
+    directory = Path(directory) if directory is not None else rerankers_dir() / name
     if place.main:  # one writer; the others wait until the reranker is in place
         directory = result.model.save(directory, manifest)
     distributed.barrier()
