@@ -294,7 +294,7 @@ class SelfTrainLoop:
         tasks = self.tasks()
         if i == 1 or not self._ppo_enabled():
             candidates = self._base_samples(tasks, self._params(i))
-            source = "the base generator"
+            source = "the base generator" + ("" if self.cluster is None else " on ray")
         else:
             backend = self._policy_backend(i - 1)
             try:

@@ -31,7 +31,7 @@ class SelfTrainConfig:
     # Training tasks: MBPP train+validation and the HumanEval translations outside the held-out fold.
     tasks: list[str] = field(default_factory=lambda: ["mbpp", "multipl-e"])
     split: str = "train+validation"  # of MBPP (the other sources have no splits)
-    mbpp_tasks: int = 32  # how many MBPP training tasks (0: all)
+    mbpp_tasks: int = 24  # how many MBPP training tasks (0: all)
     train_per_language: int = 1  # training tasks per language from the other sources (0: all)
     # Held-out tasks: fold `heldout_fold` of `folds` by problem number (tasks.folds.fold_of), never
     # trained on in any language; folds 0 takes the held-out sources whole.
@@ -56,7 +56,7 @@ class SelfTrainConfig:
     hard_negative_top_k: int = 1  # a failing candidate in the reranker's top k is a hard negative
     # PPO.
     no_ppo: bool = False  # the paper's other second iteration: hard negatives from the base generator's fresh samples
-    ppo_steps: int = 3
+    ppo_steps: int = 2
     ppo_batch_size: int = 4
     ppo_mini_batch_size: int = 2
     ppo_epochs: int = 2
