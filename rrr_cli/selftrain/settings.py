@@ -116,30 +116,24 @@ class SelfTrainConfig:
         return cls(**values).validate()
 
 
-QUICK_SIZING = """How `--profile quick` is sized: 3 iterations in at most 2 h on a 2-core Xeon (AVX-512, no GPU).
+QUICK_SIZING = """How `--profile quick` is sized, and what it measured: it does not yet fit 2 h on 2 cores.
 
-Per-candidate costs, wall seconds with both cores, from measurements on that machine:
-- sampling: MBPP 0.8 (the README's selftrain row: 512 candidates in 4.8-6.7 min); HumanEval 3.0, the
-  eight languages' mean of `rrr eval --benchmark multipl-e -n 8` (sampling s/task 20-37 over 8, busy);
-- hidden tests: HumanEval 0.43 (that eval's execution s/task, 54.5 CPU-s over one task per language
-  and 8 candidates, two workers), MBPP 0.06;
-- execution evidence (examples and probes, `ranking.evidence`): HumanEval 1.57 (the program durations
-  the verdict cache holds for that eval's evidence run: Python 1.2, C++ 62, Java 39, PHP 1.5,
-  TypeScript 73, C# 13, Bash 1.9, JavaScript 9.4 CPU-s per task), MBPP 0.08;
-- the reward model's frozen trunk: 0.69 per HumanEval candidate (README: 231.6 text tokens/s, one
-  thread, busy), 0.4 for MBPP's shorter texts; computed once per text (the pooled-state store);
-- PPO: 150 s a step of 4 rollouts (README: 3.3-7.1 min for 3 steps, plus each rollout's evidence).
-So a training task costs 8 x (0.8 + 0.06 + 0.08 + 0.4) = 10.7 s (MBPP) or 8 x (3.0 + 0.43 + 1.57 +
-0.69) = 45.5 s (HumanEval), and each held-out candidate of a policy 5.7 s.
+Settings: 24 MBPP + 1 HumanEval task per language for training, 64 held-out tasks (HumanEval fold B,
+8 per language), 8 candidates, 2 PPO steps of 4 rollouts, 2 policy candidates per held-out task.
 
-Per iteration: 32 MBPP tasks (342 s) + 1 HumanEval task per language (8 x 45.5 = 364 s) + 3 PPO
-steps (450 s) + 64 held-out tasks x 2 policy candidates (64 x 2 x 5.7 = 730 s) + about 60 s of
-model loads = 1,946 s, 32 min; three iterations 97 min. Once per run: the base generator's 64 x 8
-held-out candidates. They are `rrr eval`'s (same settings, the eval run store): where an eval has
-them (`rrr eval --benchmark multipl-e --limit 20 -n 8`), only the trunk runs on them (512 x 0.69 =
-353 s, 6 min): 103 min in all. Without them, sampling, tests and evidence add 64 x (24 + 3.4 +
-12.6) = 2,560 s (43 min), and 3 iterations take about 2 h 25 min: fill the eval run first.
-`--no-ppo` skips PPO and the policy's held-out samples: about 13 min an iteration."""
+Measured on a 2-core AMD EPYC (AVX-512, AVX512-BF16, no AMX), run from a fresh cache, wall seconds
+(another job shared the cores during the held-out sampling, iteration 1's sampling and iteration
+2's stages, so these are upper bounds):
+- once: held-out sampling 752, hidden tests 188, the fallback's examples 415: 22.6 min;
+- iteration 1: sampling 885, tests 43, evidence 189, reranker 218 (its trunk's first pass),
+  scoring the held-out candidates 572 (their evidence and trunk states, kept for later iterations),
+  PPO 452, the policy's 128 held-out candidates: sampling 305, tests 68, scoring 364: 51.6 min;
+- iteration 2: sampling from the policy 961, scoring the training candidates 491, the reranker 8
+  and the held-out scoring 6 (states kept), then PPO and the policy's held-out candidates as above.
+So three iterations take about 2 h 45 min here; `--no-ppo` iterations skip PPO and the policy's
+held-out candidates (its iteration 2 took 61.5 min, 48 of them sampling while the PPO run held
+the cores). What to cut next: the policy's held-out scoring (probes per candidate) and the training
+candidates' scoring, which run the trunk on every new text."""
 
 # Profiles fill in the knobs a user did not set; `quick` fits a 2-core CPU (QUICK_SIZING says how),
 # `full` wants a GPU.
