@@ -203,7 +203,7 @@ def test_training_and_heldout_tasks_split_by_problem_in_all_eight_languages(tmp_
     assert all(fold_of(t.task_id, 2) == 1 for t in held)  # fold B
     mbpp = [t for t in train if t.source == "mbpp"]
     humaneval = [t for t in train if t.source != "mbpp"]
-    assert len(mbpp) == 24 and {t.language for t in humaneval} == languages and len(humaneval) == 8
+    assert len(mbpp) == 8 and {t.language for t in humaneval} == languages and len(humaneval) == 16
     assert all(fold_of(t.task_id, 2) == 0 for t in humaneval)  # fold A
     assert not {_problem(t.task_id) for t in held} & {_problem(t.task_id) for t in train}
 

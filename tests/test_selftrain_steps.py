@@ -24,7 +24,7 @@ def home(tmp_path, monkeypatch):
 def test_profiles_and_options():
     quick = build_config("quick", {})
     assert (quick.mbpp_tasks, quick.train_per_language, quick.heldout_per_language, quick.n, quick.iterations) == \
-        (24, 1, 8, 8, 3)
+        (8, 2, 8, 8, 3)
     assert quick.tasks == ["mbpp", "multipl-e"] and quick.heldout == ["multipl-e"] and quick.features == "exec"
     full = build_config("full", {"n": 4, "ppo_steps": None})
     assert full.mbpp_tasks == 0 and full.n == 4 and full.ppo_steps == 100  # option > profile > default

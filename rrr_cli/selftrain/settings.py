@@ -31,8 +31,8 @@ class SelfTrainConfig:
     # Training tasks: MBPP train+validation and the HumanEval translations outside the held-out fold.
     tasks: list[str] = field(default_factory=lambda: ["mbpp", "multipl-e"])
     split: str = "train+validation"  # of MBPP (the other sources have no splits)
-    mbpp_tasks: int = 24  # how many MBPP training tasks (0: all)
-    train_per_language: int = 1  # training tasks per language from the other sources (0: all)
+    mbpp_tasks: int = 8  # how many MBPP training tasks (0: all)
+    train_per_language: int = 2  # training tasks per language from the other sources (0: all)
     # Held-out tasks: fold `heldout_fold` of `folds` by problem number (tasks.folds.fold_of), never
     # trained on in any language; folds 0 takes the held-out sources whole.
     heldout: list[str] = field(default_factory=lambda: ["multipl-e"])
