@@ -116,24 +116,23 @@ class SelfTrainConfig:
         return cls(**values).validate()
 
 
-QUICK_SIZING = """How `--profile quick` is sized, and what it measured: it does not yet fit 2 h on 2 cores.
+QUICK_SIZING = """How `--profile quick` is sized, and what it measured: 3 iterations in 82.8 min on 2 cores.
 
-Settings: 24 MBPP + 1 HumanEval task per language for training, 64 held-out tasks (HumanEval fold B,
-8 per language), 8 candidates, 2 PPO steps of 4 rollouts, 2 policy candidates per held-out task.
+Settings: 8 MBPP + 2 HumanEval fold-A tasks per language for training (24 tasks, 16 outside Python),
+64 held-out tasks (HumanEval fold B, 8 per language), 8 candidates, 2 PPO steps of 4 rollouts, 2 policy
+candidates per held-out task.
 
-Measured on a 2-core AMD EPYC (AVX-512, AVX512-BF16, no AMX), run from a fresh cache, wall seconds
-(another job shared the cores during the held-out sampling, iteration 1's sampling and iteration
-2's stages, so these are upper bounds):
-- once: held-out sampling 752, hidden tests 188, the fallback's examples 415: 22.6 min;
-- iteration 1: sampling 885, tests 43, evidence 189, reranker 218 (its trunk's first pass),
-  scoring the held-out candidates 572 (their evidence and trunk states, kept for later iterations),
-  PPO 452, the policy's 128 held-out candidates: sampling 305, tests 68, scoring 364: 51.6 min;
-- iteration 2: sampling from the policy 961, scoring the training candidates 491, the reranker 8
-  and the held-out scoring 6 (states kept), then PPO and the policy's held-out candidates as above.
-So three iterations take about 2 h 45 min here; `--no-ppo` iterations skip PPO and the policy's
-held-out candidates (its iteration 2 took 61.5 min, 48 of them sampling while the PPO run held
-the cores). What to cut next: the policy's held-out scoring (probes per candidate) and the training
-candidates' scoring, which run the trunk on every new text."""
+Measured on a 2-core AMD EPYC (AVX-512, AVX512-BF16, no AMX), from an empty cache, nothing else
+running (run s8, `/usr/bin/time -v`: 1:22:49 wall, peak RSS 10.3 GiB), wall seconds:
+- once: held-out sampling 493, hidden tests 129, the fallback's examples and probes 317: 15.7 min;
+- iteration 1: sampling 166, tests 31, evidence 123, reranker 74, scoring the held-out candidates 475
+  (their evidence and trunk states, kept for later iterations), PPO 345, the policy's 128 held-out
+  candidates: sampling 206, tests 30, scoring 217: 27.8 min;
+- iterations 2 and 3: sampling from the policy 211 / 185, tests 36 / 33, evidence 131 / 111, scoring
+  the training candidates 111 / 98, the reranker and the held-out scoring 3 / 3 (states kept), PPO
+  284 / 244, the policy's held-out candidates 460 / 447: 20.6 / 18.7 min.
+An earlier size (24 MBPP + 1 per language) took about 2 h 45 min with another job on the cores.
+`--no-ppo` iterations skip PPO and the policy's held-out candidates (about 10 min each here)."""
 
 # Profiles fill in the knobs a user did not set; `quick` fits a 2-core CPU (QUICK_SIZING says how),
 # `full` wants a GPU.
