@@ -132,7 +132,7 @@ running (run s8, `/usr/bin/time -v`: 1:22:49 wall, peak RSS 10.3 GiB), wall seco
   the training candidates 111 / 98, the reranker and the held-out scoring 3 / 3 (states kept), PPO
   284 / 244, the policy's held-out candidates 460 / 447: 20.6 / 18.7 min.
 An earlier size (24 MBPP + 1 per language) took about 2 h 45 min with another job on the cores.
-`--no-ppo` iterations skip PPO and the policy's held-out candidates (about 10 min each here)."""
+`--no-ppo` iterations skip PPO and the policy's held-out candidates (run s8-no-ppo's iteration 2: 6.5 min)."""
 
 # Profiles fill in the knobs a user did not set; `quick` fits a 2-core CPU (QUICK_SIZING says how),
 # `full` wants a GPU.
