@@ -16,8 +16,6 @@ the collective calls are the same.
 
 from __future__ import annotations
 
-import atexit
-
 import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence, TypeVar
@@ -81,16 +79,7 @@ def setup() -> World:
         except (RuntimeError, ValueError) as exc:
             raise RrrError(f"cannot join the torch.distributed process group ({backend}): "
                            f"{str(exc).splitlines()[0]}") from None
-        # Left to interpreter exit, gloo's threads can outlive the group and abort the process
-        # ("terminate called without an active exception", exit -6) after the work is done.
-        atexit.register(_leave)
     return place
-
-
-def _leave() -> None:
-    dist = _dist()
-    if dist is not None:
-        dist.destroy_process_group()
 
 
 def device(place: World, requested: str | None) -> str | None:
