@@ -46,3 +46,23 @@ def sandbox_home(tmp_path, monkeypatch):
         pytest.skip(bwrap_problem())
     monkeypatch.setenv("RRR_HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def llama_cpp_model_params():
+    """llama-cpp-python's own `Llama` (the tests' reference) loads models with the parameters rrr's
+    backend uses: on a CPU with AMX both would otherwise crash in llama_decode (see
+    `rrr_cli.generation.llamacpp.model_params`)."""
+    try:
+        import llama_cpp.llama_cpp as bindings
+    except ImportError:
+        yield
+        return
+    from rrr_cli.generation.llamacpp import model_params
+
+    default = bindings.llama_model_default_params
+    bindings.llama_model_default_params = lambda: model_params(bindings, default)
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = default

@@ -340,3 +340,18 @@ def test_sample_candidates_hands_over_windows_and_yields_task_by_task():
     assert backend.calls[2][1] == ("\nclass",)
     assert [(c.task_id, c.sample_id, c.seed) for c in got] == [(f"t{k}", j, 5 + j) for k in range(5) for j in range(2)]
     assert [c.completion for c in got[:2]] == ["05", "06"] and ticks == [1] * 5
+
+
+def test_extra_weight_layouts_are_off_only_where_the_cpu_has_amx():
+    """On a Xeon with AMX-INT8, llama_decode segfaulted with ggml's extra buffer types (AMX and
+    repacked weights); every other CPU keeps llama.cpp's defaults."""
+    from types import SimpleNamespace
+
+    from rrr_cli.generation.llamacpp import model_params
+
+    def fake(info: bytes):
+        return SimpleNamespace(llama_print_system_info=lambda: info,
+                               llama_model_default_params=lambda: SimpleNamespace(use_extra_bufts=True))
+
+    assert model_params(fake(b"CPU : AVX2 = 1 | AMX_INT8 = 1 | REPACK = 1 |")).use_extra_bufts is False
+    assert model_params(fake(b"CPU : AVX2 = 1 | AVX512 = 1 | REPACK = 1 |")).use_extra_bufts is True

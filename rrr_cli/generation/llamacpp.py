@@ -45,6 +45,28 @@ def _llama_cpp():
     return llama_cpp
 
 
+def model_params(ll=None, defaults=None):
+    """llama.cpp's default model parameters, less its extra CPU weight layouts on a CPU with AMX.
+
+    With llama-cpp-python 0.3.36 on a 2-core Xeon with AMX-INT8 (the first such machine this project
+    ran on), every `llama_decode` segfaulted while the weights sat in ggml's extra buffer types (its
+    AMX and repacked layouts); with `use_extra_bufts` off the same models decode. CPUs without AMX keep
+    the defaults, repacked weights included. `defaults`: the function giving llama.cpp's defaults
+    (`ll.llama_model_default_params`).
+    """
+    ll = ll or _llama_cpp()
+    params = (defaults or ll.llama_model_default_params)()
+    if cpu_has_amx(ll):
+        params.use_extra_bufts = False
+    return params
+
+
+def cpu_has_amx(ll=None) -> bool:
+    """Whether llama.cpp's CPU backend found AMX-INT8 on this CPU (and was built to use it)."""
+    ll = ll or _llama_cpp()
+    return b"AMX_INT8 = 1" in ll.llama_print_system_info()
+
+
 class LlamaCppBackend(Backend):
     """A GGUF model loaded with llama.cpp.
 
@@ -84,7 +106,7 @@ class LlamaCppBackend(Backend):
         self._streams = 0
 
         ll.llama_backend_init()
-        params = ll.llama_model_default_params()
+        params = model_params(ll)
         from llama_cpp._utils import suppress_stdout_stderr
 
         with suppress_stdout_stderr(disable=False):
