@@ -70,7 +70,8 @@ def bf16_supported() -> bool:
 
     AVX512-BF16 alone is not enough: on a 2-core Xeon with avx512_bf16 and no AMX the reward model's
     forward took 1.5-1.7x the float32 time under bf16 autocast (`benchmarks/bf16_autocast.py`), and
-    AVX2-only CPUs have no bf16 arithmetic at all. AMX is where oneDNN's bf16 matmuls are fast.
+    AVX2-only CPUs have no bf16 arithmetic at all. With AMX the same forward took 0.49x the float32
+    time (2-core Xeon with AMX-BF16, 8 texts, scores within 0.002).
     """
     torch = _torch()
     if torch.cuda.is_available():
