@@ -12,7 +12,7 @@ import pytest
 
 from rrr_cli.errors import RrrError
 from rrr_cli.generation.base import SamplingParams
-from rrr_cli.generation.llamacpp import _find_stop, _TokenSampler
+from rrr_cli.generation.llamacpp import _draft, _find_stop, _TokenSampler
 
 SMALL_MODEL = "smollm2-135m-instruct"
 
@@ -21,6 +21,17 @@ def test_find_stop_earliest_and_from_start():
     assert _find_stop("abc\ndef\n```", ["```", "\n"], 0) == 3
     assert _find_stop("abc\ndef", ["\n"], 4) is None
     assert _find_stop("abc", [], 0) is None
+
+
+def test_draft_reads_on_after_the_latest_repeat_of_the_last_tokens():
+    # The last four tokens (6 7 8 9) occurred twice before; the latest occurrence is followed by 4 5.
+    assert _draft([1, 6, 7, 8, 9, 2, 3], [6, 7, 8, 9, 4, 5, 6, 7, 8, 9], 2) == [4, 5]
+    # A loop shorter than the draft continues through the draft itself.
+    assert _draft([0], [1, 2, 1, 2, 1, 2], 5) == [1, 2, 1, 2, 1]
+    # Matched in the prompt.
+    assert _draft([5, 6, 7, 8, 42, 43], [9, 5, 6, 7, 8], 3) == [42, 43, 9]
+    assert _draft([1, 2, 3], [4, 5, 2, 3, 4], 3) == []  # only three tokens repeat
+    assert _draft([], [1], 3) == []
 
 
 def _log_softmax(logits):
@@ -235,6 +246,30 @@ def test_logprob_sum_matches_an_independent_evaluation(backend, prompt, small_gg
 
 
 @pytest.mark.model
+def test_drafted_tokens_give_the_same_samples_in_fewer_steps(small_gguf):
+    """A thin batch verifies prompt-lookup drafts: the draws are the sequences' own, so the text is too."""
+    from rrr_cli.generation.llamacpp import LlamaCppBackend
+
+    loop = "1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2,"
+    greedy = SamplingParams(n=1, temperature=0, max_tokens=40)
+    warm = SamplingParams(n=2, temperature=0.7, max_tokens=40, seed=11)
+    runs = {}
+    for max_draft in (0, 3):
+        with LlamaCppBackend(small_gguf, n_ctx=512, threads=1, max_parallel=8, max_draft=max_draft) as engine:
+            runs[max_draft] = (engine.generate([loop], greedy)[0], engine.generate([loop], warm)[0], dict(engine.stats))
+    (plain_greedy, plain_warm, plain), (drafted_greedy, drafted_warm, drafted) = runs[0], runs[3]
+    assert plain["drafted"] == 0 and drafted["accepted"] > 0
+    assert drafted["steps"] < plain["steps"]
+    assert _texts(drafted_greedy) == _texts(plain_greedy)
+    assert "1, 2, 3, 4" in drafted_greedy[0].text
+    # Sampled: the same seeds draw the same tokens while the logits agree (batch numerics may move
+    # a late one), with each token's log-prob recorded as without drafts.
+    for a, b in zip(plain_warm, drafted_warm):
+        assert a.text[:12] == b.text[:12]
+        assert len(b.token_logprobs) == b.n_tokens and sum(b.token_logprobs) == pytest.approx(b.logprob_sum)
+
+
+@pytest.mark.model
 def test_prompt_longer_than_the_context_is_a_clear_error(small_gguf):
     from rrr_cli.generation.llamacpp import LlamaCppBackend
 
@@ -298,7 +333,9 @@ def test_sequences_left_when_others_finish_move_down_and_carry_on_as_alone(small
             pytest.skip("the two greedy replies share every early piece of text")
         steps = []
         decode = engine._decode_batch
-        engine._decode_batch = lambda entries: (steps.append([e[2] for e in entries if e[3]]), decode(entries))[1]
+        # The sequence ids each step decodes (a thin step also feeds drafted tokens of the same ids).
+        engine._decode_batch = lambda entries: (steps.append(sorted({e[2] for e in entries if e[3]})),
+                                                decode(entries))[1]
         try:
             cold = engine.generate(prompts, SamplingParams(n=2, temperature=0.001, max_tokens=24, stop=(stop,)))
         finally:
