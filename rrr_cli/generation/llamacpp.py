@@ -11,9 +11,7 @@ uses `max_parallel` slots (each step evaluates that many tokens at once, cheaper
 the *sequential* path uses one. After each step every live sequence's next token is drawn at once,
 in numpy, from the step's rows of logits (temperature, then top-p; see `_TokenSampler`), each sequence
 from its own generator seeded `seed + j`; each has its own stop strings, token budget and log-prob sum.
-A repeated prompt reuses its cached cells. When the batch thins (the end of a call, where one long
-sample holds a slot for hundreds of steps), the idle width verifies tokens drafted by prompt lookup
-(see `_draft`): the same draws, several tokens per pass over the weights.
+A repeated prompt reuses its cached cells.
 """
 
 from __future__ import annotations
@@ -37,14 +35,6 @@ from rrr_cli.generation.base import Backend, Generation, SamplingParams
 MAX_KV_CELLS = 32768
 # Slots decoded together by default: on a CPU, 16 tokens per step cost little more than 8.
 DEFAULT_PARALLEL = 16
-# Drafting (see `LlamaCppBackend._drafts`): a step with at most DRAFT_WIDTH live sequences feeds each
-# up to MAX_DRAFT tokens that followed an earlier occurrence of its last DRAFT_NGRAM tokens. Measured
-# on HumanEval-Python samples of the default model: the first drafted token was right 76% of the
-# time after a 4-token match (1.8 of 3 accepted), 39% after 3 tokens, 34% after 2; a step of 4 tokens
-# costs 1.4x one of 1 on a 2-core Xeon (2.2x on a 2-core EPYC), 8 tokens 2.1x (3.7x).
-MAX_DRAFT = 3
-DRAFT_NGRAM = 4
-DRAFT_WIDTH = 2
 
 
 def _llama_cpp():
@@ -103,7 +93,6 @@ class LlamaCppBackend(Backend):
         batched: bool = True,
         max_parallel: int = DEFAULT_PARALLEL,
         lora_path: str | os.PathLike | None = None,
-        max_draft: int = MAX_DRAFT,
     ) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -116,7 +105,6 @@ class LlamaCppBackend(Backend):
         self.n_batch = int(n_batch)
         self.batched = batched
         self.max_parallel = max(1, min(int(max_parallel), ll.llama_max_parallel_sequences()))
-        self.max_draft = max(0, int(max_draft))  # 0: never draft
         self._streams = 0
 
         ll.llama_backend_init()
@@ -143,10 +131,8 @@ class LlamaCppBackend(Backend):
         self._chat_formatter = None
         self._pieces: dict[int, bytes | None] = {}  # token -> its text (None: end of generation), as sampled
         # Where sampling's time goes, summed over calls (benchmarks/batched_sampling.py prints it):
-        # prompt tokens evaluated and their seconds; decode steps, tokens sampled and their seconds;
-        # drafted tokens verified, and those accepted.
-        self.stats = {"prompt_tokens": 0, "prompt_s": 0.0, "steps": 0, "sampled_tokens": 0, "decode_s": 0.0,
-                      "drafted": 0, "accepted": 0}
+        # prompt tokens evaluated and their seconds; decode steps, tokens sampled and their seconds.
+        self.stats = {"prompt_tokens": 0, "prompt_s": 0.0, "steps": 0, "sampled_tokens": 0, "decode_s": 0.0}
 
     # ----------------------------------------------------------------- model facts
 
@@ -393,14 +379,12 @@ class LlamaCppBackend(Backend):
     ) -> dict[tuple[int, int], Generation]:
         """Continuous batching: sequences (prompt i, j) in order through `n_slots` slots.
 
-        Each step decodes every live sequence's next token in a single llama_batch. A sequence that
+        Each step decodes one token for every live sequence in a single llama_batch. A sequence that
         finishes frees its slot's cells and the slot takes the next pending sequence at once, so the
         batch stays full across prompts instead of shrinking to the longest sample of one prompt.
         A prompt is evaluated once (all but its last token) into the prompt stream; each of its
         sequences copies those cells and starts by decoding the last token at its own position.
-        When only a few sequences are live, each may also feed up to `max_draft` drafted tokens
-        (`_drafts`), verified against its own draws in the same step. The schedule depends only
-        on the sampled tokens, so seeded runs repeat exactly.
+        The schedule depends only on the sampled tokens, so seeded runs repeat exactly.
         """
         ll = self._ll
         self._ensure_context(per_seq, n_slots)
@@ -419,64 +403,33 @@ class LlamaCppBackend(Backend):
                 self._refill(pending, free, live, encoded, budgets, base_seed, mem, home)
                 self._compact(free, live, mem)
                 order = sorted(live)
-                drafts = self._drafts([live[slot] for slot in order], encoded, n_slots)
-                width = 1 + (len(drafts[0]) if drafts else 0)
-                entries = []
-                for k, slot in enumerate(order):
-                    state = live[slot]
-                    fed = [state.feed] + (drafts[k] if drafts else [])
-                    entries += [(token, state.pos + d, slot, True) for d, token in enumerate(fed)]
                 started = time.perf_counter()
-                self._decode_batch(entries)
+                self._decode_batch([(live[slot].feed, live[slot].pos, slot, True) for slot in order])
                 self.stats["decode_s"] += time.perf_counter() - started
                 self.stats["steps"] += 1
-                # One row of logits per fed token, in batch order: sequence k's rows are
-                # k*width .. k*width+width-1. Drafted positions are verified in rounds, every sequence
-                # still matching its draft drawing its next token from its next row, in numpy.
-                rows = np.ctypeslib.as_array(ll.llama_get_logits(self._ctx), shape=(len(entries), self.n_vocab))
-                sampled: list[list[tuple[int, float]]] = [[] for _ in order]
-                verifying = list(range(len(order)))
-                for d in range(width):
-                    picks = picker.sample(rows[[k * width + d for k in verifying]],
-                                          [live[order[k]].rng for k in verifying])
-                    still = []
-                    for k, pick in zip(verifying, picks):
-                        sampled[k].append(pick)
-                        if d < width - 1 and pick[0] == drafts[k][d]:
-                            still.append(k)
-                    verifying = still
-                    if not verifying:
-                        break
-                for k, slot in enumerate(order):
+                self.stats["sampled_tokens"] += len(order)
+                # One row of logits per live sequence, in batch order: sampled together, in numpy.
+                rows = np.ctypeslib.as_array(ll.llama_get_logits(self._ctx), shape=(len(order), self.n_vocab))
+                picks = picker.sample(rows, [live[slot].rng for slot in order])
+                for slot, (token, logprob) in zip(order, picks):
                     state = live[slot]
-                    if width > 1:
-                        self.stats["drafted"] += width - 1
-                        self.stats["accepted"] += len(sampled[k]) - 1
-                    for token, logprob in sampled[k]:
-                        self.stats["sampled_tokens"] += 1
-                        state.n_tokens += 1
-                        state.logprob_sum += logprob
-                        state.token_logprobs.append(logprob)
-                        state.tokens.append(token)
-                        piece = self._piece(token)
-                        if piece is None:
-                            state.finish = "eos"
-                        else:
-                            state.data += piece
-                            text = state.data.decode("utf-8", errors="ignore")
-                            cut = _find_stop(text, stops, max(0, state.checked - longest_stop))
-                            state.checked = len(text)
-                            if cut is not None:
-                                state.text, state.finish = text[:cut], "stop"
-                            elif state.n_tokens >= state.budget:
-                                state.finish = "length"
-                        if state.finish is not None:
-                            break
-                        state.feed, state.pos = token, state.pos + 1
+                    state.n_tokens += 1
+                    state.logprob_sum += logprob
+                    state.token_logprobs.append(logprob)
+                    piece = self._piece(token)
+                    if piece is None:
+                        state.finish = "eos"
+                    else:
+                        state.data += piece
+                        text = state.data.decode("utf-8", errors="ignore")
+                        cut = _find_stop(text, stops, max(0, state.checked - longest_stop))
+                        state.checked = len(text)
+                        if cut is not None:
+                            state.text, state.finish = text[:cut], "stop"
+                        elif state.n_tokens >= state.budget:
+                            state.finish = "length"
                     if state.finish is None:
-                        if width > 1:
-                            # Cells past the last accepted draft hold rejected tokens: drop them.
-                            ll.llama_memory_seq_rm(mem, slot, state.pos, -1)
+                        state.feed, state.pos = token, state.pos + 1
                         continue
                     done[state.key] = state.result(params.logprobs)
                     ll.llama_memory_seq_rm(mem, slot, -1, -1)
@@ -486,23 +439,6 @@ class LlamaCppBackend(Backend):
             for slot in live:
                 ll.llama_memory_seq_rm(mem, slot, -1, -1)
         return done
-
-    def _drafts(self, states: list[_Sequence], encoded: list[list[int]], n_slots: int) -> list[list[int]] | None:
-        """Equal-length drafts for the live sequences, or None when this step should not draft.
-
-        Drafting pays where a step is so thin that a few more tokens cost little more than one (at
-        most DRAFT_WIDTH live sequences: the end of a call, where one long sample holds a slot for
-        hundreds of steps) and the draft is likely right: every live sequence must have one. All get
-        the same number of tokens, since llama.cpp splits a batch whose streams differ in token count
-        into several passes over the weights.
-        """
-        if self.max_draft < 1 or not states or len(states) > DRAFT_WIDTH:
-            return None
-        size = min(self.max_draft, n_slots // len(states) - 1, *(s.budget - s.n_tokens - 1 for s in states))
-        if size < 1:
-            return None
-        drafts = [_draft(encoded[s.key[0]], s.tokens, size) for s in states]
-        return drafts if all(drafts) else None
 
     def _refill(self, pending, free, live, encoded, budgets, base_seed, mem, home) -> None:
         """Start pending sequences in the free slots (lowest first), in (prompt, j) order."""
@@ -573,7 +509,7 @@ class _Sequence:
     """Decoding state of one sampled sequence."""
 
     __slots__ = ("data", "text", "checked", "n_tokens", "logprob_sum", "token_logprobs", "finish",
-                 "key", "budget", "rng", "feed", "pos", "tokens")
+                 "key", "budget", "rng", "feed", "pos")
 
     def __init__(self) -> None:
         self.key = (0, 0)  # (prompt index, sample index j)
@@ -587,7 +523,6 @@ class _Sequence:
         self.n_tokens = 0
         self.logprob_sum = 0.0
         self.token_logprobs: list[float] = []
-        self.tokens: list[int] = []  # sampled so far
         self.finish: str | None = None
 
     def result(self, logprobs: bool) -> Generation:
@@ -673,28 +608,6 @@ class _TokenSampler:
         size = min(int(np.searchsorted(cumulative, target)) + 1, len(ids))
         at = int(np.searchsorted(cumulative[:size], rng.random() * cumulative[size - 1], side="right"))
         return int(ids[min(at, size - 1)])
-
-
-def _draft(prompt: list[int], sampled: list[int], size: int) -> list[int]:
-    """`size` tokens that may come next, by prompt lookup (empty when the last tokens never occurred).
-
-    The last DRAFT_NGRAM tokens of prompt + sampled text are looked up where they occurred before (the
-    latest occurrence); what followed them there is the draft, read on through the draft itself, so a
-    loop of any period continues. Code repeats itself (names, signatures, the prompt's own lines) and
-    a sample that runs to its token budget is usually a loop.
-    """
-    text = prompt + sampled
-    n = DRAFT_NGRAM
-    if len(text) <= n:
-        return []
-    tail = text[-n:]
-    for end in range(len(text) - 2, n - 2, -1):
-        if text[end] == tail[-1] and text[end - n + 1 : end + 1] == tail:
-            out = text[:]
-            for k in range(size):
-                out.append(out[end + 1 + k])
-            return out[len(text):]
-    return []
 
 
 @functools.lru_cache(maxsize=1)
