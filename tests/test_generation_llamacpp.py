@@ -245,6 +245,27 @@ def test_logprob_sum_matches_an_independent_evaluation(backend, prompt, small_gg
 
 
 @pytest.mark.model
+def test_pooled_states_are_each_completions_mean_final_state_after_the_prefix(backend):
+    """Completions pooled together after a shared prefix: each as pooled alone, in order, and distinct."""
+    prefix = backend.tokenize('def add(a, b):\n    """Add two numbers."""\n')
+    completions = [backend.tokenize("    return a + b\n"), backend.tokenize("    return a - b  # wrong\n"),
+                   backend.tokenize("    pass\n")]
+    together = backend.pooled_states(prefix, completions)
+    alone = [backend.pooled_states(prefix, [c])[0] for c in completions]
+    hidden = backend._ll.llama_model_n_embd(backend._model)
+
+    def cosine(a, b):
+        return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+    assert [s.shape for s in together] == [(hidden,)] * 3 and all(s.dtype == np.float32 for s in together)
+    assert all(cosine(t, a) > 0.999 for t, a in zip(together, alone))
+    assert cosine(together[0], together[2]) < 0.99  # another completion, another state
+    # Without the prefix the same text pools to something else: the prefix's cells were read.
+    assert cosine(backend.pooled_states([], completions[:1])[0], together[0]) < 0.999
+    assert backend.pooled_states(prefix, []) == []
+
+
+@pytest.mark.model
 def test_prompt_longer_than_the_context_is_a_clear_error(small_gguf):
     from rrr_cli.generation.llamacpp import LlamaCppBackend
 
@@ -284,6 +305,26 @@ def test_many_prompts_share_the_slots_and_keep_their_own_seeds_and_stops(small_g
             assert "\n\n" not in g.text and "()" not in g.text
             assert 0 < g.n_tokens <= 20 and len(g.token_logprobs) == g.n_tokens
             assert g.finish_reason in ("stop", "eos") or g.n_tokens == 20
+
+
+@pytest.mark.model
+def test_each_prompt_comes_back_as_soon_as_its_last_sequence_ends(small_gguf):
+    """`generate_stream` hands a prompt over while later prompts still sample, with what `generate` gives."""
+    from rrr_cli.generation.llamacpp import LlamaCppBackend
+
+    asks = ["Say hi.", "Write a Python function that reverses a string.", "Say bye.", "Name a colour."]
+    params = SamplingParams(n=2, temperature=0.7, max_tokens=24, seed=3)
+    with LlamaCppBackend(small_gguf, n_ctx=512, threads=1, max_parallel=2) as engine:
+        prompts = [engine.render_chat([{"role": "user", "content": a}]) for a in asks]
+        whole = engine.generate(prompts, params)
+        steps_at = []
+        streamed = {}
+        for index, row in engine.generate_stream(prompts, params):
+            steps_at.append(engine.stats["steps"])
+            streamed[index] = row
+    assert sorted(streamed) == [0, 1, 2, 3] and [streamed[i] for i in range(4)] == whole
+    # Two slots for eight sequences: the first prompt was back long before the call's last step.
+    assert steps_at[0] < steps_at[-1]
 
 
 @pytest.mark.model
@@ -350,6 +391,41 @@ def test_sample_candidates_hands_over_windows_and_yields_task_by_task():
     assert backend.calls[2][1] == ("\nclass",)
     assert [(c.task_id, c.sample_id, c.seed) for c in got] == [(f"t{k}", j, 5 + j) for k in range(5) for j in range(2)]
     assert [c.completion for c in got[:2]] == ["05", "06"] and ticks == [1] * 5
+
+
+def test_sample_candidates_puts_streamed_tasks_back_in_order():
+    """A backend that hands tasks back as they finish (here 2, 0, 1): candidates still come out in task
+    order, each task as soon as it and every task before it are done."""
+    from rrr_cli.generation.base import Backend, Generation
+    from rrr_cli.generation.sampling import sample_candidates
+    from rrr_cli.records import Task
+
+    class Streamer(Backend):
+        prompt_window = 8
+        name, model_name = "stream", "stream"
+
+        def __init__(self):
+            self.handed = []
+
+        def generate(self, prompts, params):
+            raise AssertionError("sample_candidates should stream")
+
+        def generate_stream(self, prompts, params):
+            for index in (2, 0, 1):
+                self.handed.append(index)
+                yield index, [Generation(text=f"#{index}.{j}", n_tokens=index + 1) for j in range(params.n)]
+
+        def render_chat(self, messages):
+            return messages[-1]["content"]
+
+    tasks = [Task(task_id=f"t{k}", language="python", prompt=f"def f{k}():\n", tests="", stop_tokens=["\ndef"],
+                  entry_point=f"f{k}") for k in range(3)]
+    backend, seen = Streamer(), []
+    for candidate in sample_candidates(tasks, backend, SamplingParams(n=2, seed=0), "completion"):
+        seen.append((candidate.task_id, candidate.sample_id, list(backend.handed)))
+    assert [(t, j) for t, j, _ in seen] == [("t0", 0), ("t0", 1), ("t1", 0), ("t1", 1), ("t2", 0), ("t2", 1)]
+    assert seen[0][2] == [2, 0]  # task 0 came out once handed back, before task 1 was done
+    assert seen[2][2] == [2, 0, 1]
 
 
 def test_extra_weight_layouts_are_off_only_where_the_cpu_has_amx():

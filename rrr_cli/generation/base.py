@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,16 @@ class Backend(ABC):
         the same (prompt, seed) pair gives the same text whatever N was asked for, where the backend
         allows it.
         """
+
+    def generate_stream(self, prompts: list[str], params: SamplingParams) -> Iterator[tuple[int, list[Generation]]]:
+        """`generate`, each prompt's generations as (prompt index, generations) once they are done.
+
+        Optional capability: a backend that finishes prompts while others are still sampling yields
+        each as soon as its last sequence ends, in the order they end, so the caller can hand a long
+        run of prompts over in one call (no thin batch between calls) and still stream results out.
+        The default generates them all, then yields them in order.
+        """
+        yield from enumerate(self.generate(prompts, params))
 
     @abstractmethod
     def render_chat(self, messages: list[dict[str, str]]) -> str:

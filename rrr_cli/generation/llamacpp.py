@@ -24,6 +24,7 @@ import os
 import time
 from collections import deque
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -78,9 +79,11 @@ class LlamaCppBackend(Backend):
     """
 
     name = "llama.cpp"
-    # Tasks `sample_candidates` hands over per call: enough to keep the slots full between tasks,
-    # few enough that candidates stream out steadily and an interrupted run loses little.
-    prompt_window = 10
+    # Tasks `sample_candidates` hands over per call. Each task comes back as soon as it is done
+    # (`generate_stream`), so the window only bounds what an interrupted run loses and the tasks
+    # whose prompt sizes the KV cache; each call ends in a thin batch (the last long samples alone),
+    # which a long window pays once instead of every 10 tasks.
+    prompt_window = 40
 
     def __init__(
         self,
@@ -212,6 +215,13 @@ class LlamaCppBackend(Backend):
         Batched, up to `max_parallel` sequences decode together, drawn from every prompt of the call
         in order: when one finishes, its slot takes the next (prompt, j). Sequential, one at a time.
         """
+        results: list[list[Generation]] = [[] for _ in prompts]
+        for i, row in self.generate_stream(prompts, params):
+            results[i] = row
+        return results
+
+    def generate_stream(self, prompts: list[str], params: SamplingParams) -> Iterator[tuple[int, list[Generation]]]:
+        """`generate`, yielding each prompt's generations as its last sequence finishes."""
         encoded = [self._prompt_tokens(prompt) for prompt in prompts]
         # Greedy decoding gives every sequence the same text: decode one per prompt, repeat it.
         count = 1 if params.is_greedy else params.n
@@ -220,14 +230,10 @@ class LlamaCppBackend(Backend):
         slots = self.max_parallel if self.batched else 1
         # Bound the KV cache (one stream per slot plus one holding the current prompt).
         slots = max(1, min(slots, MAX_KV_CELLS // per_seq - 1))
-        done = self._run(encoded, budgets, count, params, slots, per_seq)
-        results = []
-        for i in range(len(prompts)):
-            row = [done[i, j] for j in range(count)]
+        for i, row in self._run(encoded, budgets, count, params, slots, per_seq):
             if count < params.n:
                 row = [dataclasses.replace(row[0], token_logprobs=list(row[0].token_logprobs)) for _ in range(params.n)]
-            results.append(row)
-        return results
+            yield i, row
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
         tokens = self.tokenize(prompt)
@@ -274,6 +280,80 @@ class LlamaCppBackend(Backend):
             return n_tokens, time.perf_counter() - wall, time.process_time() - cpu
         finally:
             ll.llama_memory_seq_rm(mem, 0, -1, -1)
+
+    def pooled_states(self, prefix: list[int], completions: list[list[int]]) -> list[np.ndarray]:
+        """Each completion's mean final (normed) hidden state over its tokens, after `prefix`.
+
+        The reward model's pooled state (`RewardModelSettings.pooling = "mean"`) from the weights this
+        backend already holds, through a second llama.cpp context with embeddings on (its own KV cache,
+        one stream shared by all sequences): the prefix is evaluated once, every completion follows it
+        as its own sequence, as many per llama_decode as `n_batch` holds. float32 rows of the model's
+        hidden size, in the order of `completions`.
+        """
+        ll = self._ll
+        if not completions:
+            return []
+        cells = len(prefix) + sum(len(c) for c in completions) + 1
+        ctx = self._embedding_context(cells, len(completions) + 1)
+        mem = ll.llama_get_memory(ctx)
+        ll.llama_memory_clear(mem, True)
+        size = ll.llama_model_n_embd(self._model)
+        main, self._ctx = self._ctx, ctx  # _decode_batch decodes into self._ctx
+        try:
+            # An embeddings context outputs every token anyway (llama.cpp overrides the flags, and says so).
+            for start in range(0, len(prefix), self.n_batch):
+                self._decode_batch([(t, start + k, 0, True) for k, t in enumerate(prefix[start:start + self.n_batch])])
+            sums = [np.zeros(size, dtype=np.float64) for _ in completions]
+            entries = []
+            for seq, tokens in enumerate(completions, start=1):
+                if prefix:
+                    ll.llama_memory_seq_cp(mem, 0, seq, -1, -1)
+                entries += [(t, len(prefix) + k, seq, True) for k, t in enumerate(tokens)]
+            for start in range(0, len(entries), self.n_batch):
+                chunk = entries[start:start + self.n_batch]
+                self._decode_batch(chunk)
+                for row, (_, _, seq, _) in enumerate(chunk):
+                    sums[seq - 1] += np.ctypeslib.as_array(ll.llama_get_embeddings_ith(ctx, row), shape=(size,))
+        finally:
+            self._ctx = main
+            ll.llama_memory_clear(mem, True)
+        return [(total / max(len(tokens), 1)).astype(np.float32) for total, tokens in zip(sums, completions)]
+
+    def _embedding_context(self, cells: int, sequences: int):
+        """The context `pooled_states` decodes in: embeddings on, no pooling (one row per token), one
+        KV stream for every sequence (a shared prefix is stored once), kept while it is big enough."""
+        ll = self._ll
+        held = getattr(self, "_embd", None)
+        cells = -(-cells // 256) * 256
+        if held is not None and held[1] >= cells and held[2] >= sequences:
+            return held[0]
+        self._free_embedding_context()
+        cp = ll.llama_context_default_params()
+        cp.n_ctx = cells
+        cp.n_batch = cp.n_ubatch = self.n_batch
+        cp.n_seq_max = max(sequences, 1)
+        cp.kv_unified = True
+        cp.embeddings = True
+        cp.pooling_type = ll.LLAMA_POOLING_TYPE_NONE
+        cp.flash_attn_type = ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        cp.n_threads = cp.n_threads_batch = self.threads
+        cp.no_perf = True
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=False):
+            ctx = ll.llama_init_from_model(self._model, cp)
+        if not ctx:
+            raise RrrError(f"llama.cpp could not create an embeddings context of {cells} tokens (out of memory?)")
+        self._embd = (ctx, cells, cp.n_seq_max)
+        if getattr(self, "_batch", None) is None:
+            self._batch = ll.llama_batch_init(max(self.n_batch, self.max_parallel), 0, 1)
+        return ctx
+
+    def _free_embedding_context(self) -> None:
+        held = getattr(self, "_embd", None)
+        if held is not None:
+            self._ll.llama_free(held[0])
+            self._embd = None
 
     def _ensure_context(self, per_seq: int, n_slots: int) -> None:
         """A context with `n_slots` sequence streams plus one for the prompt, each of `per_seq` cells.
@@ -376,7 +456,7 @@ class LlamaCppBackend(Backend):
         params: SamplingParams,
         n_slots: int,
         per_seq: int,
-    ) -> dict[tuple[int, int], Generation]:
+    ) -> Iterator[tuple[int, list[Generation]]]:
         """Continuous batching: sequences (prompt i, j) in order through `n_slots` slots.
 
         Each step decodes one token for every live sequence in a single llama_batch. A sequence that
@@ -384,7 +464,8 @@ class LlamaCppBackend(Backend):
         batch stays full across prompts instead of shrinking to the longest sample of one prompt.
         A prompt is evaluated once (all but its last token) into the prompt stream; each of its
         sequences copies those cells and starts by decoding the last token at its own position.
-        The schedule depends only on the sampled tokens, so seeded runs repeat exactly.
+        The schedule depends only on the sampled tokens, so seeded runs repeat exactly. Yields
+        (prompt index, its generations by j) as each prompt's last sequence finishes.
         """
         ll = self._ll
         self._ensure_context(per_seq, n_slots)
@@ -397,6 +478,7 @@ class LlamaCppBackend(Backend):
         free = list(range(n_slots))
         live: dict[int, _Sequence] = {}
         done: dict[tuple[int, int], Generation] = {}
+        left = [count] * len(encoded)  # sequences of each prompt not yet finished
         picker = _TokenSampler(params, n_slots, self.n_vocab)
         try:
             while pending or live:
@@ -435,10 +517,13 @@ class LlamaCppBackend(Backend):
                     ll.llama_memory_seq_rm(mem, slot, -1, -1)
                     del live[slot]
                     free.append(slot)
+                    i = state.key[0]
+                    left[i] -= 1
+                    if not left[i]:
+                        yield i, [done.pop((i, j)) for j in range(count)]
         finally:
             for slot in live:
                 ll.llama_memory_seq_rm(mem, slot, -1, -1)
-        return done
 
     def _refill(self, pending, free, live, encoded, budgets, base_seed, mem, home) -> None:
         """Start pending sequences in the free slots (lowest first), in (prompt, j) order."""
@@ -490,6 +575,7 @@ class LlamaCppBackend(Backend):
         if ll is None:
             return
         self._free_context()
+        self._free_embedding_context()
         if getattr(self, "_batch", None) is not None:
             ll.llama_batch_free(self._batch)
             self._batch = None

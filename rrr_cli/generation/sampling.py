@@ -34,27 +34,40 @@ def sample_candidates(
     Candidate j of a task is sampled with seed `params.seed + j` and carries that seed, its token
     count and the sum and mean of its tokens' log-probabilities. A backend that batches across prompts
     (`Backend.prompt_window`, default 1) gets up to that many consecutive tasks with the same
-    stop strings per `generate` call, so its batch stays full between tasks; candidates still come
-    out task by task, in order, and progress moves once per task. Each candidate's `extra` carries
-    `task_sampling_s`, its task's share of the call's wall time, in proportion to the tokens its
-    task's candidates took (a batched call samples its tasks together: no task has a time of its own).
+    stop strings per call, so its batch stays full between tasks; it hands each task back as its
+    last candidate ends (`Backend.generate_stream`), and candidates still come out task by task, in
+    order, as soon as a task and every task before it are done; progress moves once per task. Each
+    candidate's `extra` carries `task_sampling_s`, its task's share of the call's wall time: the time
+    since the call's previous hand-over, shared by tokens among the tasks that come out with it (a
+    batched call samples its tasks together: no task has a time of its own).
     """
     check_style(prompt_style)
     size = max(1, int(backend.prompt_window))
     for window, task_params in _windows(tasks, params, prompt_style, size):
         prompts = [render_prompt(task, backend, prompt_style) for task in window]
-        started = time.monotonic()
-        rows = backend.generate(prompts, task_params)
-        elapsed = time.monotonic() - started
-        tokens = [max(sum(g.n_tokens for g in generations), 1) for generations in rows]
-        for task, generations, used in zip(window, rows, tokens):
-            share = round(elapsed * used / sum(tokens), 3)
-            for sample_id, generation in enumerate(generations):
-                candidate = _candidate(task, backend, params, style_for(task, prompt_style), sample_id, generation)
-                candidate.extra["task_sampling_s"] = share
-                yield candidate
-            if progress:
-                progress(1)
+        finished: dict[int, list] = {}
+        next_out = 0
+        mark = time.monotonic()
+        for index, generations in backend.generate_stream(prompts, task_params):
+            finished[index] = generations
+            ready = []
+            while next_out in finished:
+                ready.append((window[next_out], finished.pop(next_out)))
+                next_out += 1
+            if not ready:
+                continue
+            now = time.monotonic()
+            elapsed, mark = now - mark, now
+            tokens = [max(sum(g.n_tokens for g in generations), 1) for _, generations in ready]
+            for (task, generations), used in zip(ready, tokens):
+                share = round(elapsed * used / sum(tokens), 3)
+                for sample_id, generation in enumerate(generations):
+                    candidate = _candidate(task, backend, params, style_for(task, prompt_style), sample_id, generation)
+                    candidate.extra["task_sampling_s"] = share
+                    yield candidate
+                if progress:
+                    progress(1)
+            mark = time.monotonic()  # the caller's time with the candidates is not sampling time
 
 
 def _windows(tasks: Iterable[Task], params: SamplingParams, prompt_style: str, size: int):
