@@ -322,6 +322,14 @@ def test_each_prompt_comes_back_as_soon_as_its_last_sequence_ends(small_gguf):
         for index, row in engine.generate_stream(prompts, params):
             steps_at.append(engine.stats["steps"])
             streamed[index] = row
+        # While a call is suspended at a hand-over its sequences hold the slots: another call is refused,
+        # and once the first is closed the model samples again as before.
+        stream = engine.generate_stream(prompts, params)
+        next(stream)
+        with pytest.raises(RrrError, match="one call at a time"):
+            engine.generate(prompts[:1], params)
+        stream.close()
+        assert engine.generate(prompts, params) == whole
     assert sorted(streamed) == [0, 1, 2, 3] and [streamed[i] for i in range(4)] == whole
     # Two slots for eight sequences: the first prompt was back long before the call's last step.
     assert steps_at[0] < steps_at[-1]

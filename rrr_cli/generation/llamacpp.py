@@ -109,6 +109,7 @@ class LlamaCppBackend(Backend):
         self.batched = batched
         self.max_parallel = max(1, min(int(max_parallel), ll.llama_max_parallel_sequences()))
         self._streams = 0
+        self._streaming = False  # a generate_stream call is under way (maybe suspended at a yield)
 
         ll.llama_backend_init()
         params = model_params(ll)
@@ -230,10 +231,19 @@ class LlamaCppBackend(Backend):
         slots = self.max_parallel if self.batched else 1
         # Bound the KV cache (one stream per slot plus one holding the current prompt).
         slots = max(1, min(slots, MAX_KV_CELLS // per_seq - 1))
-        for i, row in self._run(encoded, budgets, count, params, slots, per_seq):
-            if count < params.n:
-                row = [dataclasses.replace(row[0], token_logprobs=list(row[0].token_logprobs)) for _ in range(params.n)]
-            yield i, row
+        if self._streaming:
+            # The suspended call's live sequences hold the context's streams: a second call would
+            # overwrite them. Finish (or close) the first.
+            raise RrrError("this llama.cpp model is still sampling an earlier call; one call at a time")
+        self._streaming = True
+        try:
+            for i, row in self._run(encoded, budgets, count, params, slots, per_seq):
+                if count < params.n:
+                    row = [dataclasses.replace(row[0], token_logprobs=list(row[0].token_logprobs))
+                           for _ in range(params.n)]
+                yield i, row
+        finally:
+            self._streaming = False
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
         tokens = self.tokenize(prompt)
