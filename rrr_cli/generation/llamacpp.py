@@ -131,6 +131,7 @@ class LlamaCppBackend(Backend):
         self.n_ctx_train = ll.llama_model_n_ctx_train(self._model)
         self._ctx = None
         self._ctx_cells = 0
+        self._embd = None  # (context, cells, sequences) of `pooled_states`, made on first use
         self._prefix: list[int] = []  # tokens whose KV cells sequence 0 holds (a prompt minus its last token)
         self._chat_formatter = None
         self._pieces: dict[int, bytes | None] = {}  # token -> its text (None: end of generation), as sampled
@@ -308,11 +309,11 @@ class LlamaCppBackend(Backend):
         mem = ll.llama_get_memory(ctx)
         ll.llama_memory_clear(mem, True)
         size = ll.llama_model_n_embd(self._model)
-        main, self._ctx = self._ctx, ctx  # _decode_batch decodes into self._ctx
         try:
             # An embeddings context outputs every token anyway (llama.cpp overrides the flags, and says so).
             for start in range(0, len(prefix), self.n_batch):
-                self._decode_batch([(t, start + k, 0, True) for k, t in enumerate(prefix[start:start + self.n_batch])])
+                self._decode_batch([(t, start + k, 0, True) for k, t in enumerate(prefix[start:start + self.n_batch])],
+                                   ctx)
             sums = [np.zeros(size, dtype=np.float64) for _ in completions]
             entries = []
             for seq, tokens in enumerate(completions, start=1):
@@ -321,11 +322,10 @@ class LlamaCppBackend(Backend):
                 entries += [(t, len(prefix) + k, seq, True) for k, t in enumerate(tokens)]
             for start in range(0, len(entries), self.n_batch):
                 chunk = entries[start:start + self.n_batch]
-                self._decode_batch(chunk)
+                self._decode_batch(chunk, ctx)
                 for row, (_, _, seq, _) in enumerate(chunk):
                     sums[seq - 1] += np.ctypeslib.as_array(ll.llama_get_embeddings_ith(ctx, row), shape=(size,))
         finally:
-            self._ctx = main
             ll.llama_memory_clear(mem, True)
         return [(total / max(len(tokens), 1)).astype(np.float32) for total, tokens in zip(sums, completions)]
 
@@ -333,10 +333,9 @@ class LlamaCppBackend(Backend):
         """The context `pooled_states` decodes in: embeddings on, no pooling (one row per token), one
         KV stream for every sequence (a shared prefix is stored once), kept while it is big enough."""
         ll = self._ll
-        held = getattr(self, "_embd", None)
         cells = -(-cells // 256) * 256
-        if held is not None and held[1] >= cells and held[2] >= sequences:
-            return held[0]
+        if self._embd is not None and self._embd[1] >= cells and self._embd[2] >= sequences:
+            return self._embd[0]
         self._free_embedding_context()
         cp = ll.llama_context_default_params()
         cp.n_ctx = cells
@@ -355,8 +354,7 @@ class LlamaCppBackend(Backend):
         if not ctx:
             raise RrrError(f"llama.cpp could not create an embeddings context of {cells} tokens (out of memory?)")
         self._embd = (ctx, cells, cp.n_seq_max)
-        if getattr(self, "_batch", None) is None:
-            self._batch = ll.llama_batch_init(max(self.n_batch, self.max_parallel), 0, 1)
+        self._ensure_batch()
         return ctx
 
     def _free_embedding_context(self) -> None:
@@ -406,9 +404,12 @@ class LlamaCppBackend(Backend):
         self._ctx_cells = cells
         self._streams = streams
         self._prefix = []
+        self._ensure_batch()
+
+    def _ensure_batch(self) -> None:
+        """The llama_batch every decode fills: room for a prompt chunk or one token per slot."""
         if getattr(self, "_batch", None) is None:
-            n_max = max(self.n_batch, self.max_parallel)
-            self._batch = ll.llama_batch_init(n_max, 0, 1)
+            self._batch = self._ll.llama_batch_init(max(self.n_batch, self.max_parallel), 0, 1)
 
     def _free_context(self) -> None:
         if self._ctx is not None:
@@ -418,8 +419,9 @@ class LlamaCppBackend(Backend):
             self._streams = 0
             self._prefix = []
 
-    def _decode_batch(self, entries: list[tuple[int, int, int, bool]]) -> None:
-        """Decode (token, position, sequence id, want logits) entries as one llama_batch."""
+    def _decode_batch(self, entries: list[tuple[int, int, int, bool]], ctx=None) -> None:
+        """Decode (token, position, sequence id, want logits) entries as one llama_batch, in `ctx`
+        (default: the sampling context)."""
         batch = self._batch
         for i, (token, pos, seq, logits) in enumerate(entries):
             batch.token[i] = token
@@ -428,9 +430,10 @@ class LlamaCppBackend(Backend):
             batch.seq_id[i][0] = seq
             batch.logits[i] = 1 if logits else 0
         batch.n_tokens = len(entries)
-        rc = self._ll.llama_decode(self._ctx, batch)
+        rc = self._ll.llama_decode(self._ctx if ctx is None else ctx, batch)
         if rc != 0:
-            self._prefix = []
+            if ctx is None:
+                self._prefix = []
             raise RrrError(f"llama.cpp decode failed (code {rc}): the context is too small for this request")
 
     def _load_prefix(self, prefix: list[int], mem) -> None:
@@ -669,7 +672,7 @@ class _TokenSampler:
         if n < self.SPLIT_ROWS:
             return self._sample_rows(logits, rngs, 0, n)
         half = (n + 1) // 2
-        first = _helper_thread().submit(self._sample_rows, logits, rngs, 0, half)
+        first = _helper_thread(os.getpid()).submit(self._sample_rows, logits, rngs, 0, half)
         second = self._sample_rows(logits, rngs, half, n)
         return first.result() + second
 
@@ -707,8 +710,9 @@ class _TokenSampler:
 
 
 @functools.lru_cache(maxsize=1)
-def _helper_thread() -> concurrent.futures.ThreadPoolExecutor:
-    """One worker thread for the sampler's second half of rows (made once, on first use)."""
+def _helper_thread(pid: int) -> concurrent.futures.ThreadPoolExecutor:
+    """One worker thread for the sampler's second half of rows, made on first use in process `pid`
+    (a forked child does not inherit the parent's thread, so it gets its own)."""
     return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rrr-sampler")
 
 
