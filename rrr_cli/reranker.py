@@ -239,9 +239,21 @@ class RewardModelSettings:
     # (`ranking.evidence`: examples passed, its behaviour group), computed over `evidence_probes`.
     evidence_inputs: int = 0
     evidence_probes: str = ""
+    # Where the pooled states come from: "trunk", the torch decoder (transformers; LoRA can train it);
+    # "llama.cpp", the base GGUF model as llama.cpp runs it (`LlamaStatesModel`: no trunk is loaded,
+    # and `rrr solve` reads the states from the model it sampled with). Training and scoring agree.
+    states: str = "trunk"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+STATES = ("trunk", "llama.cpp")
+
+
+def check_states(states: str, where: str = "") -> None:
+    if states not in STATES:
+        raise RrrError(f"{where}unknown source of pooled states {states!r} (trunk or llama.cpp)")
 
 
 # --- the head ---------------------------------------------------------------------------------------
@@ -410,7 +422,10 @@ class RewardModel:
         """A fresh reward model: the base trunk, new LoRA adapters on its top layers, a new head."""
         torch = _torch()
         settings = settings or RewardModelSettings()
+        check_states(settings.states)
         info = base_model_info(spec)
+        if settings.states == "llama.cpp":
+            return LlamaStatesModel.fresh(info, settings, seed=seed)
         trunk, tokenizer = load_trunk(info)
         torch.manual_seed(seed)
         head = make_head(trunk.config.hidden_size, settings)
@@ -545,8 +560,12 @@ class RewardModel:
                 if progress:
                     progress(len(chunk))
         if not keys:
-            return torch.zeros((0, self.decoder.config.hidden_size))
+            return torch.zeros((0, self.hidden_size))
         return torch.stack([kept.get(key) for key in keys])
+
+    @property
+    def hidden_size(self) -> int:
+        return self.decoder.config.hidden_size
 
     def pooled_store(self) -> "pooled_states.PooledStates":
         """Where this trunk's pooled states are kept (`rrr_cli.pooled_states`): by base weights,
@@ -661,15 +680,19 @@ class RewardModel:
 
         Any existing reranker at `directory` is replaced only once the new one is complete.
         """
-        from safetensors.torch import save_file
-
         if not hasattr(self.trunk, "save_pretrained") or not hasattr(self.trunk, "peft_config"):
             raise RrrError("this reward model's adapters were merged into the trunk; it cannot be saved")
+        return self._save(directory, manifest, lambda tmp: self.trunk.save_pretrained(tmp / ADAPTER_DIR))
+
+    def _save(self, directory, manifest: dict[str, Any] | None, write_trunk: Callable[[Path], None]) -> Path:
+        """`save`'s atomic write: `write_trunk(tmp)` adds the trunk's part (LoRA adapters, or nothing)."""
+        from safetensors.torch import save_file
+
         target = Path(directory)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            self.trunk.save_pretrained(tmp / ADAPTER_DIR)
+            write_trunk(tmp)
             save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
                       str(tmp / HEAD_FILE))
             data = {
@@ -706,34 +729,133 @@ class RewardModel:
         The base model is found from the manifest (its spec, then its recorded path) and must have
         the recorded sha256 unless `check_base` is false.
         """
-        from peft import PeftModel
-        from safetensors.torch import load_file
-
-        torch = _torch()
         directory = Path(directory)
         manifest = read_manifest(directory)
         base = manifest.get("base_model") or {}
         saved = {"pooling": "last", **(manifest.get("settings") or {})}  # saved before pooling was a setting
         settings = RewardModelSettings(**{k: v for k, v in saved.items()
                                           if k in RewardModelSettings.__dataclass_fields__})
+        check_states(settings.states, f"{directory / MANIFEST}: ")
         info = _find_base(base, directory)
         if check_base and base.get("sha256") and info.sha256 != base["sha256"]:
             raise RrrError(f"{directory}: base model {info.path} does not match the one this reranker "
                            f"was trained on (sha256 {info.sha256[:12]}… != {base['sha256'][:12]}…)")
+        if settings.states == "llama.cpp":
+            return LlamaStatesModel.load_head(directory, info, settings, manifest)
+        from peft import PeftModel
+
         trunk, tokenizer = load_trunk(info)
         try:
             trunk = PeftModel.from_pretrained(trunk, directory / ADAPTER_DIR)
         except (OSError, ValueError, KeyError) as exc:
             raise RrrError(f"{directory}: cannot load the reranker's adapters: {exc}") from None
-        head = make_head(trunk.get_base_model().config.hidden_size, settings)
-        try:
-            head.load_state_dict(load_file(str(directory / HEAD_FILE)))
-        except (OSError, RuntimeError) as exc:
-            raise RrrError(f"{directory}: cannot load the reranker's head: {exc}") from None
+        head = _load_head(directory, make_head(trunk.get_base_model().config.hidden_size, settings))
         model = cls(trunk, tokenizer, head, info, settings, manifest=manifest, device=device)
         if merge:
             model.merge_adapters()
         return model
+
+
+def _load_head(directory: Path, head):
+    """`head` with the weights saved in `directory`."""
+    from safetensors.torch import load_file
+
+    try:
+        head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    except (OSError, RuntimeError) as exc:
+        raise RrrError(f"{directory}: cannot load the reranker's head: {exc}") from None
+    return head
+
+
+class LlamaStatesModel(RewardModel):
+    """A reward model whose pooled states come from the base GGUF model as llama.cpp runs it
+    (`settings.states = "llama.cpp"`), the head alone trained: no torch trunk, no transformers.
+
+    A saved one is its head and manifest (kilobytes). The states are those of
+    `LlamaCppBackend.pooled_states` on llama.cpp's own tokens of prompt + completion + end token, from
+    the process's open backend on the same file when there is one (`LlamaCppBackend.shared`: `rrr
+    solve` scores with the model it sampled with, no second load), and are kept like the trunk's
+    (`pooled_states`, in a store of their own). Training computes them the same way, so a head is
+    scored on the states it was fitted on."""
+
+    PROMPTS_PER_CALL = 32  # completions of one prompt evaluated after it in one `pooled_states` call
+
+    def __init__(self, head, base: BaseModelInfo, settings: RewardModelSettings,
+                 manifest: dict[str, Any] | None = None, hidden: int = 0):
+        torch = _torch()
+        if base.format != "gguf":
+            raise RrrError(f"{base.path}: llama.cpp states need a GGUF base model (this one is a {base.format} folder)")
+        if settings.pooling != "mean" or settings.trainable_layers:
+            raise RrrError("llama.cpp states are mean-pooled final states of a frozen model "
+                           "(pooling mean, no trainable layers)")
+        self.trunk = torch.nn.Module()  # nothing of the model trains or is held here
+        self.decoder = None
+        self.tokenizer = None
+        self.head = head
+        self.base = base
+        self.settings = settings
+        self.manifest = manifest or {}
+        self.device = "cpu"
+        self.use_bf16 = False
+        self.split = 0
+        self._hidden = hidden
+        self._backend = None
+
+    @classmethod
+    def fresh(cls, info: BaseModelInfo, settings: RewardModelSettings, seed: int = 0) -> "LlamaStatesModel":
+        _torch().manual_seed(seed)
+        model = cls(None, info, settings)
+        model.head = make_head(model.hidden_size, settings)
+        return model
+
+    @classmethod
+    def load_head(cls, directory: Path, info: BaseModelInfo, settings: RewardModelSettings,
+                  manifest: dict[str, Any]) -> "LlamaStatesModel":
+        model = cls(None, info, settings, manifest=manifest)
+        model.head = _load_head(directory, make_head(model.hidden_size, settings))
+        return model
+
+    @property
+    def backend(self):
+        if self._backend is None:
+            from rrr_cli.generation.llamacpp import LlamaCppBackend
+
+            self._backend = LlamaCppBackend.shared(self.base.path, model_name=self.base.spec)
+        return self._backend
+
+    @property
+    def hidden_size(self) -> int:
+        if not self._hidden:
+            self._hidden = self.backend.hidden_size
+        return self._hidden
+
+    @property
+    def frozen(self) -> bool:
+        return True
+
+    def encode(self, prompt: str, completion: str) -> Encoded:
+        """The prompt's tokens, then the completion's and the end token: tokenized apart, so every
+        candidate of a task shares the prompt's tokens (and its one evaluation)."""
+        start = len(prompt_ids := self.backend.tokenize(prompt, special=False)) if prompt else 0
+        ids = (prompt_ids if prompt else []) + self.backend.tokenize(completion, special=False, bos=not prompt) + [self.backend.eos_token]
+        cut = max(0, len(ids) - self.settings.max_length)
+        start = min(start, len(ids) - 1)
+        return Encoded(ids[cut:], max(0, start - cut))
+
+    def pooled_texts(self, sequences, batch_size: int = 8, progress=None):
+        return super().pooled_texts(sequences, max(batch_size, self.PROMPTS_PER_CALL), progress)
+
+    def pooled_store(self) -> "pooled_states.PooledStates":
+        return pooled_states.store(pooled_states.store_name([self.base.sha256[:16] or "unhashed", "mean", "llama.cpp"]))
+
+    def _pooled_after(self, prefix: list[int], completions: list[list[int]]):
+        import numpy as np
+
+        torch = _torch()
+        return [torch.from_numpy(np.asarray(row, dtype=np.float32)) for row in self.backend.pooled_states(prefix, completions)]
+
+    def save(self, directory: str | os.PathLike, manifest: dict[str, Any] | None = None) -> Path:
+        return self._save(directory, manifest, lambda tmp: None)
 
 
 def _with_lora(trunk, settings: RewardModelSettings):

@@ -294,3 +294,49 @@ def test_validation_without_pairs_or_tasks_reads_as_not_measured_not_nan():
     metrics = EpochMetrics(1, 0.5, 0.75, _pairwise_accuracy([], {}), reranked_at_1_mean([], []), 1.0)
     assert json.loads(json.dumps(metrics.__dict__, allow_nan=False))["val_pairwise_accuracy"] is None
     assert "val" not in metrics.describe()
+
+
+@pytest.mark.model
+def test_a_llama_cpp_states_reranker_is_its_head_alone_and_reads_the_open_model(pulled_model, home):
+    """`states = "llama.cpp"`: no torch trunk; the saved reranker is a head and a manifest; loaded, it
+    reads its states from the process's open llama.cpp model on the same file, as they were trained."""
+    import numpy as np
+
+    from rrr_cli.generation.llamacpp import LlamaCppBackend
+    from rrr_cli.reranker import LlamaStatesModel
+
+    config = RewardTrainingConfig(model_name_or_path=str(pulled_model), num_train_epochs=2, projection=4,
+                                  confidence=False, states="llama.cpp", validation_fraction=0.25, seed=0)
+    config.check()
+    result, directory = train_and_save(toy_pairs(tasks=8), config, name="heads")
+    assert isinstance(result.model, LlamaStatesModel)
+    assert sorted(p.name for p in directory.iterdir()) == ["head.safetensors", "manifest.json"]
+    assert read_manifest(directory)["settings"]["states"] == "llama.cpp"
+
+    opened = LlamaCppBackend(pulled_model)  # as `rrr solve` holds the model it sampled with
+    loaded = RewardModel.load(directory)
+    assert isinstance(loaded, LlamaStatesModel) and loaded.backend is opened
+    assert not list(loaded.trunk.parameters())
+    texts = [("def g(x):\n", "    return x * 2\n"), ("def g(x):\n", "    return x // 2\n"), ("", "print(1)\n")]
+    trained = result.model.score_texts(texts)
+    assert loaded.score_texts(texts) == pytest.approx(trained, abs=1e-5)
+    # The states are llama.cpp's mean over the completion and its end token, after the prompt.
+    encoded = loaded.encode(*texts[0])
+    assert encoded[-1] == opened.eos_token and encoded[:encoded.start] == opened.tokenize("def g(x):\n", special=False)
+    state = opened.pooled_states(list(encoded[:encoded.start]), [list(encoded[encoded.start:])])[0]
+    with torch.no_grad():
+        head = loaded.head_scores(torch.as_tensor(np.stack([state])))
+    assert float(head[0]) == pytest.approx(trained[0], abs=1e-3)
+
+
+def test_states_come_from_the_trunk_or_llama_cpp_and_nothing_else(base):
+    with pytest.raises(RrrError, match="unknown source of pooled states"):
+        RewardTrainingConfig(states="onnx").check()
+    with pytest.raises(RrrError, match="head alone"):
+        RewardTrainingConfig(states="llama.cpp", trainable_layers=1).check()
+    with pytest.raises(RrrError, match="GGUF base"):
+        RewardModel.from_base(str(base), RewardModelSettings(trainable_layers=0, states="llama.cpp"))
+    from rrr_cli.commands.train_reranker import _states
+
+    assert _states("auto", str(base), 0) == "trunk" and _states("auto", str(base), 2) == "trunk"
+    assert _states("llama.cpp", str(base), 0) == "llama.cpp"

@@ -31,6 +31,10 @@ def command(
                                            "each candidate showed (examples passed, builds, its behaviour group "
                                            "on probes; needs CANDIDATES VERDICTS); text: the paper's reward model, "
                                            "text and log-probs only (default: exec, text with --pairs)."),
+    states: str = typer.Option("auto", "--states", help="Where the head's pooled states come from: llama.cpp "
+                               "(the GGUF model as it samples; `rrr solve` then loads no second model), trunk "
+                               "(the torch decoder; needed for --trainable-layers), or auto: llama.cpp for a GGUF "
+                               "base with the head alone, else trunk."),
     max_length: int = typer.Option(512, "--max-length", help="Most tokens of prompt + completion."),
     batch_size: int = typer.Option(16, "--batch-size", help="Pairs per optimiser step."),
     learning_rate: float = typer.Option(2e-4, "--learning-rate", help="LoRA learning rate."),
@@ -69,7 +73,8 @@ def command(
                                   trainable_layers=trainable_layers, projection=projection,
                                   confidence=confidence, max_length=max_length,
                                   per_device_train_batch_size=batch_size, learning_rate=learning_rate,
-                                  validation_fraction=validation_fraction, seed=seed)
+                                  validation_fraction=validation_fraction, seed=seed,
+                                  states=_states(states, base_model, trainable_layers))
     config.check()
     val_tasks = None
     evidence = None
@@ -112,6 +117,17 @@ def command(
         _record_versus_fallback(directory, result.model, cands, verdict_list, {t.task_id for t in val_tasks})
     if main:
         print(directory)
+
+
+def _states(states: str, base_model: str | None, trainable_layers: int) -> str:
+    """`--states auto`: llama.cpp where the base is a GGUF file and only the head trains."""
+    if states != "auto":
+        return states
+    if trainable_layers:
+        return "trunk"
+    from rrr_cli.reranker import base_model_info
+
+    return "llama.cpp" if base_model_info(base_model).format == "gguf" else "trunk"
 
 
 def _train(training, config, name, val_tasks, data, evidence, main):

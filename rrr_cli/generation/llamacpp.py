@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import os
 import time
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import Iterator
@@ -68,6 +69,10 @@ def cpu_has_amx(ll=None) -> bool:
     """Whether llama.cpp's CPU backend found AMX-INT8 on this CPU (and was built to use it)."""
     ll = ll or _llama_cpp()
     return b"AMX_INT8 = 1" in ll.llama_print_system_info()
+
+
+# The process's open backends by model file (`LlamaCppBackend.shared`); a closed or dropped one leaves.
+_OPEN: "weakref.WeakValueDictionary[str, LlamaCppBackend]" = weakref.WeakValueDictionary()
 
 
 class LlamaCppBackend(Backend):
@@ -138,6 +143,8 @@ class LlamaCppBackend(Backend):
         # Where sampling's time goes, summed over calls (benchmarks/batched_sampling.py prints it):
         # prompt tokens evaluated and their seconds; decode steps, tokens sampled and their seconds.
         self.stats = {"prompt_tokens": 0, "prompt_s": 0.0, "steps": 0, "sampled_tokens": 0, "decode_s": 0.0}
+        if lora_path is None:
+            _OPEN[str(path.resolve())] = self
 
     # ----------------------------------------------------------------- model facts
 
@@ -153,17 +160,37 @@ class LlamaCppBackend(Backend):
                 return buf.value.decode("utf-8", errors="replace")
             size = n + 1
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of `text`, with BOS where the model wants one; special tokens are parsed."""
+    @classmethod
+    def shared(cls, model_path: str | os.PathLike, **options) -> "LlamaCppBackend":
+        """This process's open backend on `model_path` (no adapter), or a new one: a reward model
+        reads its pooled states from the model `rrr solve` sampled with instead of loading it again."""
+        key = str(Path(model_path).resolve())
+        found = _OPEN.get(key)
+        if found is not None and found._model:
+            return found
+        return cls(model_path, **options)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self._ll.llama_model_n_embd(self._model))
+
+    @property
+    def eos_token(self) -> int:
+        return int(self._ll.llama_vocab_eos(self._vocab))
+
+    def tokenize(self, text: str, special: bool = True, bos: bool = True) -> list[int]:
+        """Token ids of `text`, with BOS where the model wants one (unless `bos` is false: text that
+        follows other text); special tokens are parsed unless `special` is false (a candidate's code is
+        text, whatever it contains)."""
         data = text.encode("utf-8")
-        add_bos = bool(self._ll.llama_vocab_get_add_bos(self._vocab))
+        add_bos = bos and bool(self._ll.llama_vocab_get_add_bos(self._vocab))
         cap = len(data) + 16
         tokens = (self._ll.llama_token * cap)()
-        n = self._ll.llama_tokenize(self._vocab, data, len(data), tokens, cap, add_bos, True)
+        n = self._ll.llama_tokenize(self._vocab, data, len(data), tokens, cap, add_bos, special)
         if n < 0:
             cap = -n
             tokens = (self._ll.llama_token * cap)()
-            n = self._ll.llama_tokenize(self._vocab, data, len(data), tokens, cap, add_bos, True)
+            n = self._ll.llama_tokenize(self._vocab, data, len(data), tokens, cap, add_bos, special)
         if n < 0:
             raise RrrError(f"could not tokenize a prompt of {len(data)} bytes")
         return list(tokens[:n])
@@ -310,10 +337,13 @@ class LlamaCppBackend(Backend):
         ll.llama_memory_clear(mem, True)
         size = ll.llama_model_n_embd(self._model)
         try:
-            # An embeddings context outputs every token anyway (llama.cpp overrides the flags, and says so).
+            # The prefix's states are not read: with embeddings off only the last token of each chunk
+            # goes through the output layer (with them on, llama.cpp outputs every token).
+            ll.llama_set_embeddings(ctx, False)
             for start in range(0, len(prefix), self.n_batch):
-                self._decode_batch([(t, start + k, 0, True) for k, t in enumerate(prefix[start:start + self.n_batch])],
-                                   ctx)
+                chunk = prefix[start:start + self.n_batch]
+                self._decode_batch([(t, start + k, 0, k == len(chunk) - 1) for k, t in enumerate(chunk)], ctx)
+            ll.llama_set_embeddings(ctx, True)
             sums = [np.zeros(size, dtype=np.float64) for _ in completions]
             entries = []
             for seq, tokens in enumerate(completions, start=1):

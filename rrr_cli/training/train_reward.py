@@ -36,8 +36,8 @@ from rrr_cli.errors import RrrError
 from rrr_cli.records import Pair
 from rrr_cli.training import distributed
 from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, pair_logprobs, split_by_task
-from rrr_cli.reranker import (RewardModel, RewardModelSettings, confidence_inputs, extra_inputs,
-                                           fill_confidence)
+from rrr_cli.reranker import (RewardModel, RewardModelSettings, check_states, confidence_inputs, extra_inputs,
+                              fill_confidence)
 
 
 @dataclass
@@ -68,6 +68,7 @@ class RewardTrainingConfig:
     # reward model) and over which probes they were computed; the rows come with the training call.
     evidence_inputs: int = 0
     evidence_probes: str = ""
+    states: str = "trunk"  # where the pooled states come from: the torch trunk or llama.cpp (RewardModelSettings)
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
@@ -82,7 +83,8 @@ class RewardTrainingConfig:
                                    lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
                                    max_length=self.max_length, pooling=self.pooling,
                                    projection=self.projection, confidence=self.confidence,
-                                   evidence_inputs=self.evidence_inputs, evidence_probes=self.evidence_probes)
+                                   evidence_inputs=self.evidence_inputs, evidence_probes=self.evidence_probes,
+                                   states=self.states)
 
     def check(self) -> None:
         for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -93,6 +95,10 @@ class RewardTrainingConfig:
             raise RrrError("learning rates must be positive")
         if self.trainable_layers < 0:
             raise RrrError(f"trainable-layers must be >= 0 (got {self.trainable_layers})")
+        check_states(self.states)
+        if self.states == "llama.cpp" and (self.trainable_layers or self.pooling != "mean"):
+            raise RrrError("llama.cpp states train the head alone on mean-pooled states "
+                           "(use --states trunk for --trainable-layers)")
         if self.projection < 0 or ((self.confidence or self.evidence_inputs) and self.projection < 1):
             raise RrrError("projection must be >= 1 with confidence or evidence inputs, >= 0 without "
                            f"(got {self.projection})")
@@ -366,7 +372,8 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
         cache.fill(mine, advance)
         tokens = int(distributed.sum_floats([cache.tokens])[0])
     cache_seconds = time.perf_counter() - started
-    log(f"{'pooled' if head_only else 'cached'} frozen-trunk states for {distinct} distinct texts ({tokens} tokens"
+    source = "llama.cpp" if model.settings.states == "llama.cpp" else "frozen-trunk"
+    log(f"{'pooled' if head_only else 'cached'} {source} states for {distinct} distinct texts ({tokens} tokens"
         f"{', each prompt evaluated once' if head_only else ''}) "
         f"in {cache_seconds:.0f}s ({tokens / max(cache_seconds, 1e-9):.0f} tokens/s)"
         + (f" over {place.size} processes" if place.distributed else ""))
