@@ -12,7 +12,7 @@ import typer
 from rrr_cli import __version__
 from rrr_cli.commands import eval as eval_command
 from rrr_cli.commands import exec as exec_command
-from rrr_cli.commands import models, plugins, rerank, sample, selftrain, solve
+from rrr_cli.commands import models, plugins, rerank, rerankers, sample, selftrain, solve
 from rrr_cli.commands import train_reranker
 from rrr_cli.errors import RrrError
 from rrr_cli.ui import error_line
@@ -50,6 +50,7 @@ app.command("selftrain")(selftrain.command)
 app.command("train-reranker", no_args_is_help=True)(train_reranker.command)
 app.command("solve", no_args_is_help=True)(solve.command)
 app.add_typer(models.app, name="models")
+app.add_typer(rerankers.app, name="rerankers")
 app.command("plugins")(plugins.command)
 
 

@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "execution.workers": 0,
     "execution.timeout_s": 10.0,
     "execution.allow_unsandboxed": False,
+    "rerank.shipped": True,  # the rerankers that come with rrr may be the default scorer
 }
 
 

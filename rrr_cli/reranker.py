@@ -241,19 +241,20 @@ class RewardModelSettings:
     evidence_probes: str = ""
     # Where the pooled states come from: "trunk", the torch decoder (transformers; LoRA can train it);
     # "llama.cpp", the base GGUF model as llama.cpp runs it (`LlamaStatesModel`: no trunk is loaded,
-    # and `rrr solve` reads the states from the model it sampled with). Training and scoring agree.
+    # and `rrr solve` reads the states from the model it sampled with); "none": the head reads no
+    # text, only the log-probs and the execution evidence (`NoStatesModel`). Training and scoring agree.
     states: str = "trunk"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-STATES = ("trunk", "llama.cpp")
+STATES = ("trunk", "llama.cpp", "none")
 
 
 def check_states(states: str, where: str = "") -> None:
     if states not in STATES:
-        raise RrrError(f"{where}unknown source of pooled states {states!r} (trunk or llama.cpp)")
+        raise RrrError(f"{where}unknown source of pooled states {states!r} (trunk, llama.cpp or none)")
 
 
 # --- the head ---------------------------------------------------------------------------------------
@@ -355,7 +356,7 @@ def make_head(hidden: int, settings: RewardModelSettings):
     """The head `settings` describe: a plain linear layer on the pooled state, or a projected head."""
     torch = _torch()
     if settings.projection > 0 or extra_inputs(settings):
-        if settings.projection < 1:
+        if settings.projection < 1 and settings.states != "none":
             raise RrrError("a head with confidence or evidence inputs needs --projection of at least 1")
         return _head_class()(hidden, settings.projection, settings.confidence, extra_inputs(settings))
     head = torch.nn.Linear(hidden, 1)
@@ -424,8 +425,8 @@ class RewardModel:
         settings = settings or RewardModelSettings()
         check_states(settings.states)
         info = base_model_info(spec)
-        if settings.states == "llama.cpp":
-            return LlamaStatesModel.fresh(info, settings, seed=seed)
+        if settings.states != "trunk":
+            return STATE_MODELS[settings.states].fresh(info, settings, seed=seed)
         trunk, tokenizer = load_trunk(info)
         torch.manual_seed(seed)
         head = make_head(trunk.config.hidden_size, settings)
@@ -740,8 +741,8 @@ class RewardModel:
         if check_base and base.get("sha256") and info.sha256 != base["sha256"]:
             raise RrrError(f"{directory}: base model {info.path} does not match the one this reranker "
                            f"was trained on (sha256 {info.sha256[:12]}… != {base['sha256'][:12]}…)")
-        if settings.states == "llama.cpp":
-            return LlamaStatesModel.load_head(directory, info, settings, manifest)
+        if settings.states != "trunk":
+            return STATE_MODELS[settings.states].load_head(directory, info, settings, manifest)
         from peft import PeftModel
 
         trunk, tokenizer = load_trunk(info)
@@ -783,7 +784,7 @@ class LlamaStatesModel(RewardModel):
     def __init__(self, head, base: BaseModelInfo, settings: RewardModelSettings,
                  manifest: dict[str, Any] | None = None, hidden: int = 0):
         torch = _torch()
-        if base.format != "gguf":
+        if base.format != "gguf" and settings.states == "llama.cpp":
             raise RrrError(f"{base.path}: llama.cpp states need a GGUF base model (this one is a {base.format} folder)")
         if settings.pooling != "mean" or settings.trainable_layers:
             raise RrrError("llama.cpp states are mean-pooled final states of a frozen model "
@@ -858,6 +859,27 @@ class LlamaStatesModel(RewardModel):
         return self._save(directory, manifest, lambda tmp: None)
 
 
+class NoStatesModel(LlamaStatesModel):
+    """A head on the generator's log-probs and the execution evidence alone (`states = "none"`): no
+    model is run to score, so a reranker costs what running the candidates costs. The ablation of the
+    text states, and the cheapest learned scorer."""
+
+    @property
+    def hidden_size(self) -> int:
+        return 0
+
+    def encode(self, prompt: str, completion: str) -> Encoded:
+        return Encoded([0], 0)  # nothing is read; one placeholder token per text
+
+    def pooled_texts(self, sequences, batch_size: int = 8, progress=None):
+        if progress and sequences:
+            progress(len(sequences))
+        return _torch().zeros((len(sequences), 0))
+
+
+STATE_MODELS = {"llama.cpp": LlamaStatesModel, "none": NoStatesModel}
+
+
 def _with_lora(trunk, settings: RewardModelSettings):
     """The trunk with LoRA adapters on its top `trainable_layers` layers; everything else frozen."""
     from peft import LoraConfig, get_peft_model
@@ -928,11 +950,18 @@ def rerankers_dir() -> Path:
     return config.data_path("rerankers")
 
 
-def list_rerankers() -> list[tuple[str, Path, dict[str, Any]]]:
-    """(name, directory, manifest) of every complete reranker, newest first."""
-    root = rerankers_dir()
+def shipped_rerankers_dir() -> Path:
+    """The rerankers that come with rrr (a head and a manifest each; `rerank.shipped` turns them off)."""
+    return Path(__file__).parent / "data" / "rerankers"
+
+
+def is_shipped(directory: Path) -> bool:
+    return Path(directory).parent == shipped_rerankers_dir()
+
+
+def _rerankers_in(root: Path) -> list[tuple[str, Path, dict[str, Any]]]:
     found = []
-    for entry in root.iterdir():
+    for entry in root.iterdir() if root.is_dir() else []:
         if entry.name.startswith(".") or not (entry / MANIFEST).is_file():
             continue
         try:
@@ -945,13 +974,24 @@ def list_rerankers() -> list[tuple[str, Path, dict[str, Any]]]:
     return found
 
 
+def list_rerankers(shipped: bool = False) -> list[tuple[str, Path, dict[str, Any]]]:
+    """(name, directory, manifest) of every complete trained reranker, newest first; with `shipped`,
+    then those that come with rrr (unless the setting `rerank.shipped` is off)."""
+    found = _rerankers_in(rerankers_dir())
+    if shipped and config.get("rerank.shipped"):
+        names = {name for name, _, _ in found}
+        found += [item for item in _rerankers_in(shipped_rerankers_dir()) if item[0] not in names]
+    return found
+
+
 def newest_reranker() -> Path | None:
-    found = list_rerankers()
+    """The newest trained reranker, else a shipped one."""
+    found = list_rerankers(shipped=True)
     return found[0][1] if found else None
 
 
 def find_reranker(name_or_path: str | os.PathLike | None) -> Path:
-    """A reranker directory from a name (under the rerankers dir) or a path; None means the newest."""
+    """A reranker directory from a name (trained, then shipped) or a path; None means the newest."""
     if name_or_path is None:
         newest = newest_reranker()
         if newest is None:
@@ -960,10 +1000,11 @@ def find_reranker(name_or_path: str | os.PathLike | None) -> Path:
     path = Path(name_or_path).expanduser()
     if (path / MANIFEST).is_file():
         return path
-    named = rerankers_dir() / str(name_or_path)
-    if os.sep not in str(name_or_path) and (named / MANIFEST).is_file():
-        return named
-    known = ", ".join(name for name, _, _ in list_rerankers()) or "none trained yet"
+    if os.sep not in str(name_or_path):
+        for root in (rerankers_dir(), shipped_rerankers_dir()):
+            if (root / str(name_or_path) / MANIFEST).is_file():
+                return root / str(name_or_path)
+    known = ", ".join(name for name, _, _ in list_rerankers(shipped=True)) or "none trained yet"
     raise RrrError(f"no reranker {str(name_or_path)!r} (known: {known})")
 
 

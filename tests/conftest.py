@@ -9,6 +9,12 @@ from typing import Callable
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def no_shipped_rerankers(monkeypatch):
+    """The rerankers that ship with rrr stay out of the tests' way (tests/test_rerankers.py lets them in)."""
+    monkeypatch.setenv("RRR_RERANK_SHIPPED", "0")
+
+
 @pytest.fixture(scope="session")
 def model_cache() -> Callable[[str], Path]:
     """A function that returns the local file of a catalog model, pulling it on first use.

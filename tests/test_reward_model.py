@@ -340,3 +340,22 @@ def test_states_come_from_the_trunk_or_llama_cpp_and_nothing_else(base):
 
     assert _states("auto", str(base), 0) == "trunk" and _states("auto", str(base), 2) == "trunk"
     assert _states("llama.cpp", str(base), 0) == "llama.cpp"
+
+
+def test_a_head_without_states_reads_log_probs_alone_and_saves_its_head(base, home):
+    """`states = "none"`: no model runs; the head is a Bradley-Terry logistic regression on the extras."""
+    pairs = [Pair(f"t{t}", "python", f"def f{t}(x):\n", f"    return x + {t}\n", f"    return x - {t}\n",
+                  chosen_logprob_sum=-2.0, chosen_n_tokens=10, rejected_logprob_sum=-9.0, rejected_n_tokens=10)
+             for t in range(8)]
+    config = RewardTrainingConfig(model_name_or_path=str(base), num_train_epochs=2, projection=0,
+                                  confidence=True, states="none", validation_fraction=0.25, seed=0)
+    config.check()
+    result, directory = train_and_save(pairs, config, name="plain")
+    assert sorted(p.name for p in directory.iterdir()) == ["head.safetensors", "manifest.json"]
+    loaded = RewardModel.load(directory)
+    texts = [("def g(x):\n", "    return 1\n"), ("def g(x):\n", "    return 2\n")]
+    scores = loaded.score_texts(texts, logprobs=[(-2.0, 10), (-9.0, 10)])
+    assert scores[0] > scores[1]
+    assert scores == pytest.approx(result.model.score_texts(texts, logprobs=[(-2.0, 10), (-9.0, 10)]), abs=1e-6)
+    with pytest.raises(RrrError, match="without states"):
+        RewardTrainingConfig(states="none", projection=4).check()

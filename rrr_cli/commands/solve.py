@@ -145,7 +145,8 @@ def command(
     if as_json:
         result = {
             "task_id": task.task_id, "file": str(task_file), "language": task.language,
-            "scorer": chooser.name, "completion": best.completion, "score": best.score,
+            "scorer": chooser.name, "reranker": getattr(chooser, "reranker", None),
+            "completion": best.completion, "score": best.score,
             "sample_id": best.sample_id, **by_id[best.sample_id].to_dict(),
             "confidence": sure.probability, "confidence_basis": sure.basis, "abstained": abstain,
             "model": best.model, "escalated": escalated,
@@ -157,13 +158,13 @@ def command(
             result["consensus"] = consensus.to_dict()
         write_data(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     elif abstain:
-        _summary(ranked, by_id, chooser.name, elapsed, consensus or _consensus(sure.evidence.consensus, task))
+        _summary(ranked, by_id, _scorer_label(chooser), elapsed, consensus or _consensus(sure.evidence.consensus, task))
     else:
         if plain or not stdout.is_terminal:
             write_data(completed)
         else:
             _highlight(task, best.completion)
-        _summary(ranked, by_id, chooser.name, elapsed, consensus)
+        _summary(ranked, by_id, _scorer_label(chooser), elapsed, consensus)
     line = f"likely correct: {sure.probability:.2f} — {sure.basis}"
     if escalated:
         line += f"; the pick is {best.model}'s"
@@ -235,6 +236,12 @@ def _consensus(chooser, task):
     """The behaviour groups a consensus scorer saw on this task (None for other scorers)."""
     results = getattr(chooser, "results", None)
     return results.get(task.task_id) if isinstance(results, dict) else None
+
+
+def _scorer_label(chooser) -> str:
+    """The scorer's name, with the reranker's when it is one ("reranker rrr-0.5b-8lang")."""
+    name = getattr(chooser, "reranker", None)
+    return f"{chooser.name} {name}" if name else chooser.name
 
 
 def _summary(ranked, outcomes, scorer_name, elapsed, consensus=None) -> None:

@@ -33,8 +33,9 @@ def command(
                                            "text and log-probs only (default: exec, text with --pairs)."),
     states: str = typer.Option("auto", "--states", help="Where the head's pooled states come from: llama.cpp "
                                "(the GGUF model as it samples; `rrr solve` then loads no second model), trunk "
-                               "(the torch decoder; needed for --trainable-layers), or auto: llama.cpp for a GGUF "
-                               "base with the head alone, else trunk."),
+                               "(the torch decoder; needed for --trainable-layers), none (no text read: log-probs "
+                               "and execution evidence alone), or auto: llama.cpp for a GGUF base with the head "
+                               "alone, else trunk."),
     max_length: int = typer.Option(512, "--max-length", help="Most tokens of prompt + completion."),
     batch_size: int = typer.Option(16, "--batch-size", help="Pairs per optimiser step."),
     learning_rate: float = typer.Option(2e-4, "--learning-rate", help="LoRA learning rate."),
@@ -75,6 +76,8 @@ def command(
                                   per_device_train_batch_size=batch_size, learning_rate=learning_rate,
                                   validation_fraction=validation_fraction, seed=seed,
                                   states=_states(states, base_model, trainable_layers))
+    if config.states == "none":
+        config.projection = 0
     config.check()
     val_tasks = None
     evidence = None

@@ -7,6 +7,7 @@ lets a reward model fill its batches while output still streams task by task.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from rrr_cli.errors import RrrError
@@ -29,10 +30,37 @@ def beats_fallback(manifest: dict) -> bool:
     return isinstance(record, dict) and record.get("beats") is True
 
 
+def versus_fallback_text(manifest: dict) -> str:
+    """A reranker's held-out comparison with the fallback in a few words ("" when it has none)."""
+    record = manifest.get(VERSUS_FALLBACK)
+    if not isinstance(record, dict) or not isinstance(record.get("interval"), list):
+        return ""
+    low, high = record["interval"]
+    return (f"{record.get('reranker', 0):.3f} vs {record.get('fallback', 0):.3f} on {record.get('tasks')} held-out "
+            f"tasks, difference {record.get('difference', 0):+.3f} [{low:+.3f}, {high:+.3f}]")
+
+
+def default_reranker() -> tuple[tuple[str, Path] | None, str]:
+    """The reranker `rrr rerank` and `rrr solve` use unless told otherwise, (name, directory) or None
+    for the fallback, and why: the newest trained one whose manifest records a held-out win over the
+    fallback (the paired 95% interval above 0), else such a shipped one, else none."""
+    from rrr_cli.reranker import list_rerankers
+
+    found = list_rerankers(shipped=True)
+    for name, path, manifest in found:
+        if beats_fallback(manifest):
+            return (name, path), f"it beat public examples + mean log-prob ({versus_fallback_text(manifest)})"
+    if found:
+        name = found[0][0]
+        return None, (f"no trained reranker beat them on held-out tasks (the newest, {name}, did not or was not compared; use it "
+                      f"with --reranker {name})")
+    return None, "no trained reranker"
+
+
 def default_scorer(reranker: str | None = None, notice: Callable[[str], None] | None = None) -> Scorer:
-    """The scorer `rrr rerank` and `rrr solve` use: the named reranker; else the newest trained one whose
-    manifest records that it beat the fallback on held-out tasks; else the fallback, public examples +
-    mean log-prob, with a one-line notice (naming a trained reranker that was passed over, and why).
+    """The scorer `rrr rerank` and `rrr solve` use: the named reranker; else `default_reranker`; else the
+    fallback, public examples + mean log-prob, with a one-line notice (naming a trained reranker that
+    was passed over, and why).
 
     A reranker that did not win is kept and can still be chosen by name: training it never makes the
     default pick worse."""
@@ -40,19 +68,11 @@ def default_scorer(reranker: str | None = None, notice: Callable[[str], None] | 
 
     if reranker is not None:
         return RewardModelScorer.load(reranker)
-    from rrr_cli.reranker import list_rerankers
-
-    found = list_rerankers()
-    for _, path, manifest in found:
-        if beats_fallback(manifest):
-            return RewardModelScorer.load(str(path))
+    chosen, reason = default_reranker()
+    if chosen is not None:
+        return RewardModelScorer.load(str(chosen[1]))
     if notice:
-        if found:
-            name = found[0][0]
-            notice(f"ranking by public examples + mean log-prob: no trained reranker beat them on held-out "
-                   f"tasks ({name} has no such record; use it with --reranker {name})")
-        else:
-            notice(FALLBACK_NOTICE)
+        notice(FALLBACK_NOTICE if reason == "no trained reranker" else f"ranking by public examples + mean log-prob: {reason}")
     return get_scorer(FALLBACK_SCORER)
 
 

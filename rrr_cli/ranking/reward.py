@@ -21,6 +21,7 @@ class RewardModelScorer(BatchScorer):
     """Scores candidates with a trained reward model (higher is better)."""
 
     name = "reranker"
+    reranker: str | None = None  # the reranker's name, when loaded by name
 
     def __init__(self, model, batch_size: int = DEFAULT_BATCH_SIZE):
         self.model = model
@@ -40,8 +41,11 @@ class RewardModelScorer(BatchScorer):
         directory = find_reranker(path)
         manifest = read_manifest(directory)
         if manifest.get("kind") == "folds":
-            return OutOfFoldScorer.load(directory, manifest, batch_size=batch_size, device=device)
-        return cls(RewardModel.load(directory, device=device, merge=True), batch_size=batch_size)
+            scorer = OutOfFoldScorer.load(directory, manifest, batch_size=batch_size, device=device)
+        else:
+            scorer = cls(RewardModel.load(directory, device=device, merge=True), batch_size=batch_size)
+        scorer.reranker = directory.name  # which one: `rrr solve` says so
+        return scorer
 
     def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
         return self.score_many([(task, candidates)])[0]
@@ -75,6 +79,7 @@ class OutOfFoldScorer(BatchScorer):
     every task. For evaluation: a task outside the training data still gets a fold and its reranker."""
 
     name = "reranker"
+    reranker: str | None = None
 
     def __init__(self, members: Sequence[RewardModelScorer], folds: int):
         self.members = list(members)

@@ -96,10 +96,13 @@ class RewardTrainingConfig:
         if self.trainable_layers < 0:
             raise RrrError(f"trainable-layers must be >= 0 (got {self.trainable_layers})")
         check_states(self.states)
-        if self.states == "llama.cpp" and (self.trainable_layers or self.pooling != "mean"):
+        if self.states != "trunk" and (self.trainable_layers or self.pooling != "mean"):
             raise RrrError("llama.cpp states train the head alone on mean-pooled states "
                            "(use --states trunk for --trainable-layers)")
-        if self.projection < 0 or ((self.confidence or self.evidence_inputs) and self.projection < 1):
+        if self.states == "none":
+            if self.projection or not (self.confidence or self.evidence_inputs):
+                raise RrrError("a head without states reads log-probs or execution evidence, with no projection")
+        elif self.projection < 0 or ((self.confidence or self.evidence_inputs) and self.projection < 1):
             raise RrrError("projection must be >= 1 with confidence or evidence inputs, >= 0 without "
                            f"(got {self.projection})")
         if self.head_l2 < 0 or self.head_only_steps_per_epoch < 1 or not self.head_only_learning_rate > 0:
@@ -372,7 +375,7 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
         cache.fill(mine, advance)
         tokens = int(distributed.sum_floats([cache.tokens])[0])
     cache_seconds = time.perf_counter() - started
-    source = "llama.cpp" if model.settings.states == "llama.cpp" else "frozen-trunk"
+    source = {"llama.cpp": "llama.cpp", "none": "no (none read)"}.get(model.settings.states, "frozen-trunk")
     log(f"{'pooled' if head_only else 'cached'} {source} states for {distinct} distinct texts ({tokens} tokens"
         f"{', each prompt evaluated once' if head_only else ''}) "
         f"in {cache_seconds:.0f}s ({tokens / max(cache_seconds, 1e-9):.0f} tokens/s)"
