@@ -237,10 +237,21 @@ def test_train_reranker_folds_score_every_task_out_of_fold(tmp_path, monkeypatch
     (tmp_path / "v.jsonl").write_text("".join(dumps(v) + "\n" for v in verdicts))
     result = CliRunner().invoke(app, ["train-reranker", str(tmp_path / "c.jsonl"), str(tmp_path / "v.jsonl"),
                                       "--name", "cv", "--base-model", str(base), "--epochs", "1", "--projection", "2",
-                                      "--folds", "2", "--validation-fraction", "0"])
+                                      "--folds", "2", "--validation-fraction", "0", "--final", "cv-all"])
     assert result.exit_code == 0, result.output
     rerankers = tmp_path / "home" / "cache" / "rerankers"
-    assert read_manifest(rerankers / "cv")["members"] == ["cv-fold0", "cv-fold1"]
+    folds = read_manifest(rerankers / "cv")
+    assert folds["members"] == ["cv-fold0", "cv-fold1"]
+    # The folds' comparison covers every task, each judged by the reranker that never saw it; the one
+    # trained on every task carries it as its record.
+    assert folds["versus_fallback"]["tasks"] == 8 and folds["versus_fallback"]["measured"].startswith("out of fold")
+    final = read_manifest(rerankers / "cv-all")
+    assert final["training_data"]["tasks"] == 8 and final["training_data"]["folds_run"] == "cv"
+    assert {k: v for k, v in final["versus_fallback"].items() if k != "measured"} == \
+        {k: v for k, v in folds["versus_fallback"].items() if k != "measured"}
+    lonely = CliRunner().invoke(app, ["train-reranker", str(tmp_path / "c.jsonl"), str(tmp_path / "v.jsonl"),
+                                      "--final", "x"])
+    assert lonely.exit_code != 0 and "--final needs --folds" in str(lonely.exception)
     for fold in (0, 1):
         member = read_manifest(rerankers / f"cv-fold{fold}")
         assert member["training_data"]["fold"] == {"k": 2, "held_out": fold}

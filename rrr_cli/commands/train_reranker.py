@@ -47,6 +47,9 @@ def command(
                               "number, so a problem stays in one fold in every language), each compared with the "
                               "fallback on the fold it never saw; `rrr eval --reranker NAME` then scores every "
                               "task out of fold."),
+    final: Optional[str] = typer.Option(None, "--final", help="With --folds: also train one reranker on every "
+                                        "task under this name; it carries the folds' out-of-fold comparison with "
+                                        "the fallback (so it is the default only if they won)."),
 ) -> None:
     """Train a reranker (Bradley-Terry loss) and save it.
 
@@ -67,6 +70,8 @@ def command(
     from rrr_cli.training.pairs import build_pairs, labelled_tasks, split_by_task
     from rrr_cli.training.train_reward import RewardTrainingConfig
 
+    if final is not None and folds < 2:
+        raise RrrError("--final needs --folds K (its record is the folds' out-of-fold comparison)")
     features = features or ("text" if pairs is not None else "exec")
     if features not in ("exec", "text"):
         raise RrrError(f"--features must be exec or text (got {features!r})")
@@ -107,17 +112,20 @@ def command(
     if folds > 1:
         if pairs is not None:
             raise RrrError("--folds needs CANDIDATES VERDICTS (each fold is compared on the candidates it never saw)")
-        directory = _train_folds(folds, training, config, name, data, evidence, cands, verdict_list, seed, main)
+        directory = _train_folds(folds, training, config, name, data, evidence, cands, verdict_list, seed, main,
+                                 every=final)
         if main:
             print(directory)
         return
     if folds < 1:
         raise RrrError(f"--folds must be at least 1 (got {folds})")
+
     if main:
         notice(f"training on {len(training)} pairs from {len({p.task_id for p in training})} tasks")
     result, directory = _train(training, config, name, val_tasks, data, evidence, main)
     if main and val_tasks:
-        _record_versus_fallback(directory, result.model, cands, verdict_list, {t.task_id for t in val_tasks})
+        _record_versus_fallback(directory, _versus_fallback(result.model, cands, verdict_list,
+                                                            {t.task_id for t in val_tasks}))
     if main:
         print(directory)
 
@@ -128,9 +136,11 @@ def _states(states: str, base_model: str | None, trainable_layers: int) -> str:
         return states
     if trainable_layers:
         return "trunk"
-    from rrr_cli.reranker import base_model_info
+    from rrr_cli.models import CATALOG
 
-    return "llama.cpp" if base_model_info(base_model).format == "gguf" else "trunk"
+    # Judged from the name, without pulling: a catalog model or a .gguf file is GGUF; a folder is not.
+    gguf = base_model is None or base_model in CATALOG or not Path(base_model).expanduser().is_dir()
+    return "llama.cpp" if gguf else "trunk"
 
 
 def _train(training, config, name, val_tasks, data, evidence, main):
@@ -148,7 +158,8 @@ def _train(training, config, name, val_tasks, data, evidence, main):
                               progress=advance, evidence=evidence)
 
 
-def _train_folds(folds, training, config, name, data, evidence, candidates, verdicts, seed, main) -> Path:
+def _train_folds(folds, training, config, name, data, evidence, candidates, verdicts, seed, main,
+                 every: str | None = None) -> Path:
     """One reranker per fold, trained on the other folds' tasks and compared with the fallback on its
     own; and a folds manifest under NAME that `rrr eval --reranker NAME` scores out of fold with."""
     import json
@@ -160,6 +171,7 @@ def _train_folds(folds, training, config, name, data, evidence, candidates, verd
 
     name = name or new_reranker_name()
     members = []
+    out_of_fold: dict[str, dict[str, list[float]]] = {"reranker": {}, "fallback": {}}
     for fold in range(folds):
         kept = [pair for pair in training if fold_of(pair.task_id, folds) != fold]
         held_out = {c.task_id for c in candidates if fold_of(c.task_id, folds) == fold}
@@ -172,28 +184,36 @@ def _train_folds(folds, training, config, name, data, evidence, candidates, verd
         result, directory = _train(kept, config, member, val_tasks,
                                    {**data, "fold": {"k": folds, "held_out": fold}}, evidence, main)
         if main:
-            _record_versus_fallback(directory, result.model, candidates, verdicts, held_out)
+            values = _versus_fallback(result.model, candidates, verdicts, held_out)
+            _record_versus_fallback(directory, values)
+            for side in out_of_fold:
+                for language, rows in values[side].items():
+                    out_of_fold[side].setdefault(language, []).extend(rows)
         members.append(member)
     directory = rerankers_dir() / name
+    how = f"out of fold ({folds} folds by problem number)"
     if main:
         manifest = {"kind": "folds", "folds": folds, "members": members, "fold_rule": "problem number % folds",
                     "training_data": data}
         atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        _record_versus_fallback(directory, out_of_fold, how)
+    if every:
+        if main:
+            notice(f"training {every} on every task ({len(training)} pairs); its record is the folds' comparison")
+        _, val_tasks = split_by_task(labelled_tasks(candidates, verdicts), config.validation_fraction, seed)
+        _, final = _train(training, config, every, val_tasks, {**data, "folds_run": name}, evidence, main)
+        if main:
+            _record_versus_fallback(final, out_of_fold, how + f", each fold's reranker trained as {every} on the others")
     return directory
 
 
-def _record_versus_fallback(directory: Path, model, candidates, verdicts, held_out: set[str]) -> None:
-    """Compare the new reranker with the fallback (public examples + mean log-prob) on the held-out
-    tasks, print it, and record it in the manifest (`versus_fallback`): the reranker becomes the
-    default of solve/rerank only if it won there, the paired 95% interval above 0."""
-    import json
-
-    from rrr_cli.atomic import atomic_write_text
-    from rrr_cli.metrics import paired_bootstrap, reranked_at_1
-    from rrr_cli.ranking.rerank import FALLBACK_SCORER, VERSUS_FALLBACK, task_of
+def _versus_fallback(model, candidates, verdicts, held_out: set[str]) -> dict[str, dict[str, list[float]]]:
+    """Reranked@1 of `model` and of the fallback (public examples + mean log-prob) on each held-out
+    task with verdicts: {"reranker"|"fallback": {language: [per task]}}, the same tasks in both."""
+    from rrr_cli.metrics import reranked_at_1
+    from rrr_cli.ranking.rerank import FALLBACK_SCORER, task_of
     from rrr_cli.ranking.reward import RewardModelScorer
     from rrr_cli.ranking.scorers import get_scorer, score_many
-    from rrr_cli.reranker import MANIFEST, read_manifest
 
     passed = {(v.task_id, v.sample_id): v.passed for v in verdicts}
     by_task: dict[str, list] = {}
@@ -201,23 +221,43 @@ def _record_versus_fallback(directory: Path, model, candidates, verdicts, held_o
         if candidate.task_id in held_out and (candidate.task_id, candidate.sample_id) in passed:
             by_task.setdefault(candidate.task_id, []).append(candidate)
     groups = [(task_of(members[0]), members) for members in by_task.values()]
-    if not groups:
-        return
-    values = {}
+    values: dict[str, dict[str, list[float]]] = {"reranker": {}, "fallback": {}}
     for name, scorer in (("reranker", RewardModelScorer(model)), ("fallback", get_scorer(FALLBACK_SCORER))):
-        values[name] = [reranked_at_1(list(scores), [passed[(c.task_id, c.sample_id)] for c in members])
-                        for (_, members), scores in zip(groups, score_many(scorer, groups))]
-    difference, low, high = paired_bootstrap({"held-out": values["reranker"]}, {"held-out": values["fallback"]})
-    record = {"tasks": len(groups), "fallback_scorer": FALLBACK_SCORER,
-              "reranker": sum(values["reranker"]) / len(groups), "fallback": sum(values["fallback"]) / len(groups),
-              "difference": difference, "interval": [low, high], "beats": low > 0}
+        for (task, members), scores in zip(groups, score_many(scorer, groups) if groups else []):
+            right = reranked_at_1(list(scores), [passed[(c.task_id, c.sample_id)] for c in members])
+            values[name].setdefault(task.language, []).append(right)
+    return values
+
+
+def _record_versus_fallback(directory: Path, values: dict[str, dict[str, list[float]]], how: str = "") -> None:
+    """Print the comparison `_versus_fallback` measured and record it in the manifest (`versus_fallback`):
+    the reranker becomes the default of solve/rerank only if it won, the paired 95% interval (tasks
+    resampled within each language, languages weighted alike) above 0."""
+    import json
+
+    from rrr_cli.atomic import atomic_write_text
+    from rrr_cli.metrics import paired_bootstrap
+    from rrr_cli.ranking.rerank import FALLBACK_SCORER, VERSUS_FALLBACK
+    from rrr_cli.reranker import MANIFEST, read_manifest
+
+    tasks = sum(len(v) for v in values["reranker"].values())
+    if not tasks:
+        return
+
+    def mean(by_language: dict[str, list[float]]) -> float:
+        return sum(sum(v) / len(v) for v in by_language.values()) / len(by_language)
+
+    difference, low, high = paired_bootstrap(values["reranker"], values["fallback"])
+    record = {"tasks": tasks, "fallback_scorer": FALLBACK_SCORER, "reranker": mean(values["reranker"]),
+              "fallback": mean(values["fallback"]), "difference": difference, "interval": [low, high],
+              "beats": low > 0, **({"measured": how} if how else {})}
     manifest = read_manifest(directory)
     manifest[VERSUS_FALLBACK] = record
     atomic_write_text(Path(directory) / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     verdict = ("the default from now on" if record["beats"] else
                f"not the default (no clear win; use it with --reranker {Path(directory).name})")
-    notice(f"held-out reranked@1 on {len(groups)} tasks: reranker {record['reranker']:.3f}, public examples + mean "
-           f"log-prob {record['fallback']:.3f} (difference {difference:+.3f}, 95% [{low:+.3f}, {high:+.3f}]): "
+    notice(f"{how or 'held-out'} reranked@1 on {tasks} tasks: reranker {record['reranker']:.3f}, public examples + "
+           f"mean log-prob {record['fallback']:.3f} (difference {difference:+.3f}, 95% [{low:+.3f}, {high:+.3f}]): "
            + verdict)
 
 
