@@ -10,6 +10,11 @@ texts' tokens: a frozen-trunk scorer evaluates each task's prompt once for all i
 over whole texts and the ratio is above 1 (each timed run starts with nothing kept, see `rrr_cli.pooled_states`).
 
     python benchmarks/scoring_throughput.py CANDIDATES.jsonl [--reranker NAME|PATH] [--limit 64]
+    python benchmarks/scoring_throughput.py CANDIDATES.jsonl --states llama.cpp
+
+With llama.cpp states (`--states llama.cpp`, or a reranker trained with them) the bare pass is
+`LlamaCppBackend.pooled_states` on each task's already-tokenized prompt and completions, the forward
+alone; the scorer adds tokenisation, keeping the states and the head.
 
 Without --reranker it scores with a fresh (untrained, merged) reward model of `rrr train-reranker`'s
 default recipe (a frozen trunk) on the default base model: the cost of scoring does not depend on
@@ -24,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cpu import cpu_description  # benchmarks/, beside this script
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,6 +40,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=64, help="candidates to score")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--states", default="trunk", choices=("trunk", "llama.cpp"),
+                        help="without --reranker: the fresh model's source of states")
     args = parser.parse_args()
 
     import torch
@@ -49,7 +58,7 @@ def main() -> None:
     else:
         from rrr_cli.training.train_reward import RewardTrainingConfig
 
-        model = RewardModel.from_base(args.base_model, RewardTrainingConfig().settings())  # the default recipe
+        model = RewardModel.from_base(args.base_model, RewardTrainingConfig(states=args.states).settings())
         model.merge_adapters()
     scorer = RewardModelScorer(model, batch_size=args.batch_size)
     groups: dict[str, list[Candidate]] = {}
@@ -59,11 +68,21 @@ def main() -> None:
 
     encoded = [model.encode(c.prompt, c.completion) for c in candidates]
     tokens = sum(len(e) for e in encoded)
-    order = sorted(encoded, key=len)
-    batches = [model._padded(order[i:i + args.batch_size]) for i in range(0, len(order), args.batch_size)]
+    llama = model.settings.states == "llama.cpp"
+    if llama:  # per task: its prompt's tokens and its completions', as the scorer hands them over
+        by_prompt: dict[tuple[int, ...], list[list[int]]] = {}
+        for e in encoded:
+            by_prompt.setdefault(tuple(e[:e.start]), []).append(list(e[e.start:]))
+    else:
+        order = sorted(encoded, key=len)
+        batches = [model._padded(order[i:i + args.batch_size]) for i in range(0, len(order), args.batch_size)]
 
     def bare() -> float:
         started = time.perf_counter()
+        if llama:
+            for prefix, completions in by_prompt.items():
+                model.backend.pooled_states(list(prefix), completions)
+            return time.perf_counter() - started
         with torch.inference_mode(), model._autocast():
             for ids, mask in batches:
                 model.trunk(input_ids=ids, attention_mask=mask)
@@ -81,9 +100,11 @@ def main() -> None:
     for _ in range(args.repeats):
         bare_times.append(bare())
         scorer_times.append(scored())
+    cpu = cpu_description()
     result = {
-        "candidates": len(candidates), "tokens": tokens, "batch_size": args.batch_size,
-        "bf16": model.use_bf16, "device": model.device, "threads": torch.get_num_threads(),
+        "cpu": f"{cpu['model']} ({' '.join(cpu['simd'])})", "candidates": len(candidates), "tokens": tokens, "batch_size": args.batch_size,
+        "states": model.settings.states, "bf16": model.use_bf16, "device": model.device,
+        "threads": model.backend.threads if llama else torch.get_num_threads(),
         "bare_tokens_per_s": round(tokens / min(bare_times), 1),
         "scorer_tokens_per_s": round(tokens / min(scorer_times), 1),
     }
