@@ -158,7 +158,7 @@ def test_a_trained_reranker_is_the_default_only_with_a_held_out_win_on_record(ho
     unproven = rrr(["--top-k", "1"], home, stdin=stdin)
     assert unproven.returncode == 0, unproven.stderr
     assert {json.loads(line)["scorer"].split("(")[0] for line in unproven.stdout.splitlines()} == {"weighted"}
-    assert "no trained reranker beat them" in unproven.stderr and "--reranker tiny" in unproven.stderr
+    assert "no trained reranker beat them" in unproven.stderr and "--scorer reranker:tiny" in unproven.stderr
     # The same reranker with a recorded win (a copy, so the module's home stays as it was).
     import shutil
 

@@ -255,7 +255,7 @@ def _record_versus_fallback(directory: Path, values: dict[str, dict[str, list[fl
     manifest[VERSUS_FALLBACK] = record
     atomic_write_text(Path(directory) / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     verdict = ("the default from now on" if record["beats"] else
-               f"not the default (no clear win; use it with --reranker {Path(directory).name})")
+               f"not the default (no clear win; use it with --scorer reranker:{Path(directory).name})")
     notice(f"{how or 'held-out'} reranked@1 on {tasks} tasks: reranker {record['reranker']:.3f}, public examples + "
            f"mean log-prob {record['fallback']:.3f} (difference {difference:+.3f}, 95% [{low:+.3f}, {high:+.3f}]): "
            + verdict)

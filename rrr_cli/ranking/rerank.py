@@ -53,7 +53,7 @@ def default_reranker() -> tuple[tuple[str, Path] | None, str]:
     if found:
         name = found[0][0]
         return None, (f"no trained reranker beat them on held-out tasks (the newest, {name}, did not or was not compared; use it "
-                      f"with --reranker {name})")
+                      f"with --scorer reranker:{name})")
     return None, "no trained reranker"
 
 
