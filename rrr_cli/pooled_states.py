@@ -11,7 +11,9 @@ device kind (each gives slightly different numbers). So the second fold of `rrr 
 
 A store is a folder of safetensors shards, one per batch of new texts (written beside and renamed,
 so a shard is whole or absent); each tensor is named by the sha256 of its text's token ids and
-completion start. Past `MAX_SHARDS` shards they are merged into one.
+completion start. Past `MAX_SHARDS` shards they are merged into one. States are float32 numpy rows
+(read and written with safetensors' numpy API): a reranker that scores from llama.cpp's states never
+imports torch, which takes longer to import than such a reranker takes to score a `rrr solve`.
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ class PooledStates:
         return self.states.get(key)
 
     def put(self, new: dict[str, Any]) -> None:
-        """Keep `new` (key -> 1-d float tensor) in memory and write them as one shard."""
+        """Keep `new` (key -> 1-d float32 row: a numpy array or a CPU tensor) in memory and write them
+        as one shard."""
         if not new:
             return
+        new = {key: _array(value) for key, value in new.items()}
         self._load()
         self.states.update(new)
         self._write(new)
@@ -69,7 +73,7 @@ class PooledStates:
 
     def _read_shards(self, shards: list[Path]) -> None:
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors.numpy import load_file
 
         for shard in shards:
             try:
@@ -78,13 +82,21 @@ class PooledStates:
                 continue
 
     def _write(self, states: dict[str, Any]) -> None:
-        from safetensors.torch import save_file
+        from safetensors.numpy import save_file
 
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{uuid.uuid4().hex}.safetensors"
         partial = self.folder / f".{name}.part"
-        save_file({key: value.contiguous() for key, value in states.items()}, str(partial))
+        save_file(states, str(partial))
         os.replace(partial, self.folder / name)
+
+
+def _array(value):
+    import numpy as np
+
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().float().cpu().numpy()
+    return np.ascontiguousarray(value, dtype=np.float32)
 
 
 _STORES: dict[str, PooledStates] = {}

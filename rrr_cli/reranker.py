@@ -544,6 +544,14 @@ class RewardModel:
         the folds of `rrr train-reranker --folds`, the held-out scoring after each and a later
         `rrr eval` read them. `progress(k)` after each k sequences evaluated."""
         torch = _torch()
+        rows = self.pooled_rows(sequences, batch_size, progress)
+        if not rows:
+            return torch.zeros((0, self.hidden_size))
+        return torch.stack([torch.from_numpy(row) for row in rows])
+
+    def pooled_rows(self, sequences: Sequence[list[int]], batch_size: int = 8,
+                    progress: Callable[[int], None] | None = None) -> list:
+        """`pooled_texts` as float32 numpy rows, one per sequence (what the store keeps)."""
         if not self.frozen:
             raise RrrError("pooled states are fixed only for a frozen trunk (no trainable layers)")
         kept = self.pooled_store()
@@ -560,9 +568,7 @@ class RewardModel:
                 kept.put(dict(zip(chunk, self._pooled_after(list(prefix), [completions[k] for k in chunk]))))
                 if progress:
                     progress(len(chunk))
-        if not keys:
-            return torch.zeros((0, self.hidden_size))
-        return torch.stack([kept.get(key) for key in keys])
+        return [kept.get(key) for key in keys]
 
     @property
     def hidden_size(self) -> int:
@@ -783,13 +789,12 @@ class LlamaStatesModel(RewardModel):
 
     def __init__(self, head, base: BaseModelInfo, settings: RewardModelSettings,
                  manifest: dict[str, Any] | None = None, hidden: int = 0):
-        torch = _torch()
         if base.format != "gguf" and settings.states == "llama.cpp":
             raise RrrError(f"{base.path}: llama.cpp states need a GGUF base model (this one is a {base.format} folder)")
         if settings.pooling != "mean" or settings.trainable_layers:
             raise RrrError("llama.cpp states are mean-pooled final states of a frozen model "
                            "(pooling mean, no trainable layers)")
-        self.trunk = torch.nn.Module()  # nothing of the model trains or is held here
+        self._trunk = None  # an empty module, made when training asks (nothing of the model trains here)
         self.decoder = None
         self.tokenizer = None
         self.head = head
@@ -801,6 +806,13 @@ class LlamaStatesModel(RewardModel):
         self.split = 0
         self._hidden = hidden
         self._backend = None
+        self._weights = None  # the saved head as numpy arrays, when loaded to score (`load_head`)
+
+    @property
+    def trunk(self):
+        if self._trunk is None:
+            self._trunk = _torch().nn.Module()
+        return self._trunk
 
     @classmethod
     def fresh(cls, info: BaseModelInfo, settings: RewardModelSettings, seed: int = 0) -> "LlamaStatesModel":
@@ -812,9 +824,26 @@ class LlamaStatesModel(RewardModel):
     @classmethod
     def load_head(cls, directory: Path, info: BaseModelInfo, settings: RewardModelSettings,
                   manifest: dict[str, Any]) -> "LlamaStatesModel":
+        """A saved reranker to score with: its head as numpy arrays (no torch is imported)."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
         model = cls(None, info, settings, manifest=manifest)
-        model.head = _load_head(directory, make_head(model.hidden_size, settings))
+        try:
+            model._weights = load_file(str(directory / HEAD_FILE))
+        except (OSError, SafetensorError) as exc:
+            raise RrrError(f"{directory}: cannot load the reranker's head: {exc}") from None
         return model
+
+    def score_texts(self, texts, batch_size: int = 8, progress=None, logprobs=None, evidence=None) -> list[float]:
+        if self._weights is None:  # being trained: the torch head
+            return super().score_texts(texts, batch_size, progress, logprobs, evidence)
+        import numpy as np
+
+        rows = self.pooled_rows([self.encode(p, c) for p, c in texts], self.PROMPTS_PER_CALL, progress)
+        pooled = np.stack(rows) if rows else np.zeros((0, self.hidden_size), dtype=np.float32)
+        extra = extra_rows(self.settings, logprobs or [None] * len(texts), evidence)
+        return [float(v) for v in head_numpy(self._weights, pooled, extra)]
 
     @property
     def backend(self):
@@ -843,20 +872,33 @@ class LlamaStatesModel(RewardModel):
         start = min(start, len(ids) - 1)
         return Encoded(ids[cut:], max(0, start - cut))
 
-    def pooled_texts(self, sequences, batch_size: int = 8, progress=None):
-        return super().pooled_texts(sequences, max(batch_size, self.PROMPTS_PER_CALL), progress)
+    def pooled_rows(self, sequences, batch_size: int = 8, progress=None):
+        return super().pooled_rows(sequences, max(batch_size, self.PROMPTS_PER_CALL), progress)
 
     def pooled_store(self) -> "pooled_states.PooledStates":
         return pooled_states.store(pooled_states.store_name([self.base.sha256[:16] or "unhashed", "mean", "llama.cpp"]))
 
     def _pooled_after(self, prefix: list[int], completions: list[list[int]]):
-        import numpy as np
-
-        torch = _torch()
-        return [torch.from_numpy(np.asarray(row, dtype=np.float32)) for row in self.backend.pooled_states(prefix, completions)]
+        return self.backend.pooled_states(prefix, completions)
 
     def save(self, directory: str | os.PathLike, manifest: dict[str, Any] | None = None) -> Path:
         return self._save(directory, manifest, lambda tmp: None)
+
+
+def head_numpy(weights: dict[str, Any], pooled, extra: Sequence[Sequence[float]] | None):
+    """A saved head's scores in numpy (`make_head`'s two kinds: a plain linear layer, or the projected
+    head with its extra inputs), for a reranker that scores without torch."""
+    import numpy as np
+
+    x = pooled.astype(np.float32)
+    if "basis" in weights:
+        x = ((x - weights["center"]) / weights["scale"]) @ weights["basis"]
+        if extra is not None:
+            x = np.concatenate([x, np.asarray(extra, dtype=np.float32).reshape(len(x), -1)], axis=1)
+        weight, bias = weights["linear.weight"], weights["linear.bias"]
+    else:
+        weight, bias = weights["weight"], weights["bias"]
+    return (x @ weight.T + bias)[:, 0]
 
 
 class NoStatesModel(LlamaStatesModel):
@@ -871,10 +913,12 @@ class NoStatesModel(LlamaStatesModel):
     def encode(self, prompt: str, completion: str) -> Encoded:
         return Encoded([0], 0)  # nothing is read; one placeholder token per text
 
-    def pooled_texts(self, sequences, batch_size: int = 8, progress=None):
+    def pooled_rows(self, sequences, batch_size: int = 8, progress=None):
+        import numpy as np
+
         if progress and sequences:
             progress(len(sequences))
-        return _torch().zeros((len(sequences), 0))
+        return [np.zeros(0, dtype=np.float32) for _ in sequences]
 
 
 STATE_MODELS = {"llama.cpp": LlamaStatesModel, "none": NoStatesModel}

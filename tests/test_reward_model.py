@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -325,8 +326,20 @@ def test_a_llama_cpp_states_reranker_is_its_head_alone_and_reads_the_open_model(
     assert encoded[-1] == opened.eos_token and encoded[:encoded.start] == opened.tokenize("def g(x):\n", special=False)
     state = opened.pooled_states(list(encoded[:encoded.start]), [list(encoded[encoded.start:])])[0]
     with torch.no_grad():
-        head = loaded.head_scores(torch.as_tensor(np.stack([state])))
+        head = result.model.head_scores(torch.as_tensor(np.stack([state])))
     assert float(head[0]) == pytest.approx(trained[0], abs=1e-3)
+
+    # Scoring with it imports no torch (whose import alone costs more than the scoring in `rrr solve`).
+    import subprocess
+    import sys
+
+    script = ("import sys; from rrr_cli.ranking.reward import RewardModelScorer; "
+              f"s = RewardModelScorer.load({str(directory)!r}); "
+              "print(s.model.score_texts([('def g(x):\\n', '    return x * 2\\n')])[0], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
+    assert out.returncode == 0, out.stderr
+    score, imported = out.stdout.split()
+    assert float(score) == pytest.approx(trained[0], abs=1e-4) and imported == "False"
 
 
 def test_states_come_from_the_trunk_or_llama_cpp_and_nothing_else(base):
