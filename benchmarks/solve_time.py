@@ -1,8 +1,10 @@
 """`rrr solve` wall time and its stages, per scorer, as a user runs it (a new process each time).
 
 Each round solves FILE once with every scorer given, in turn, with the same seed; the seed changes
-from round to round, so every round samples new candidates: nothing comes from the verdict cache or
-the kept pooled states, as on a user's first solve of a new task. One warm-up round is not counted.
+from round to round (and from run to run: it starts from the clock), so every round samples new
+candidates and the first scorer of a round finds nothing in the verdict cache or the kept pooled
+states, as on a user's first solve of a new task. The scorers after it in a round read the examples'
+verdicts the first one ran (the same candidates), so the order is rotated each round. One warm-up round is not counted.
 Prints, per scorer, the median wall seconds and the median of each stage (`--json`'s
 `stage_seconds`: model load, sampling, ranking — for a reranker its states and the execution evidence
 — and confidence), with the CPU.
@@ -41,12 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scorers", default="default", help="comma-separated --scorer values (default: rrr's default)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("-n", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=None, help="first round's seed (default: from the clock)")
     args = parser.parse_args(argv)
     scorers = args.scorers.split(",")
     runs: dict[str, list[dict]] = {s: [] for s in scorers}
+    # Seeds no earlier run of this script used: their candidates, verdicts and states are in no cache.
+    base = args.seed if args.seed is not None else int(time.time()) % 100_000 * 100
     for round_ in range(args.rounds + 1):
-        for scorer in scorers:
-            run = solve(args.file, scorer, seed=1000 + round_, n=args.n)
+        for k in range(len(scorers)):
+            scorer = scorers[(round_ + k) % len(scorers)]
+            run = solve(args.file, scorer, seed=base + round_, n=args.n)
             if round_:  # round 0 warms up
                 runs[scorer].append(run)
     cpu = cpu_description()
