@@ -239,6 +239,10 @@ class RewardModelSettings:
     # (`ranking.evidence`: examples passed, its behaviour group), computed over `evidence_probes`.
     evidence_inputs: int = 0
     evidence_probes: str = ""
+    # The examples first: a candidate that passes a bigger share of the prompt's examples ranks above one
+    # that passes fewer, whatever the head says (the score adds `EXAMPLES_TIER` × that share), and the
+    # head learns only the order within a tier (it trains on pairs that pass as many examples).
+    examples_first: bool = False
     # Where the pooled states come from: "trunk", the torch decoder (transformers; LoRA can train it);
     # "llama.cpp", the base GGUF model as llama.cpp runs it (`LlamaStatesModel`: no trunk is loaded,
     # and `rrr solve` reads the states from the model it sampled with); "none": the head reads no
@@ -260,6 +264,15 @@ def check_states(states: str, where: str = "") -> None:
 # --- the head ---------------------------------------------------------------------------------------
 
 CONFIDENCE_INPUTS = 3  # mean token log-prob, log-prob sum / 10, log(1 + tokens)
+EXAMPLES_TIER = 1000.0  # `examples_first`: the score's step per share of the examples passed
+
+
+def examples_column(settings: "RewardModelSettings") -> int | None:
+    """Where the share of examples passed sits in a text's extra inputs (`extra_rows`), when the
+    reranker ranks by it first (`examples_first`); None otherwise."""
+    if not (settings.examples_first and settings.evidence_inputs):
+        return None
+    return CONFIDENCE_INPUTS if settings.confidence else 0  # evidence rows start with examples_passed
 
 
 def confidence_inputs(logprobs: tuple[float, int] | None) -> list[float] | None:
@@ -504,7 +517,9 @@ class RewardModel:
         if confidence is None or len(confidence) != pooled.shape[0]:
             raise RrrError("this reranker reads the generator's log-probs; none were given")
         extra = torch.as_tensor(confidence, dtype=torch.float32).to(pooled.device)  # rows: lists or a tensor
-        return self.head(pooled, extra).squeeze(-1)
+        scores = self.head(pooled, extra).squeeze(-1)
+        column = examples_column(self.settings)
+        return scores if column is None else scores + EXAMPLES_TIER * extra[:, column]
 
     def forward_ids(self, sequences: Sequence[list[int]], confidence: Sequence[list[float]] | None = None):
         """Scores (a tensor, with grad if enabled) for token sequences (`encode`'s output: a plain
@@ -843,7 +858,11 @@ class LlamaStatesModel(RewardModel):
         rows = self.pooled_rows([self.encode(p, c) for p, c in texts], self.PROMPTS_PER_CALL, progress)
         pooled = np.stack(rows) if rows else np.zeros((0, self.hidden_size), dtype=np.float32)
         extra = extra_rows(self.settings, logprobs or [None] * len(texts), evidence)
-        return [float(v) for v in head_numpy(self._weights, pooled, extra)]
+        scores = head_numpy(self._weights, pooled, extra)
+        column = examples_column(self.settings)
+        if column is not None:
+            scores = scores + EXAMPLES_TIER * np.asarray(extra, dtype=np.float32).reshape(len(texts), -1)[:, column]
+        return [float(v) for v in scores]
 
     @property
     def backend(self):

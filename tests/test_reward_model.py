@@ -372,3 +372,29 @@ def test_a_head_without_states_reads_log_probs_alone_and_saves_its_head(base, ho
     assert scores == pytest.approx(result.model.score_texts(texts, logprobs=[(-2.0, 10), (-9.0, 10)]), abs=1e-6)
     with pytest.raises(RrrError, match="without states"):
         RewardTrainingConfig(states="none", projection=4).check()
+
+
+def test_examples_first_orders_by_the_examples_and_learns_only_within_a_tier(base, home):
+    """`examples_first`: more examples passed always ranks higher; the head trains on equal-examples pairs."""
+    pairs, evidence = [], {}
+    for t in range(8):
+        prompt, good, bad = f"def f{t}(x):\n", f"    return x + {t}\n", f"    return x - {t}\n"
+        pairs.append(Pair(f"t{t}", "python", prompt, good, bad, chosen_logprob_sum=-2.0, chosen_n_tokens=10,
+                          rejected_logprob_sum=-9.0, rejected_n_tokens=10))
+        passed = 1.0 if t % 2 else 0.5  # odd tasks: both sides pass every example; even: the rejected fewer
+        evidence[(prompt, good)] = [1.0, 0.0, 1.0, 0.5, 1.0, 0.0]
+        evidence[(prompt, bad)] = [passed, 0.0, 1.0, 0.5, 0.0, 0.0]
+    config = RewardTrainingConfig(model_name_or_path=str(base), num_train_epochs=1, projection=0, confidence=True,
+                                  states="none", evidence_inputs=6, examples_first=True, validation_fraction=0.0)
+    lines: list[str] = []
+    result, directory = train_and_save(pairs, config, name="tiers", evidence=evidence, log=lines.append)
+    assert any("the 4 pairs that pass as many examples" in line for line in lines)
+    loaded = RewardModel.load(directory)
+    texts = [("def g(x):\n", "    return 1\n"), ("def g(x):\n", "    return 2\n")]
+    # The first is far less likely to the generator, but passes every example; the second half of them.
+    scores = loaded.score_texts(texts, logprobs=[(-50.0, 10), (-1.0, 10)],
+                                evidence=[[1.0, 0.0, 1.0, 0.1, 0.0, 0.0], [0.5, 0.0, 1.0, 0.9, 1.0, 0.0]])
+    assert scores[0] > scores[1]
+    assert scores == pytest.approx(result.model.score_texts(
+        texts, logprobs=[(-50.0, 10), (-1.0, 10)],
+        evidence=[[1.0, 0.0, 1.0, 0.1, 0.0, 0.0], [0.5, 0.0, 1.0, 0.9, 1.0, 0.0]]), abs=1e-3)

@@ -36,6 +36,9 @@ def command(
                                "(the torch decoder; needed for --trainable-layers), none (no text read: log-probs "
                                "and execution evidence alone), or auto: llama.cpp for a GGUF base with the head "
                                "alone, else trunk."),
+    examples_first: bool = typer.Option(False, "--examples-first", help="With --features exec: a candidate that "
+                                        "passes more of the prompt's examples always ranks higher; the head learns "
+                                        "the order among those that pass as many (trained on such pairs only)."),
     max_length: int = typer.Option(512, "--max-length", help="Most tokens of prompt + completion."),
     batch_size: int = typer.Option(16, "--batch-size", help="Pairs per optimiser step."),
     learning_rate: float = typer.Option(2e-4, "--learning-rate", help="LoRA learning rate."),
@@ -75,12 +78,14 @@ def command(
     features = features or ("text" if pairs is not None else "exec")
     if features not in ("exec", "text"):
         raise RrrError(f"--features must be exec or text (got {features!r})")
+    if examples_first and features != "exec":
+        raise RrrError("--examples-first needs --features exec (it orders by the examples the candidates pass)")
     config = RewardTrainingConfig(model_name_or_path=base_model, num_train_epochs=epochs,
                                   trainable_layers=trainable_layers, projection=projection,
                                   confidence=confidence, max_length=max_length,
                                   per_device_train_batch_size=batch_size, learning_rate=learning_rate,
                                   validation_fraction=validation_fraction, seed=seed,
-                                  states=_states(states, base_model, trainable_layers))
+                                  states=_states(states, base_model, trainable_layers), examples_first=examples_first)
     if config.states == "none":
         config.projection = 0
     config.check()

@@ -36,7 +36,8 @@ from rrr_cli.errors import RrrError
 from rrr_cli.records import Pair
 from rrr_cli.training import distributed
 from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, pair_logprobs, split_by_task
-from rrr_cli.reranker import (RewardModel, RewardModelSettings, check_states, confidence_inputs, extra_inputs,
+from rrr_cli.reranker import (RewardModel, RewardModelSettings, check_states, confidence_inputs, examples_column,
+                              extra_inputs,
                               fill_confidence)
 
 
@@ -68,6 +69,7 @@ class RewardTrainingConfig:
     # reward model) and over which probes they were computed; the rows come with the training call.
     evidence_inputs: int = 0
     evidence_probes: str = ""
+    examples_first: bool = False  # the examples' share orders the tiers, the head orders within them (RewardModelSettings)
     states: str = "trunk"  # where the pooled states come from: the torch trunk or llama.cpp (RewardModelSettings)
     lora_r: int = 16
     lora_alpha: int = 32
@@ -84,7 +86,7 @@ class RewardTrainingConfig:
                                    max_length=self.max_length, pooling=self.pooling,
                                    projection=self.projection, confidence=self.confidence,
                                    evidence_inputs=self.evidence_inputs, evidence_probes=self.evidence_probes,
-                                   states=self.states)
+                                   states=self.states, examples_first=self.examples_first)
 
     def check(self) -> None:
         for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -347,6 +349,13 @@ def train_reward_model(pairs: Sequence[Pair], config: RewardTrainingConfig | Non
     if config.bf16 is not None:
         model.use_bf16 = config.bf16
     confidence = _extra_table(model.settings, train_pairs, val_tasks, evidence)
+    column = examples_column(model.settings)
+    if column is not None:  # the examples order the tiers; the head learns within one
+        train_pairs = [p for p in train_pairs
+                       if confidence[(p.prompt, p.chosen)][column] == confidence[(p.prompt, p.rejected)][column]]
+        log(f"examples first: the head trains on the {len(train_pairs)} pairs that pass as many examples")
+        if not train_pairs:
+            raise RrrError("no training pairs pass as many examples on both sides (the head would learn nothing)")
     cache = _StateCache(model, config.per_device_eval_batch_size)
     train_texts = list(dict.fromkeys((p.prompt, t) for p in train_pairs for t in (p.chosen, p.rejected)))
     texts = list(dict.fromkeys(train_texts + [(t.prompt, c) for t in val_tasks for c in t.completions]))
