@@ -559,10 +559,12 @@ class RewardModel:
         the folds of `rrr train-reranker --folds`, the held-out scoring after each and a later
         `rrr eval` read them. `progress(k)` after each k sequences evaluated."""
         torch = _torch()
+        import numpy as np
+
         rows = self.pooled_rows(sequences, batch_size, progress)
         if not rows:
             return torch.zeros((0, self.hidden_size))
-        return torch.stack([torch.from_numpy(row) for row in rows])
+        return torch.from_numpy(np.stack(rows))  # a new array: the store's rows are read-only
 
     def pooled_rows(self, sequences: Sequence[list[int]], batch_size: int = 8,
                     progress: Callable[[int], None] | None = None) -> list:
@@ -807,7 +809,7 @@ class LlamaStatesModel(RewardModel):
         if base.format != "gguf" and settings.states == "llama.cpp":
             raise RrrError(f"{base.path}: llama.cpp states need a GGUF base model (this one is a {base.format} folder)")
         if settings.pooling != "mean" or settings.trainable_layers:
-            raise RrrError("llama.cpp states are mean-pooled final states of a frozen model "
+            raise RrrError(f"a head on {settings.states} states trains alone on mean-pooled states "
                            "(pooling mean, no trainable layers)")
         self._trunk = None  # an empty module, made when training asks (nothing of the model trains here)
         self.decoder = None
@@ -848,6 +850,12 @@ class LlamaStatesModel(RewardModel):
             model._weights = load_file(str(directory / HEAD_FILE))
         except (OSError, SafetensorError) as exc:
             raise RrrError(f"{directory}: cannot load the reranker's head: {exc}") from None
+        expected = {name: tuple(value.shape) for name, value in
+                    _head_shapes(model.hidden_size, settings).items()}
+        found = {name: tuple(value.shape) for name, value in model._weights.items()}
+        if found != expected:
+            raise RrrError(f"{directory}: the reranker's head does not fit its settings and base model "
+                           f"(weights {found}, expected {expected})")
         return model
 
     def score_texts(self, texts, batch_size: int = 8, progress=None, logprobs=None, evidence=None) -> list[float]:
@@ -901,7 +909,20 @@ class LlamaStatesModel(RewardModel):
         return self.backend.pooled_states(prefix, completions)
 
     def save(self, directory: str | os.PathLike, manifest: dict[str, Any] | None = None) -> Path:
+        if self.head is None:
+            raise RrrError("a reranker loaded to score (its head in numpy) cannot be saved again")
         return self._save(directory, manifest, lambda tmp: None)
+
+
+def _head_shapes(hidden: int, settings: RewardModelSettings) -> dict[str, Any]:
+    """The arrays a head of these settings saves, by name (zeros of their shapes; `make_head` without torch)."""
+    import numpy as np
+
+    if settings.projection > 0 or extra_inputs(settings):
+        width = settings.projection + extra_inputs(settings)
+        return {"center": np.zeros(hidden), "scale": np.zeros(hidden), "basis": np.zeros((hidden, settings.projection)),
+                "linear.weight": np.zeros((1, width)), "linear.bias": np.zeros(1)}
+    return {"weight": np.zeros((1, hidden)), "bias": np.zeros(1)}
 
 
 def head_numpy(weights: dict[str, Any], pooled, extra: Sequence[Sequence[float]] | None):

@@ -81,3 +81,23 @@ def test_with_no_reranker_the_list_says_the_fallback_is_used(tmp_path, monkeypat
     result = CliRunner().invoke(app, ["rerankers", "list"])
     assert result.exit_code == 0 and "public examples + mean log-prob" in result.stdout
     assert "no trained reranker" in result.stdout
+
+
+def test_a_head_that_does_not_fit_its_settings_is_one_clear_error(tmp_path, monkeypatch):
+    from safetensors.numpy import save_file
+    import numpy as np
+
+    from rrr_cli.errors import RrrError
+    from rrr_cli.reranker import RewardModel
+
+    base = save_tiny_base(tmp_path / "base")
+    monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
+    directory = head_only(base, "bent", win=None)
+    save_file({"center": np.zeros(0, dtype=np.float32), "scale": np.zeros(0, dtype=np.float32),
+               "basis": np.zeros((0, 0), dtype=np.float32), "linear.weight": np.zeros((1, 5), dtype=np.float32),
+               "linear.bias": np.zeros(1, dtype=np.float32)}, str(directory / "head.safetensors"))
+    with pytest.raises(RrrError, match="does not fit its settings"):
+        RewardModel.load(directory)
+    (directory / "head.safetensors").write_bytes(b"\xff\xfe not a head")
+    with pytest.raises(RrrError, match="cannot load the reranker's head"):
+        RewardModel.load(directory)

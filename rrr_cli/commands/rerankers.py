@@ -33,8 +33,10 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     rows = []
     for name, path, manifest in list_rerankers(shipped=True):
         settings = manifest.get("settings") or {}
-        reads = [{"trunk": "text (torch trunk)", "llama.cpp": "text (llama.cpp)"}.get(settings.get("states", "trunk"), "")]
-        reads += ["log-probs"] * bool(settings.get("confidence")) + ["execution"] * bool(settings.get("evidence_inputs"))
+        reads = []
+        if settings:  # a folds manifest has none: its members read what they read
+            reads = [{"trunk": "text (torch trunk)", "llama.cpp": "text (llama.cpp)"}.get(settings.get("states", "trunk"), "")]
+            reads += ["log-probs"] * bool(settings.get("confidence")) + ["execution"] * bool(settings.get("evidence_inputs"))
         rows.append({"name": name, "where": "shipped" if is_shipped(path) else "trained", "path": str(path),
                      "created": manifest.get("created"), "reads": [r for r in reads if r],
                      "kind": manifest.get("kind", "reranker"), "beats_fallback": beats_fallback(manifest),
