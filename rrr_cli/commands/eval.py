@@ -62,7 +62,8 @@ def command(
                                 "its pass@1."),
     prompt_style: Optional[str] = options.PromptStyle,
     scorers: str = typer.Option(DEFAULT_SCORERS, "--scorers", help="Comma-separated scorers: random, "
-                                "mean_logprob, public_examples, weighted:NAME=W+NAME=W."),
+                                "mean_logprob, public_examples, consensus (consensus-dual, consensus-mbr), "
+                                "evidence, weighted:NAME=W+NAME=W, reranker:NAME, or a plugin's name."),
     reranker: Optional[str] = typer.Option(None, "--reranker", help="Also score with this trained "
                                            "reranker (a name under the cache's rerankers/, or a path)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
