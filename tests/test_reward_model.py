@@ -349,10 +349,30 @@ def test_states_come_from_the_trunk_or_llama_cpp_and_nothing_else(base):
         RewardTrainingConfig(states="llama.cpp", trainable_layers=1).check()
     with pytest.raises(RrrError, match="GGUF base"):
         RewardModel.from_base(str(base), RewardModelSettings(trainable_layers=0, states="llama.cpp"))
-    from rrr_cli.commands.train_reranker import _states
+    from rrr_cli.training.train_reward import resolve_states
 
-    assert _states("auto", str(base), 0) == "trunk" and _states("auto", str(base), 2) == "trunk"
-    assert _states("llama.cpp", str(base), 0) == "llama.cpp"
+    assert resolve_states("auto", str(base), 0) == "trunk" and resolve_states("auto", str(base), 2) == "trunk"
+    assert resolve_states("llama.cpp", str(base), 0) == "llama.cpp"
+    assert resolve_states("auto", None) == resolve_states("auto", "qwen2.5-coder-0.5b-instruct") == "llama.cpp"
+    assert RewardTrainingConfig(states="none").projection == 0
+
+
+def test_selftrain_trains_the_reranker_train_reranker_trains(base):
+    """One recipe (#14): selftrain resolves --states as train-reranker does, from the reward model's base."""
+    from rrr_cli.selftrain.reranking import recipe
+    from rrr_cli.selftrain.settings import SelfTrainConfig
+
+    assert recipe(SelfTrainConfig(generator=str(base)), 0, "cpu").states == "trunk"
+    assert recipe(SelfTrainConfig(), 0, "cpu").states == "llama.cpp"  # the default model is a GGUF file
+    assert recipe(SelfTrainConfig(generator=str(base), reranker_base="qwen2.5-coder-0.5b-instruct"), 0,
+                  "cpu").states == "llama.cpp"
+    none = recipe(SelfTrainConfig(generator=str(base), states="none"), 0, "cpu")
+    assert none.states == "none" and none.projection == 0 and none.evidence_inputs > 0
+    none.check()
+    with pytest.raises(RrrError, match="states must be"):
+        SelfTrainConfig(states="onnx").validate()
+    with pytest.raises(RrrError, match="states none needs features exec"):
+        SelfTrainConfig(states="none", features="text").validate()
 
 
 def test_a_head_without_states_reads_log_probs_alone_and_saves_its_head(base, home):
@@ -370,8 +390,9 @@ def test_a_head_without_states_reads_log_probs_alone_and_saves_its_head(base, ho
     scores = loaded.score_texts(texts, logprobs=[(-2.0, 10), (-9.0, 10)])
     assert scores[0] > scores[1]
     assert scores == pytest.approx(result.model.score_texts(texts, logprobs=[(-2.0, 10), (-9.0, 10)]), abs=1e-6)
+    assert RewardTrainingConfig(states="none", projection=4).projection == 0  # no state to project
     with pytest.raises(RrrError, match="without states"):
-        RewardTrainingConfig(states="none", projection=4).check()
+        RewardTrainingConfig(states="none", confidence=False).check()
 
 
 def test_examples_first_orders_by_the_examples_and_learns_only_within_a_tier(base, home):

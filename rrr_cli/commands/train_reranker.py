@@ -71,7 +71,7 @@ def command(
     from rrr_cli.records import Candidate, Pair, Verdict, read_records, write_records
     from rrr_cli.training import distributed
     from rrr_cli.training.pairs import build_pairs, labelled_tasks, split_by_task
-    from rrr_cli.training.train_reward import RewardTrainingConfig
+    from rrr_cli.training.train_reward import RewardTrainingConfig, resolve_states
 
     if final is not None and folds < 2:
         raise RrrError("--final needs --folds K (its record is the folds' out-of-fold comparison)")
@@ -85,9 +85,8 @@ def command(
                                   confidence=confidence, max_length=max_length,
                                   per_device_train_batch_size=batch_size, learning_rate=learning_rate,
                                   validation_fraction=validation_fraction, seed=seed,
-                                  states=_states(states, base_model, trainable_layers), examples_first=examples_first)
-    if config.states == "none":
-        config.projection = 0
+                                  states=resolve_states(states, base_model, trainable_layers),
+                                  examples_first=examples_first)
     config.check()
     val_tasks = None
     evidence = None
@@ -133,19 +132,6 @@ def command(
                                                             {t.task_id for t in val_tasks}))
     if main:
         print(directory)
-
-
-def _states(states: str, base_model: str | None, trainable_layers: int) -> str:
-    """`--states auto`: llama.cpp where the base is a GGUF file and only the head trains."""
-    if states != "auto":
-        return states
-    if trainable_layers:
-        return "trunk"
-    from rrr_cli.models import CATALOG
-
-    # Judged from the name, without pulling: a catalog model or a .gguf file is GGUF; a folder is not.
-    gguf = base_model is None or base_model in CATALOG or not Path(base_model).expanduser().is_dir()
-    return "llama.cpp" if gguf else "trunk"
 
 
 def _train(training, config, name, val_tasks, data, evidence, main):

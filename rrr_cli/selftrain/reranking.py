@@ -34,14 +34,16 @@ def probes() -> str:
 
 
 def recipe(config: SelfTrainConfig, seed: int, device: str):
-    """`rrr train-reranker`'s training settings (its option defaults are RewardTrainingConfig's: a frozen
-    trunk, a head on 16 principal components and the generator's log-probs), plus the execution evidence
-    with `features` exec, as `rrr train-reranker CANDIDATES VERDICTS` trains by default."""
+    """`rrr train-reranker`'s training settings (its option defaults are RewardTrainingConfig's: a head on
+    16 principal components of the pooled state and the generator's log-probs; the states from where
+    `--states` says, auto as train-reranker resolves it), plus the execution evidence with `features`
+    exec, as `rrr train-reranker CANDIDATES VERDICTS` trains by default."""
     from rrr_cli.ranking.evidence import EVIDENCE_INPUTS
-    from rrr_cli.training.train_reward import RewardTrainingConfig
+    from rrr_cli.training.train_reward import RewardTrainingConfig, resolve_states
 
-    rm = RewardTrainingConfig(model_name_or_path=config.reranker_base or config.generator or None, seed=seed,
-                              device=device)
+    base = config.reranker_base or config.generator or None
+    rm = RewardTrainingConfig(model_name_or_path=base, seed=seed, device=device,
+                              states=resolve_states(config.states, base))
     if config.features == "exec":
         rm.evidence_inputs, rm.evidence_probes = EVIDENCE_INPUTS, probes()
     return rm

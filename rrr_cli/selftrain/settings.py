@@ -53,6 +53,9 @@ class SelfTrainConfig:
     # The reranker: `rrr train-reranker`'s recipe (training.train_reward.RewardTrainingConfig's defaults).
     features: str = "exec"  # exec: the head also reads the execution evidence; text: the paper's reward model
     reranker_base: str = ""  # the reward model starts from these weights ("" = the generator)
+    # Where the reranker's pooled states come from, as `rrr train-reranker --states`: auto is llama.cpp
+    # for a GGUF base (the model rrr solve samples with), trunk for an HF folder.
+    states: str = "auto"
     hard_negative_top_k: int = 1  # a failing candidate in the reranker's top k is a hard negative
     # PPO.
     no_ppo: bool = False  # the paper's other second iteration: hard negatives from the base generator's fresh samples
@@ -80,6 +83,9 @@ class SelfTrainConfig:
             (self.max_tokens >= 1 and self.ppo_max_new_tokens >= 1, "token limits must be at least 1"),
             (self.prompt_style in ("auto", "chat", "completion"), "prompt-style must be auto, chat or completion"),
             (self.features in ("exec", "text"), "features must be exec or text"),
+            (self.states in ("auto", "llama.cpp", "trunk", "none"), "states must be auto, llama.cpp, trunk or none"),
+            (self.states != "none" or self.features == "exec", "states none needs features exec (the head reads "
+             "log-probs and execution evidence alone)"),
             (self.hard_negative_top_k >= 1, "hard-negative-top-k must be at least 1"),
             (self.ppo_steps >= 0, "ppo-steps must be >= 0"),
             (1 <= self.ppo_mini_batch_size <= self.ppo_batch_size, "ppo-mini-batch-size must be in 1..ppo-batch-size"),

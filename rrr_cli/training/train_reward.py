@@ -80,6 +80,10 @@ class RewardTrainingConfig:
     device: str | None = None  # default: cuda when available, else cpu
     bf16: bool | None = None  # autocast to bf16; default: where it pays off (`bf16_supported`)
 
+    def __post_init__(self) -> None:
+        if self.states == "none":
+            self.projection = 0  # no pooled state to project
+
     def settings(self) -> RewardModelSettings:
         return RewardModelSettings(trainable_layers=self.trainable_layers, lora_r=self.lora_r,
                                    lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
@@ -109,6 +113,20 @@ class RewardTrainingConfig:
                            f"(got {self.projection})")
         if self.head_l2 < 0 or self.head_only_steps_per_epoch < 1 or not self.head_only_learning_rate > 0:
             raise RrrError("head-l2 must be >= 0, head-only steps >= 1 and their learning rate positive")
+
+
+def resolve_states(states: str, base_model: str | None, trainable_layers: int = 0) -> str:
+    """`--states auto` made concrete: llama.cpp where the base is a GGUF model and the head alone trains
+    (the model `rrr solve` samples with then gives the states: no second load), else trunk."""
+    if states != "auto":
+        return states
+    if trainable_layers:
+        return "trunk"
+    from rrr_cli.models import CATALOG
+
+    # Judged from the name, without pulling: a catalog model or a .gguf file is GGUF; a folder is not.
+    gguf = not base_model or base_model in CATALOG or not Path(base_model).expanduser().is_dir()
+    return "llama.cpp" if gguf else "trunk"
 
 
 @dataclass
