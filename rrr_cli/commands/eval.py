@@ -73,7 +73,7 @@ def command(
     calibration: bool = typer.Option(False, "--calibration", help="Also report how well the confidence "
                                      "rrr solve prints is calibrated: per scorer, the expected calibration error "
                                      "of its picks (10 bins), their mean confidence and accuracy (the shipped "
-                                     "model was fitted on the first 40 MultiPL-E tasks of each language: on those, "
+                                     "model was fitted on the first 80 MultiPL-E tasks of each language: on those, "
                                      "the figures are in-sample)."),
     reliability: Optional[Path] = typer.Option(None, "--reliability", metavar="FILE.png", help="Draw the "
                                                "reliability diagram of every scorer's picks (implies --calibration)."),

@@ -5,7 +5,7 @@ first of the best), and its confidence is the probability `rrr solve` would prin
 model of `ranking.confidence`, unless another is given), or with `folds`, that of the same recipe
 fitted on the run's other folds. Against whether the pick passed the hidden tests, that gives the
 expected calibration error over 10 equal-width bins and the reliability table. The shipped model was
-fitted on the first 40 MultiPL-E tasks of each language: on those tasks its figures are in-sample,
+fitted on the first 80 MultiPL-E tasks of each language: on those tasks its figures are in-sample,
 and `--confidence-folds 5` gives out-of-fold ones.
 """
 
