@@ -353,7 +353,9 @@ def test_states_come_from_the_trunk_or_llama_cpp_and_nothing_else(base):
 
     assert resolve_states("auto", str(base), 0) == "trunk" and resolve_states("auto", str(base), 2) == "trunk"
     assert resolve_states("llama.cpp", str(base), 0) == "llama.cpp"
-    assert resolve_states("auto", None) == resolve_states("auto", "qwen2.5-coder-0.5b-instruct") == "llama.cpp"
+    assert resolve_states("auto", None, device="cpu") == "llama.cpp"
+    assert resolve_states("auto", "qwen2.5-coder-0.5b-instruct", device="cpu") == "llama.cpp"
+    assert resolve_states("auto", "qwen2.5-coder-0.5b-instruct", device="cuda") == "trunk"  # CPU llama.cpp is slower
     assert RewardTrainingConfig(states="none").projection == 0
 
 
@@ -364,6 +366,7 @@ def test_selftrain_trains_the_reranker_train_reranker_trains(base):
 
     assert recipe(SelfTrainConfig(generator=str(base)), 0, "cpu").states == "trunk"
     assert recipe(SelfTrainConfig(), 0, "cpu").states == "llama.cpp"  # the default model is a GGUF file
+    assert recipe(SelfTrainConfig(), 0, "cuda").states == "trunk"
     assert recipe(SelfTrainConfig(generator=str(base), reranker_base="qwen2.5-coder-0.5b-instruct"), 0,
                   "cpu").states == "llama.cpp"
     none = recipe(SelfTrainConfig(generator=str(base), states="none"), 0, "cpu")

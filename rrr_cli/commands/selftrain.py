@@ -50,7 +50,7 @@ def command(
     reranker_base: Optional[str] = O(None, "--reranker-base", help="Reward model base weights (default: the generator)."),
     states: Optional[str] = O(None, "--states", help="Where the reranker's pooled states come from, as rrr "
                               "train-reranker --states: llama.cpp, trunk, none, or auto (default: llama.cpp for a "
-                              "GGUF base, trunk for an HF folder)."),
+                              "GGUF base on a CPU, trunk for an HF folder or on a GPU)."),
     hard_negative_top_k: Optional[int] = O(None, "--hard-negative-top-k", help="Failing candidates in the top k are hard negatives (default: 1)."),
     no_ppo: Optional[bool] = O(None, "--no-ppo/--ppo", help="The paper's other second iteration: hard negatives "
                                "from the base generator's fresh samples, no PPO."),

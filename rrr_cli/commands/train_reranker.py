@@ -35,7 +35,7 @@ def command(
                                "(the GGUF model as it samples; `rrr solve` then loads no second model), trunk "
                                "(the torch decoder; needed for --trainable-layers), none (no text read: log-probs "
                                "and execution evidence alone), or auto: llama.cpp for a GGUF base with the head "
-                               "alone, else trunk."),
+                               "alone on a CPU, else trunk."),
     examples_first: bool = typer.Option(False, "--examples-first", help="With --features exec: a candidate that "
                                         "passes more of the prompt's examples always ranks higher; the head learns "
                                         "the order among those that pass as many (trained on such pairs only)."),

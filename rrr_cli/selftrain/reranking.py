@@ -43,7 +43,7 @@ def recipe(config: SelfTrainConfig, seed: int, device: str):
 
     base = config.reranker_base or config.generator or None
     rm = RewardTrainingConfig(model_name_or_path=base, seed=seed, device=device,
-                              states=resolve_states(config.states, base))
+                              states=resolve_states(config.states, base, device=device))
     if config.features == "exec":
         rm.evidence_inputs, rm.evidence_probes = EVIDENCE_INPUTS, probes()
     return rm

@@ -115,18 +115,23 @@ class RewardTrainingConfig:
             raise RrrError("head-l2 must be >= 0, head-only steps >= 1 and their learning rate positive")
 
 
-def resolve_states(states: str, base_model: str | None, trainable_layers: int = 0) -> str:
-    """`--states auto` made concrete: llama.cpp where the base is a GGUF model and the head alone trains
-    (the model `rrr solve` samples with then gives the states: no second load), else trunk."""
+def resolve_states(states: str, base_model: str | None, trainable_layers: int = 0,
+                   device: str | None = None) -> str:
+    """`--states auto` made concrete: llama.cpp where the base is a GGUF model, the head alone trains and
+    the training runs on the CPU (the model `rrr solve` samples with then gives the states: no second
+    load), else trunk (on a GPU the torch trunk is far faster than CPU llama.cpp)."""
     if states != "auto":
         return states
     if trainable_layers:
         return "trunk"
     from rrr_cli.models import CATALOG
+    from rrr_cli.reranker import default_device
 
     # Judged from the name, without pulling: a catalog model or a .gguf file is GGUF; a folder is not.
     gguf = not base_model or base_model in CATALOG or not Path(base_model).expanduser().is_dir()
-    return "llama.cpp" if gguf else "trunk"
+    if not gguf or (device or default_device()).startswith("cuda"):
+        return "trunk"
+    return "llama.cpp"
 
 
 @dataclass
