@@ -1,7 +1,7 @@
 """Calibration of `rrr solve`'s confidence, out of fold, on eval runs; fits the model rrr ships.
 
     python benchmarks/calibration.py RUN_DIR [RUN_DIR ...] [--selector public_examples] [--folds 5 | --fit-on-first K]
-        [--l2 1] [--plot reliability.png] [--save rrr_cli/data/confidence.json] [--json]
+        [--l2 1] [--partitions 20] [--without INPUT] [--plot reliability.png] [--save rrr_cli/data/confidence.json] [--json]
 
 Each RUN_DIR is an `rrr eval` run over MultiPL-E whose candidates are sampled and executed. Per task,
 the selector picks a candidate (its scores are recomputed; the sandbox's verdict cache keeps the
@@ -14,12 +14,20 @@ language's first K tasks and reports on the rest). Printed: expected calibration
 bins (next to what a perfectly calibrated model would show on as many tasks: with a few hundred,
 that is not 0), the reliability table, and per language the accuracy next to the mean confidence. `--save`
 writes the model fitted on all the tasks, with the out-of-fold figures in its `about`.
+
+One split into folds is one draw: the translations of a problem share their outcome more often than
+not (124 problems make up 640 tasks), so the ECE moves with which problems land together.
+`--partitions K` repeats the out-of-fold fit over K random partitions of the problems into folds and
+prints the spread of the ECE and of the log loss. `--without INPUT` fits without that input (to
+measure what it adds, on the same partitions).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import random
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -35,6 +43,10 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=1.0)
     parser.add_argument("--fit-on-first", type=int, metavar="K", help="instead of folds: fit on each "
                         "language's first K tasks, report on the others")
+    parser.add_argument("--partitions", type=int, default=0, metavar="K",
+                        help="also repeat the folds over K random partitions of the problems")
+    parser.add_argument("--without", action="append", default=[], metavar="INPUT",
+                        help="fit without this input of the confidence model (repeatable)")
     parser.add_argument("--plot", type=Path, help="draw the reliability diagram to this PNG")
     parser.add_argument("--save", type=Path, help="write the model fitted on every task here")
     parser.add_argument("--json", action="store_true")
@@ -43,10 +55,15 @@ def main() -> None:
     from cpu import cpu_description
     from rrr_cli.errors import RrrError
     from rrr_cli.evaluation.runs import executed_run
-    from rrr_cli.ranking.confidence import calibration_error, feature_row, fit, reliability
+    from rrr_cli.ranking.confidence import FEATURES, calibration_error, feature_row, fit, reliability
     from rrr_cli.ranking.evidence import Evidence
     from rrr_cli.ranking.scorers import get_scorer, score_many
-    from rrr_cli.tasks.folds import fold_of, positions_in_language
+    from rrr_cli.tasks.folds import fold_of, positions_in_language, problem_number
+
+    unknown = [name for name in args.without if name not in FEATURES]
+    if unknown:
+        raise SystemExit(f"--without: no input named {unknown[0]!r} (the inputs: {', '.join(FEATURES)})")
+    features = [name for name in FEATURES if name not in args.without]
 
     rows, labels, tasks = [], [], []
     for run in args.runs:
@@ -71,32 +88,51 @@ def main() -> None:
         index = positions_in_language(tasks)
         position = [index[task.task_id] for task in tasks]
         model = fit([r for r, p in zip(rows, position) if p < args.fit_on_first],
-                    [y for y, p in zip(labels, position) if p < args.fit_on_first], l2=args.l2)
+                    [y for y, p in zip(labels, position) if p < args.fit_on_first], l2=args.l2, features=features)
         keep = [i for i, p in enumerate(position) if p >= args.fit_on_first]
         if not keep:
             raise SystemExit(f"no task beyond the first {args.fit_on_first} of a language to report on")
         all_rows, all_labels = rows, labels
         rows, labels, tasks = [rows[i] for i in keep], [labels[i] for i in keep], [tasks[i] for i in keep]
         out_of_fold = [model.probability(r) for r in rows]
-    for fold in range(args.folds if not args.fit_on_first else 0):
-        train = [i for i, task in enumerate(tasks) if fold_of(task.task_id, args.folds) != fold]
-        model = fit([rows[i] for i in train], [labels[i] for i in train], l2=args.l2)
-        for i, task in enumerate(tasks):
-            if fold_of(task.task_id, args.folds) == fold:
-                out_of_fold[i] = model.probability(rows[i])
+    def folded(fold_of_task) -> list[float]:
+        predicted = [0.0] * len(rows)
+        for fold in range(args.folds):
+            train = [i for i in range(len(rows)) if fold_of_task[i] != fold]
+            model = fit([rows[i] for i in train], [labels[i] for i in train], l2=args.l2, features=features)
+            for i in range(len(rows)):
+                if fold_of_task[i] == fold:
+                    predicted[i] = model.probability(rows[i])
+        return predicted
+
+    if not args.fit_on_first:
+        out_of_fold = folded([fold_of(task.task_id, args.folds) for task in tasks])
     ece = calibration_error(out_of_fold, labels)
     # What a perfectly calibrated model with these probabilities would show on this many tasks: labels
     # drawn from the probabilities themselves (the ECE of a finite sample is never 0).
-    import random
-
     draw = random.Random(0)
     floor = sorted(calibration_error(out_of_fold, [draw.random() < p for p in out_of_fold]) for _ in range(1000))
     bins = reliability(out_of_fold, labels)
+    spread = None
+    if args.partitions:
+        problems = sorted({problem_number(task.task_id) or 0 for task in tasks})
+        eces, losses = [], []
+        for seed in range(args.partitions):
+            shuffled = problems[:]
+            random.Random(seed).shuffle(shuffled)
+            fold_of_problem = {problem: index % args.folds for index, problem in enumerate(shuffled)}
+            predicted = folded([fold_of_problem[problem_number(task.task_id) or 0] for task in tasks])
+            eces.append(calibration_error(predicted, labels))
+            losses.append(-sum(math.log(max(p if y else 1 - p, 1e-12)) for p, y in zip(predicted, labels)) / len(labels))
+        spread = {"partitions": args.partitions, "problems": len(problems), "ece_mean": sum(eces) / len(eces),
+                  "ece_min": min(eces), "ece_max": max(eces), "share_at_most_0.05": sum(e <= 0.05 for e in eces) / len(eces),
+                  "log_loss_mean": sum(losses) / len(losses)}
     per_language: dict[str, list[int]] = defaultdict(list)
     for i, task in enumerate(tasks):
         per_language[task.language].append(i)
     result = {
         "runs": args.runs, "selector": args.selector, "tasks": len(tasks), "folds": args.folds, "cpu": cpu_description(),
+        "inputs": features, "partitions": spread,
         "accuracy": sum(labels) / len(labels), "mean_confidence": sum(out_of_fold) / len(out_of_fold),
         "out_of_fold_ece": ece,
         "perfectly_calibrated_ece": {"mean": sum(floor) / len(floor), "p95": floor[949]},
@@ -108,7 +144,7 @@ def main() -> None:
     if args.save:
         if args.fit_on_first:
             rows, labels = all_rows, all_labels
-        final = fit(rows, labels, l2=args.l2, about={
+        final = fit(rows, labels, l2=args.l2, features=features, about={
             "selector": args.selector, "tasks": len(tasks), "runs": [Path(r).name for r in args.runs],
             "out_of_fold_ece": round(ece, 4), "folds": args.folds, "fit_on_first": args.fit_on_first,
             "l2": args.l2,
@@ -127,6 +163,10 @@ def main() -> None:
           f"mean out-of-fold confidence {result['mean_confidence']:.3f}, ECE (10 bins) {ece:.3f}; a perfectly "
           f"calibrated model would show {result['perfectly_calibrated_ece']['mean']:.3f} on average "
           f"(95th percentile {result['perfectly_calibrated_ece']['p95']:.3f})")
+    if spread:
+        print(f"over {spread['partitions']} random partitions of the {spread['problems']} problems into {args.folds} "
+              f"folds: ECE mean {spread['ece_mean']:.3f} (min {spread['ece_min']:.3f}, max {spread['ece_max']:.3f}; "
+              f"≤ 0.05 in {spread['share_at_most_0.05']:.0%}), log loss {spread['log_loss_mean']:.3f}")
     print(f"{'bin':<12}{'tasks':>6}{'confidence':>12}{'accuracy':>10}")
     for b in result["bins"]:
         print(f"{b['low']:.1f}-{b['high']:.1f}".ljust(12) + f"{b['labels']:>6}{b['confidence']:>12.3f}{b['accuracy']:>10.3f}")

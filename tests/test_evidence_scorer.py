@@ -50,10 +50,32 @@ def test_a_model_file_given_by_path_and_its_errors(tmp_path):
     with pytest.raises(RrrError, match="model.json: not UTF-8 text"):
         evidence_scorer(str(path))
     path.write_text(json.dumps({**model.to_dict(), "weights": ["x"] * len(FEATURES)}))
-    with pytest.raises(RrrError, match="numeric weights"):
+    with pytest.raises(RrrError, match="one numeric weight per input"):
         evidence_scorer(str(path))
     path.write_text("[1, 2]")
     with pytest.raises(RrrError, match="not a confidence model"):
+        evidence_scorer(str(path))
+
+
+def test_a_model_reads_the_inputs_it_names_so_an_older_one_still_loads(tmp_path):
+    # A model fitted before an input existed names fewer inputs; it reads those from a full row.
+    from rrr_cli.ranking.confidence import fit
+
+    rows = [[float(i % 2)] * len(FEATURES) for i in range(20)]
+    labels = [i % 2 == 1 for i in range(20)]
+    older = fit(rows, labels, features=FEATURES[:-1])
+    path = tmp_path / "older.json"
+    older.save(path)
+    loaded = evidence_scorer(str(path)).model
+    assert loaded.features == FEATURES[:-1] and len(loaded.weights) == len(FEATURES) - 1
+    assert loaded.probability(rows[1]) > 0.5 > loaded.probability(rows[0])
+    with pytest.raises(RrrError, match=f"a confidence row has {len(FEATURES)} inputs, got 3"):
+        loaded.probability([0.0] * 3)
+    path.write_text(json.dumps({**older.to_dict(), "features": [*FEATURES[:-2], "made_up"]}))
+    with pytest.raises(RrrError, match="not a confidence model this version of rrr reads"):
+        evidence_scorer(str(path))
+    path.write_text(json.dumps({**older.to_dict(), "features": [FEATURES[0]] * (len(FEATURES) - 1)}))
+    with pytest.raises(RrrError, match="not a confidence model this version of rrr reads"):
         evidence_scorer(str(path))
 
 

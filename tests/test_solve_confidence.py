@@ -43,6 +43,21 @@ def test_the_shipped_model_gives_more_confidence_to_more_evidence():
     assert model.about["tasks"] >= 100 and model.about["out_of_fold_ece"] < 0.2
 
 
+def test_failing_one_example_costs_more_than_the_share_it_misses():
+    from rrr_cli.ranking.confidence import FEATURES, feature_row, shipped
+
+    model = shipped()
+    all_five = [[1.0, 0.0, 1.0, 0.5, 1.0, 0.0]] * 4 + [[0.8, 0.0, 1.0, 0.5, 0.0, 0.0]] * 4
+    four_of_five = [[0.8, 0.0, 1.0, 0.5, 1.0, 0.0]] * 4 + [[0.6, 0.0, 1.0, 0.5, 0.0, 0.0]] * 4
+    column = FEATURES.index("passes_all_examples")
+    assert feature_row(all_five, 0, -0.1, 5, "java")[column] == 1.0
+    assert feature_row(four_of_five, 0, -0.1, 5, "java")[column] == 0.0
+    assert feature_row([[0.0, 1.0, 1.0, 1.0, 1.0, 0.0]], 0, -0.1, 0, "java")[column] == 0.0  # no examples
+    # The hidden tests contain the examples: a pick that fails one is rarely right.
+    assert model.probability(feature_row(four_of_five, 0, -0.1, 5, "java")) < 0.2
+    assert model.probability(feature_row(all_five, 0, -0.1, 5, "java")) > 0.5
+
+
 @pytest.mark.model
 @pytest.mark.slow
 def test_solve_abstains_below_min_confidence_and_writes_nothing(tmp_path, model_cache):
