@@ -74,6 +74,19 @@ def test_broken_source_is_a_compile_error(language):
     assert result.status == "compile_error", (result.status, result.stderr[-800:])
 
 
+def test_a_bash_conditional_that_does_not_parse_is_a_compile_error_not_a_pass():
+    # bash stops reading at a malformed `[[ ... ]]` and exits 0, tests unrun; seen in the 0.5B model's
+    # Bash candidates (`[[ $s == $s rev ]]`), which the hidden tests then counted as passing.
+    _skip_without("sh")
+    task = _tasks("sh")[0]
+    body = '    if [[ $1 == $1 rev ]]; then echo 0; fi\n    echo $(( $1 + $2 ))\n'
+    result = run_program("sh", assemble(task, body))
+    assert result.status == "compile_error", (result.status, result.stderr[-800:])
+    assert "syntax error in conditional expression" in result.stderr
+    # The same function without the malformed test still passes: the pattern is not a blanket rule.
+    assert run_program("sh", assemble(task, '    echo $(( $1 + $2 ))\n')).status == "passed"
+
+
 def test_python_verdicts():
     task = next(t for t in load_tasks(["humaneval-python"]) if t.task_id == "HumanEval/53")
     assert run_program("python", assemble(task, "    return x + y\n")).status == "passed"

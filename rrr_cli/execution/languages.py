@@ -7,7 +7,9 @@ package (`plugins/rrr-go`) adds one the same way.
 Running a program: `name`, `extension`, `packages` (the Debian packages of its toolchain), `file`
 (the source file name), optional `compile` and required `run` argv lists (`{file}` is the source file),
 optional `env`, `requires_files`, and the patterns that classify a non-zero exit: `failed_pattern`
-(a test assertion failed), `compile_error_pattern` (the interpreter rejected the source),
+(a test assertion failed), `compile_error_pattern` (the interpreter rejected the source; on the
+output of a `compile` step it means a compile error even at exit status 0, as `bash -n` gives for a
+malformed `[[ ... ]]`),
 `failed_exit_codes`, and `assertion_pattern` (a failure even when the program exits 0).
 `program_header` is put into every program after the first match of `program_header_after` (Go's
 imports, which must come before the other declarations), `program_footer` after its end.

@@ -112,7 +112,8 @@ def run_program(language: str, program: str, limits: Limits | None = None, *,
             built = run_sandboxed(spec.argv(spec.compile), workdir, limits, timeout_s=limits.compile_timeout_s,
                                   env=spec.env, sandboxed=sandboxed)
             total += built.duration_s
-            if built.exit_code != 0:
+            # A checker that reports a syntax error and exits 0 (bash -n on a bad `[[ ... ]]`) rejected it all the same.
+            if built.exit_code != 0 or spec.matches("compile_error_pattern", built.stderr + "\n" + built.stdout):
                 status = "timeout" if built.timed_out else "compile_error"
                 return RunResult(status, built.exit_code, total, built.stdout,
                                  _explain(built, limits, "compilation") or built.stdout)
