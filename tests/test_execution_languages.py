@@ -79,10 +79,12 @@ def test_a_bash_conditional_that_does_not_parse_is_a_compile_error_not_a_pass():
     # Bash candidates (`[[ $s == $s rev ]]`), which the hidden tests then counted as passing.
     _skip_without("sh")
     task = _tasks("sh")[0]
-    body = '    if [[ $1 == $1 rev ]]; then echo 0; fi\n    echo $(( $1 + $2 ))\n'
-    result = run_program("sh", assemble(task, body))
-    assert result.status == "compile_error", (result.status, result.stderr[-800:])
-    assert "syntax error in conditional expression" in result.stderr
+    for test, says in (("[[ $1 == $1 rev ]]", "syntax error in conditional expression"),
+                       ("[[ $1 % 2 != 0 ]]", "conditional binary operator expected")):
+        body = f'    if {test}; then echo 0; fi\n    echo $(( $1 + $2 ))\n'
+        result = run_program("sh", assemble(task, body))
+        assert result.status == "compile_error", (result.status, result.stderr[-800:])
+        assert says in result.stderr
     # The same function without the malformed test still passes: the pattern is not a blanket rule.
     assert run_program("sh", assemble(task, '    echo $(( $1 + $2 ))\n')).status == "passed"
 

@@ -7,9 +7,9 @@ package (`plugins/rrr-go`) adds one the same way.
 Running a program: `name`, `extension`, `packages` (the Debian packages of its toolchain), `file`
 (the source file name), optional `compile` and required `run` argv lists (`{file}` is the source file),
 optional `env`, `requires_files`, and the patterns that classify a non-zero exit: `failed_pattern`
-(a test assertion failed), `compile_error_pattern` (the interpreter rejected the source; on the
-output of a `compile` step it means a compile error even at exit status 0, as `bash -n` gives for a
-malformed `[[ ... ]]`),
+(a test assertion failed), `compile_error_pattern` (the interpreter rejected the source),
+`compile_output_is_error` (a `compile` step that prints anything rejected the source, whatever its
+exit status: `bash -n` reports a malformed `[[ ... ]]` and exits 0),
 `failed_exit_codes`, and `assertion_pattern` (a failure even when the program exits 0).
 `program_header` is put into every program after the first match of `program_header_after` (Go's
 imports, which must come before the other declarations), `program_footer` after its end.
@@ -69,6 +69,7 @@ class Language:
     requires_files: tuple[str, ...] = ()
     failed_pattern: str | None = None
     compile_error_pattern: str | None = None
+    compile_output_is_error: bool = False
     assertion_pattern: str | None = None
     failed_exit_codes: tuple[int, ...] = ()
     program_header: str | None = None
@@ -134,7 +135,8 @@ class Language:
 
 
 _EXECUTION_FIELDS = ("name", "extension", "packages", "file", "run", "compile", "env", "requires_files",
-                     "failed_pattern", "compile_error_pattern", "assertion_pattern", "failed_exit_codes")
+                     "failed_pattern", "compile_error_pattern", "compile_output_is_error", "assertion_pattern",
+                    "failed_exit_codes")
 _PROGRAM_FIELDS = ("program_header", "program_header_after", "program_footer")
 
 

@@ -112,8 +112,9 @@ def run_program(language: str, program: str, limits: Limits | None = None, *,
             built = run_sandboxed(spec.argv(spec.compile), workdir, limits, timeout_s=limits.compile_timeout_s,
                                   env=spec.env, sandboxed=sandboxed)
             total += built.duration_s
-            # A checker that reports a syntax error and exits 0 (bash -n on a bad `[[ ... ]]`) rejected it all the same.
-            if built.exit_code != 0 or spec.matches("compile_error_pattern", built.stderr + "\n" + built.stdout):
+            # A checker that reports a problem and exits 0 (bash -n on a bad `[[ ... ]]`) rejected it all the same.
+            said = (built.stderr + built.stdout).strip()
+            if built.exit_code != 0 or (spec.compile_output_is_error and said):
                 status = "timeout" if built.timed_out else "compile_error"
                 return RunResult(status, built.exit_code, total, built.stdout,
                                  _explain(built, limits, "compilation") or built.stdout)
