@@ -89,6 +89,14 @@ def test_a_bash_conditional_that_does_not_parse_is_a_compile_error_not_a_pass():
     assert run_program("sh", assemble(task, '    echo $(( $1 + $2 ))\n')).status == "passed"
 
 
+def test_a_switch_counts_in_the_verdict_cache_key_only_where_a_language_sets_it():
+    # Adding a switch to one language must not make every other language's cached verdicts stale.
+    from rrr_cli.execution.languages import get_language
+
+    assert get_language("sh").execution_spec()["compile_output_is_error"] is True
+    assert "compile_output_is_error" not in get_language("cpp").execution_spec()
+
+
 def test_python_verdicts():
     task = next(t for t in load_tasks(["humaneval-python"]) if t.task_id == "HumanEval/53")
     assert run_program("python", assemble(task, "    return x + y\n")).status == "passed"

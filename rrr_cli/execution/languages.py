@@ -104,9 +104,11 @@ class Language:
     def execution_spec(self) -> dict:
         """The fields that decide how a program runs and how its run is classified (the verdict
         cache's key): not the probe templates, which reach a probe run through its program text, nor
-        what prompts and task files read. The program_* fields count only where a language sets them."""
+        what prompts and task files read. The program_* fields and the later-added switches count only
+        where a language sets them, so adding one keeps every other language's cached verdicts."""
         spec = {key: getattr(self, key) for key in _EXECUTION_FIELDS}
         spec.update({key: getattr(self, key) for key in _PROGRAM_FIELDS if getattr(self, key) is not None})
+        spec.update({key: True for key in _SWITCH_FIELDS if getattr(self, key)})
         return spec
 
     def prepare(self, program: str) -> str:
@@ -135,9 +137,9 @@ class Language:
 
 
 _EXECUTION_FIELDS = ("name", "extension", "packages", "file", "run", "compile", "env", "requires_files",
-                     "failed_pattern", "compile_error_pattern", "compile_output_is_error", "assertion_pattern",
-                    "failed_exit_codes")
+                     "failed_pattern", "compile_error_pattern", "assertion_pattern", "failed_exit_codes")
 _PROGRAM_FIELDS = ("program_header", "program_header_after", "program_footer")
+_SWITCH_FIELDS = ("compile_output_is_error",)
 
 
 def resolve_executable(name: str) -> str | None:
