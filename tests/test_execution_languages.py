@@ -97,6 +97,16 @@ def test_a_switch_counts_in_the_verdict_cache_key_only_where_a_language_sets_it(
     assert "compile_output_is_error" not in get_language("cpp").execution_spec()
 
 
+def test_a_switch_of_the_wrong_type_is_one_line():
+    from rrr_cli.errors import RrrError
+    from rrr_cli.execution.languages import _language_from_toml
+
+    text = 'name = "x"\nextension = ".x"\npackages = []\nfile = "m.x"\nrun = ["x"]\ncompile_output_is_error = "no"\n'
+    with pytest.raises(RrrError, match=r"^x.toml: compile_output_is_error must be true or false \(got 'no'\)$"):
+        _language_from_toml(text, "x.toml")
+    assert _language_from_toml(text.replace('"no"', "false"), "x.toml").compile_output_is_error is False
+
+
 def test_python_verdicts():
     task = next(t for t in load_tasks(["humaneval-python"]) if t.task_id == "HumanEval/53")
     assert run_program("python", assemble(task, "    return x + y\n")).status == "passed"

@@ -167,6 +167,10 @@ def _language_from_toml(text: str, where: str) -> Language:
         raise RrrError(f"{where}: call_style must be parentheses or command (got {data['call_style']!r})")
     if data.get("task_parser", "braced") not in ("python", "braced"):
         raise RrrError(f"{where}: task_parser must be python or braced (got {data['task_parser']!r})")
+    switches = [key for key, spec in Language.__dataclass_fields__.items() if spec.type in (bool, "bool")]
+    wrong = [key for key in switches if key in data and not isinstance(data[key], bool)]
+    if wrong:
+        raise RrrError(f"{where}: {wrong[0]} must be true or false (got {data[wrong[0]]!r})")
     for key in ("packages", "run", "compile", "requires_files", "failed_exit_codes", "task_extensions",
                 "task_stop", "line_comment", "block_comment"):
         if key in data:
