@@ -1,7 +1,8 @@
 """Calibration of `rrr solve`'s confidence, out of fold, on eval runs; fits the model rrr ships.
 
     python benchmarks/calibration.py RUN_DIR [RUN_DIR ...] [--selector public_examples] [--folds 5 | --fit-on-first K]
-        [--l2 1] [--partitions 20] [--without INPUT] [--plot reliability.png] [--save rrr_cli/data/confidence.json] [--json]
+        [--l2 1] [--partitions 20] [--without INPUT] [--limit K] [--below P ...] [--plot reliability.png]
+        [--save rrr_cli/data/confidence.json] [--json]
 
 Each RUN_DIR is an `rrr eval` run over MultiPL-E whose candidates are sampled and executed. Per task,
 the selector picks a candidate (its scores are recomputed; the sandbox's verdict cache keeps the
@@ -19,7 +20,9 @@ One split into folds is one draw: the translations of a problem share their outc
 not (124 problems make up 640 tasks), so the ECE moves with which problems land together.
 `--partitions K` repeats the out-of-fold fit over K random partitions of the problems into folds and
 prints the spread of the ECE and of the log loss. `--without INPUT` fits without that input (to
-measure what it adds, on the same partitions).
+measure what it adds, on the same partitions). `--limit K` keeps each language's first K tasks (as
+`rrr eval --limit K` does); `--below P` prints the share of tasks whose out-of-fold confidence is
+below P and how often those picks passed: what a cascade at that threshold would escalate.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ def main() -> None:
                         help="also repeat the folds over K random partitions of the problems")
     parser.add_argument("--without", action="append", default=[], metavar="INPUT",
                         help="fit without this input of the confidence model (repeatable)")
+    parser.add_argument("--limit", type=int, metavar="K", help="only each language's first K tasks")
+    parser.add_argument("--below", type=float, action="append", default=[], metavar="P",
+                        help="print the share of tasks with out-of-fold confidence below P (repeatable)")
     parser.add_argument("--plot", type=Path, help="draw the reliability diagram to this PNG")
     parser.add_argument("--save", type=Path, help="write the model fitted on every task here")
     parser.add_argument("--json", action="store_true")
@@ -72,7 +78,11 @@ def main() -> None:
         except RrrError as exc:
             raise SystemExit(str(exc)) from None
         selector, evidence = get_scorer(args.selector), Evidence()
-        groups = [(task, executed.candidates[task.task_id]) for task in executed.tasks]
+        kept = executed.tasks
+        if args.limit is not None:
+            index = positions_in_language(kept)
+            kept = [task for task in kept if index[task.task_id] < args.limit]
+        groups = [(task, executed.candidates[task.task_id]) for task in kept]
         for start in range(0, len(groups), 8):
             chunk = groups[start:start + 8]
             for (task, members), scores, task_rows in zip(chunk, score_many(selector, chunk), evidence.rows(chunk)):
@@ -137,6 +147,8 @@ def main() -> None:
         "out_of_fold_ece": ece,
         "perfectly_calibrated_ece": {"mean": sum(floor) / len(floor), "p95": floor[949]},
         "bins": [{k: (len(v) if k == "labels" else v) for k, v in b.items()} for b in bins],
+        "below": [{"threshold": p, "share": sum(q < p for q in out_of_fold) / len(out_of_fold),
+                   "passed": sum(y for q, y in zip(out_of_fold, labels) if q < p)} for p in args.below],
         "per_language": {lang: {"tasks": len(ix), "accuracy": sum(labels[i] for i in ix) / len(ix),
                                 "mean_confidence": sum(out_of_fold[i] for i in ix) / len(ix)}
                          for lang, ix in per_language.items()},
@@ -170,6 +182,9 @@ def main() -> None:
     print(f"{'bin':<12}{'tasks':>6}{'confidence':>12}{'accuracy':>10}")
     for b in result["bins"]:
         print(f"{b['low']:.1f}-{b['high']:.1f}".ljust(12) + f"{b['labels']:>6}{b['confidence']:>12.3f}{b['accuracy']:>10.3f}")
+    for row in result["below"]:
+        below = round(row["share"] * len(labels))
+        print(f"confidence below {row['threshold']:g}: {below} tasks ({row['share']:.1%}), {row['passed']} of their picks passed")
     print(f"{'language':<12}{'tasks':>6}{'confidence':>12}{'accuracy':>10}")
     for lang, row in result["per_language"].items():
         print(f"{lang:<12}{row['tasks']:>6}{row['mean_confidence']:>12.3f}{row['accuracy']:>10.3f}")
