@@ -93,6 +93,8 @@ def main() -> None:
                 tasks.append(task)
             print(f"{run}: {min(start + 8, len(groups))}/{len(groups)} tasks", file=sys.stderr)
 
+    if not rows:
+        raise SystemExit(f"no executed task to judge (--limit {args.limit})")
     out_of_fold = [0.0] * len(rows)
     if args.fit_on_first:
         index = positions_in_language(tasks)
