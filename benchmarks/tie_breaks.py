@@ -19,13 +19,16 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def _scores(path: Path) -> dict[tuple[str, int], dict]:
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            out[record["task_id"], record["sample_id"]] = record
-    return out
+def _log(path: Path, schema) -> dict[tuple[str, int], dict]:
+    """A run log's records by (task, sample), read as `rrr eval` reads them (read only: an eval may be
+    appending); a damaged log is one line."""
+    from rrr_cli.errors import RrrError
+    from rrr_cli.evaluation.runs import JsonlLog
+
+    try:
+        return {(r["task_id"], r["sample_id"]): r for r in JsonlLog(path).load(schema, repair=False)}
+    except RrrError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def expected_right(tier: list[int], right: dict[int, bool], key) -> float:
@@ -33,6 +36,10 @@ def expected_right(tier: list[int], right: dict[int, bool], key) -> float:
     best = max(key(i) for i in tier)
     winners = [i for i in tier if key(i) == best]
     return sum(right[i] for i in winners) / len(winners)
+
+
+def _or_last(score: float | None) -> float:
+    return float("-inf") if score is None else score
 
 
 def main() -> None:
@@ -45,10 +52,13 @@ def main() -> None:
     if not examples_logs or not (args.run / "verdicts.jsonl").is_file():
         raise SystemExit(f"{args.run}: needs verdicts.jsonl and a scores-public_examples log (an `rrr eval` "
                          "run with --scorers public_examples)")
-    examples = _scores(examples_logs[-1])
-    passed = {key: record["status"] == "passed" for key, record in _scores(args.run / "verdicts.jsonl").items()}
-    scorers = {path.stem.removeprefix("scores-"): _scores(path) for path in sorted(args.run.glob("scores-*.jsonl"))
-               if path != examples_logs[-1]}
+    from rrr_cli.evaluation.runs import SCORE_FIELDS
+    from rrr_cli.records import Verdict
+
+    examples = _log(examples_logs[-1], {**SCORE_FIELDS, "examples_passed": int})
+    passed = {key: record["status"] == "passed" for key, record in _log(args.run / "verdicts.jsonl", Verdict).items()}
+    scorers = {path.stem.removeprefix("scores-"): _log(path, SCORE_FIELDS)
+               for path in sorted(args.run.glob("scores-*.jsonl")) if path != examples_logs[-1]}
     by_task: dict[str, list[int]] = defaultdict(list)
     for task_id, sample_id in examples:
         by_task[task_id].append(sample_id)
@@ -67,7 +77,8 @@ def main() -> None:
         mixed += 1
         totals["random"] += sum(right.values()) / len(tier)
         for name, log in scorers.items():
-            totals[name] += expected_right(tier, right, lambda i: log[task_id, i]["score"])
+            # A score of null (the scorer had nothing to go on) ranks last, as in `rrr eval`.
+            totals[name] += expected_right(tier, right, lambda i: _or_last(log[task_id, i]["score"]))
     result = {"run": str(args.run), "tasks": covered, "mixed_top_tier": mixed,
               "expected_right": {name: round(value, 2) for name, value in totals.items()}}
     if args.json:

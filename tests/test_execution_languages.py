@@ -85,7 +85,7 @@ def test_a_bash_conditional_that_does_not_parse_is_a_compile_error_not_a_pass():
         result = run_program("sh", assemble(task, body))
         assert result.status == "compile_error", (result.status, result.stderr[-800:])
         assert says in result.stderr
-    # The same function without the malformed test still passes: the pattern is not a blanket rule.
+    # The same function without the malformed test still passes: the switch rejects only what bash reports.
     assert run_program("sh", assemble(task, '    echo $(( $1 + $2 ))\n')).status == "passed"
 
 
