@@ -168,8 +168,9 @@ def main() -> None:
     if args.plot:
         from rrr_cli.evaluation.calibration import plot_reliability, summary
 
-        plot_reliability({args.selector: summary(out_of_fold, labels)}, args.plot,
-                         f"rrr solve confidence, out of fold: {len(tasks)} tasks")
+        title = (f"rrr solve confidence on {len(tasks)} tasks it was not fitted on"
+                 if args.fit_on_first else f"rrr solve confidence, out of fold: {len(tasks)} tasks")
+        plot_reliability({args.selector: summary(out_of_fold, labels)}, args.plot, title)
     if args.json:
         print(json.dumps(result, indent=1))
         return
