@@ -9,6 +9,11 @@ them, the pick depends on the tie-break alone. Over those tasks (and only the ta
 covers), this prints the expected number of right picks when each scorer breaks the tie (its own ties
 counted as a random pick among them), next to a random pick and the number of such tasks, the most
 any tie-break could get.
+
+`--groups` also sorts those tasks by what the consensus scorer saw in that tier (its behaviour groups
+recomputed from the probe and verdict caches, the generator's probes from the probe cache): the biggest
+group all right, all wrong, holding both (the probes did not separate right from wrong), or several
+groups of the biggest size (mean log-prob decides). Each kind is a different way to improve consensus.
 """
 
 from __future__ import annotations
@@ -42,9 +47,47 @@ def _or_last(score: float | None) -> float:
     return float("-inf") if score is None else score
 
 
+KINDS = ("biggest group right", "biggest group wrong", "probes do not separate", "equal biggest groups")
+
+
+def group_kinds(run: Path, tiers: dict[str, dict[int, bool]]) -> dict[str, dict[str, float]]:
+    """The tasks of `tiers` (task -> its top tier's sample ids -> passed) by the kind of `KINDS`
+    their consensus groups make within the tier, each with the chance that consensus picks right there."""
+    from rrr_cli.errors import RrrError
+    from rrr_cli.evaluation.runs import executed_run
+    from rrr_cli.ranking.consensus import ConsensusScorer
+    from rrr_cli.ranking.probe_cache import GeneratedProbes
+
+    try:
+        executed = executed_run(run)
+    except RrrError as exc:
+        raise SystemExit(str(exc)) from None
+    scorer = ConsensusScorer(generator=GeneratedProbes(str(executed.settings["model"])))
+    groups = [(task, executed.candidates[task.task_id]) for task in executed.tasks if task.task_id in tiers]
+    scores: dict[str, dict[int, float]] = {}
+    for start in range(0, len(groups), 8):
+        chunk = groups[start:start + 8]
+        for (task, candidates), task_scores in zip(chunk, scorer.score_many(chunk)):
+            scores[task.task_id] = {c.sample_id: score for c, score in zip(candidates, task_scores)}
+    kinds: dict[str, dict[str, float]] = {kind: {} for kind in KINDS}
+    for task, _ in groups:
+        right = tiers[task.task_id]
+        in_tier = [[i for i in group.members if i in right] for group in scorer.results[task.task_id].groups]
+        biggest = max(len(members) for members in in_tier)
+        leading = [members for members in in_tier if len(members) == biggest]
+        if len(leading) > 1:
+            kind = KINDS[3]
+        else:
+            outcomes = {right[i] for i in leading[0]}
+            kind = KINDS[2] if len(outcomes) == 2 else KINDS[0] if True in outcomes else KINDS[1]
+        kinds[kind][task.task_id] = expected_right(list(right), right, scores[task.task_id].__getitem__)
+    return kinds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
+    parser.add_argument("--groups", action="store_true", help="also sort the tasks by their consensus groups")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -65,6 +108,7 @@ def main() -> None:
 
     totals = dict.fromkeys(["random", *scorers], 0.0)
     mixed = covered = 0
+    tiers: dict[str, dict[int, bool]] = {}
     for task_id, ids in by_task.items():
         if not all((task_id, i) in log for log in scorers.values() for i in ids):
             continue
@@ -75,18 +119,25 @@ def main() -> None:
         if len(set(right.values())) < 2:
             continue
         mixed += 1
+        tiers[task_id] = right
         totals["random"] += sum(right.values()) / len(tier)
         for name, log in scorers.items():
             # A score of null (the scorer had nothing to go on) ranks last, as in `rrr eval`.
             totals[name] += expected_right(tier, right, lambda i: _or_last(log[task_id, i]["score"]))
     result = {"run": str(args.run), "tasks": covered, "mixed_top_tier": mixed,
               "expected_right": {name: round(value, 2) for name, value in totals.items()}}
+    if args.groups and tiers:
+        result["groups"] = group_kinds(args.run, tiers)
     if args.json:
         print(json.dumps(result, indent=1))
         return
     print(f"{covered} tasks; on {mixed} the candidates passing the most examples include both right and wrong ones")
     for name, value in sorted(result["expected_right"].items(), key=lambda item: -item[1]):
         print(f"  {name:<60} {value:6.2f} right of {mixed}")
+    if "groups" in result:
+        print("consensus's groups within that tier:")
+        for kind, tasks in result["groups"].items():
+            print(f"  {kind:<40} {len(tasks):3d} tasks, consensus right on {sum(tasks.values()):6.2f}")
 
 
 if __name__ == "__main__":
