@@ -62,8 +62,13 @@ def group_kinds(run: Path, tiers: dict[str, dict[int, bool]]) -> dict[str, dict[
         executed = executed_run(run)
     except RrrError as exc:
         raise SystemExit(str(exc)) from None
-    scorer = ConsensusScorer(generator=GeneratedProbes(str(executed.settings["model"])))
+    generator = GeneratedProbes(str(executed.settings["model"]))
     groups = [(task, executed.candidates[task.task_id]) for task in executed.tasks if task.task_id in tiers]
+    missing = [task.task_id for task, _ in groups if generator.cached(task) is None]
+    if missing:
+        raise SystemExit(f"{len(missing)} tasks have no generated probes in the cache (first: {missing[0]}); "
+                         "run `rrr eval ... --scorers consensus` on this run first")
+    scorer = ConsensusScorer(generator=generator)
     scores: dict[str, dict[int, float]] = {}
     for start in range(0, len(groups), 8):
         chunk = groups[start:start + 8]
