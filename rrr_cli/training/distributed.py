@@ -16,6 +16,7 @@ the collective calls are the same.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence, TypeVar
@@ -79,7 +80,17 @@ def setup() -> World:
         except (RuntimeError, ValueError) as exc:
             raise RrrError(f"cannot join the torch.distributed process group ({backend}): "
                            f"{str(exc).splitlines()[0]}") from None
+        atexit.register(teardown)
     return place
+
+
+def teardown() -> None:
+    """Leave the process group (registered at exit by `setup`). A process that exits while still in it
+    can abort as the interpreter shuts down (gloo's threads are destroyed still running: "terminate
+    called without an active exception"), failing a training run that had finished."""
+    dist = _dist()
+    if dist is not None:
+        dist.destroy_process_group()
 
 
 def device(place: World, requested: str | None) -> str | None:
