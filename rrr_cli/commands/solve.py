@@ -48,7 +48,8 @@ def command(
         "as many candidates from this (bigger) model, join them to the pool and pick again."),
     cascade_below: float = typer.Option(
         options.CASCADE_BELOW, "--cascade-below", metavar="P", help="The confidence under which --cascade asks the "
-        "bigger model (not yet tuned on held-out cascades)."),
+        "bigger model. The default was chosen on half of 320 MultiPL-E tasks, and again on the other half, for "
+        "the most accuracy per extra second of the 1.5B model (README: How sure)."),
     min_confidence: Optional[float] = typer.Option(
         None, "--min-confidence", metavar="P", help="Below this probability that the pick is right, show the "
         f"candidates and where they disagree, write nothing and exit with status {ABSTAIN_EXIT}."),
