@@ -144,7 +144,8 @@ def main() -> None:
     print(f"{len(tasks)} tasks; n = {n} (mean of seeds {a.settings.get('seed')} and {b.settings.get('seed')}) "
           f"and 2n = {2 * n} (both merged); reranked@1 %\n{header}")
     for label, column in rows.items():
-        for size, figure in ((n, at_n(column)), (2 * n, by_language(column["A+B"]))):
+        sizes = ((n, at_n(column)),) if label == "pass@1" else ((n, at_n(column)), (2 * n, by_language(column["A+B"])))
+        for size, figure in sizes:  # pass@1 does not depend on the pool's size
             line = {lang: 100 * sum(v) / len(v) for lang, v in figure.items()}
             table[f"{label} n={size}"] = {**line, "average": 100 * avg(figure)}
             print(f"{label + f' n={size}':<18}" + "".join(f"{line[lang]:>8.1f}" for lang in languages)
