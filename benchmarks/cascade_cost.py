@@ -100,9 +100,8 @@ def earlier_rows(path: Path, small: str, big: str, threads: int, cpu: str, rows:
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
         same = (earlier["small"], earlier["big"], earlier["threads"], earlier["cpu"]) == (small, big, threads, cpu)
-        timed = [dict(row) for row in earlier["timed"]]
-        for row in timed:
-            float(row["small_s"]), float(row["big_s"]), row["task_id"]
+        timed = [{**row, "small_s": _seconds(row["small_s"]), "big_s": _seconds(row["big_s"]),
+                  "task_id": str(row["task_id"])} for row in earlier["timed"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"{path}: not a cascade_cost.py result ({exc!r})") from None
     if not same:
@@ -114,6 +113,12 @@ def earlier_rows(path: Path, small: str, big: str, threads: int, cpu: str, rows:
             raise SystemExit(f"{path}: {row['task_id']} is not among this report's tasks")
         row["confidence"] = confidence[row["task_id"]]
     return timed
+
+
+def _seconds(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{value!r} is not a number of seconds")
+    return float(value)
 
 
 def time_tasks(chosen: list[dict], settings: dict, small_name: str, big_name: str, threads: int,
@@ -173,9 +178,12 @@ def main() -> None:
     try:
         report = json.loads(args.report.read_text(encoding="utf-8"))
         cascade, settings = report["cascade"], report["settings"]
+        rows, below = cascade["tasks"], float(cascade["below"])
+        for row in rows:
+            if isinstance(row["confidence"], bool) or not isinstance(row["confidence"], (int, float)):
+                raise ValueError(f"{row['task_id']}: confidence {row['confidence']!r} is not a number")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"{args.report}: not the --json report of rrr eval --cascade ({exc})") from None
-    rows, below = cascade["tasks"], cascade["below"]
     if not any(r["confidence"] < below for r in rows) or all(r["confidence"] < below for r in rows):
         raise SystemExit(f"{args.report}: the cascade needs tasks on both sides of its threshold {below:g} to time")
     cpu = cpu_description()
