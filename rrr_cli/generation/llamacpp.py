@@ -260,7 +260,8 @@ class LlamaCppBackend(Backend):
         count = 1 if params.is_greedy else params.n
         budgets = [min(params.max_tokens, self.n_ctx - len(tokens)) for tokens in encoded]
         per_seq = max((len(t) + b + 1 for t, b in zip(encoded, budgets)), default=1)
-        slots = self.max_parallel if self.batched else 1
+        # No more slots than sequences: a solve's 8 candidates need 9 KV streams, not 33.
+        slots = min(self.max_parallel, len(encoded) * count) if self.batched else 1
         # Bound the KV cache (one stream per slot plus one holding the current prompt).
         slots = max(1, min(slots, MAX_KV_CELLS // per_seq - 1))
         if self._streaming:
