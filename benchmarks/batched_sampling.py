@@ -36,6 +36,7 @@ from pathlib import Path
 
 from cpu import cpu_description  # benchmarks/cpu.py, beside this script
 from rrr_cli.atomic import atomic_write_text
+from rrr_cli.errors import RrrError
 from rrr_cli.generation.base import SamplingParams
 from rrr_cli.generation.llamacpp import DEFAULT_PARALLEL, LlamaCppBackend
 from rrr_cli.generation.sampling import DEFAULT_STYLE, render_prompt, sample_candidates
@@ -90,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tasks, --n, --parallel and --ceiling-width must be positive")
 
     tasks = load_tasks([args.source], limit=args.tasks)
-    path = resolve_model(args.model)
+    try:
+        path = resolve_model(args.model)
+    except RrrError as exc:
+        parser.error(str(exc))
     slot_counts = sorted(set(args.parallel))
     backend = LlamaCppBackend(path, model_name=args.model, threads=args.threads, max_parallel=max(slot_counts))
     slot_counts = sorted({min(p, backend.max_parallel) for p in slot_counts})  # llama.cpp's own cap

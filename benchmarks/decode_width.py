@@ -29,6 +29,7 @@ from pathlib import Path
 
 from cpu import cpu_description  # benchmarks/cpu.py, beside this script
 from rrr_cli.atomic import atomic_write_text
+from rrr_cli.errors import RrrError
 from rrr_cli.generation.llamacpp import LlamaCppBackend
 from rrr_cli.models import resolve_model
 
@@ -69,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.widths) < 1 or min(args.contexts) < 1 or args.steps < 1 or args.tokens < 1 or args.repeats < 1:
         parser.error("widths, contexts, steps, tokens and repeats must be positive")
 
-    path = resolve_model(args.model)
+    try:
+        path = resolve_model(args.model)
+    except RrrError as exc:
+        parser.error(str(exc))
     widest = max(args.widths)
     backend = LlamaCppBackend(path, model_name=args.model, threads=args.threads, max_parallel=widest)
     backend._ensure_context(max(args.contexts) + max(args.steps, args.tokens) + 1, widest)
