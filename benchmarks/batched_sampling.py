@@ -66,7 +66,6 @@ def median_rates(samples: list[dict]) -> dict:
     return {key: round(statistics.median(s[key] for s in samples), 2) for key in samples[0]}
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
@@ -125,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"model": args.model, "cpu": cpu, "tasks": len(tasks), "threads": backend.threads,
               "slots": slot_counts, "temperature": args.temperature, "top_p": args.top_p,
               "max_tokens": args.max_tokens, "runs": []}
-    modes = ["sequential"] + [f"batched@{p}" for p in slot_counts]
+    slots_of = {"sequential": 1, **{f"batched@{p}": p for p in slot_counts}}
+    modes = list(slots_of)
     for round_index, n in enumerate(args.n):
         params = SamplingParams(n=n, temperature=args.temperature, top_p=args.top_p,
                                 max_tokens=args.max_tokens, seed=args.seed)
@@ -134,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes[shift:] + modes[:shift]:  # the order rotates between values of N
             measure_ceiling()
             backend.batched = mode != "sequential"
-            if backend.batched:
-                backend.max_parallel = int(mode.split("@")[1])
+            backend.max_parallel = slots_of[mode]
             backend.forget_prompt()
             before = dict(backend.stats)
             start, start_cpu = time.perf_counter(), time.process_time()

@@ -24,7 +24,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from cpu import cpu_description  # benchmarks/cpu.py, beside this script
@@ -32,28 +31,6 @@ from rrr_cli.atomic import atomic_write_text
 from rrr_cli.errors import RrrError
 from rrr_cli.generation.llamacpp import LlamaCppBackend
 from rrr_cli.models import resolve_model
-
-
-def streams_rate(backend: LlamaCppBackend, width: int, context: int, steps: int) -> float:
-    """Tokens/s of `steps` decodes of one token in each of `width` streams holding `context` cells."""
-    ll = backend._ll
-    mem = ll.llama_get_memory(backend._ctx)
-    filler = backend.tokenize("def f(x):\n    return x + 1\n" * (1 + context // 8))[:context]
-    for seq in range(width):
-        ll.llama_memory_seq_rm(mem, seq, -1, -1)
-    try:
-        for start in range(0, context, backend.n_batch):
-            backend._decode_batch([(filler[p], p, 0, False) for p in range(start, min(start + backend.n_batch, context))])
-        for seq in range(1, width):
-            ll.llama_memory_seq_cp(mem, 0, seq, -1, -1)
-        started = time.perf_counter()
-        for step in range(steps):
-            backend._decode_batch([(filler[step % len(filler)], context + step, seq, True) for seq in range(width)])
-        ll.llama_synchronize(backend._ctx)
-        return width * steps / (time.perf_counter() - started)
-    finally:
-        for seq in range(width):
-            ll.llama_memory_seq_rm(mem, seq, -1, -1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     widest = max(args.widths)
     backend = LlamaCppBackend(path, model_name=args.model, threads=args.threads, max_parallel=widest)
-    backend._ensure_context(max(args.contexts) + max(args.steps, args.tokens) + 1, widest)
     cpu = cpu_description()
     print(f"cpu {cpu['model']}, {cpu['cpus']} logical CPUs, {' '.join(cpu['simd'])}; threads {backend.threads}",
           file=sys.stderr)
@@ -87,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             for width in args.widths:
                 tokens, wall, _cpu = backend.decode_rate(width, n_tokens=args.tokens, context=context)
                 one.setdefault((width, context), []).append(tokens / wall)
-                many.setdefault((width, context), []).append(streams_rate(backend, width, context, args.steps))
+                tokens, wall, _cpu = backend.decode_rate(width, n_tokens=width * args.steps, context=context,
+                                                         streams=True)
+                many.setdefault((width, context), []).append(tokens / wall)
     rows = []
     for context in args.contexts:
         for width in args.widths:

@@ -449,3 +449,22 @@ def test_extra_weight_layouts_are_off_only_where_the_cpu_has_amx():
 
     assert model_params(fake(b"CPU : AVX2 = 1 | AMX_INT8 = 1 | REPACK = 1 |")).use_extra_bufts is False
     assert model_params(fake(b"CPU : AVX2 = 1 | AVX512 = 1 | REPACK = 1 |")).use_extra_bufts is True
+
+
+def test_a_call_takes_no_more_slots_than_sequences_and_decode_rate_spreads_streams(small_gguf):
+    """Two sequences on a 4-slot backend allocate 3 KV streams (2 slots + the prompt's), not 5; the
+    ceiling measurement decodes one token per stream when asked, and leaves the streams empty."""
+    from rrr_cli.generation.llamacpp import LlamaCppBackend
+
+    with LlamaCppBackend(small_gguf, n_ctx=256, threads=1, max_parallel=4) as engine:
+        prompt = engine.render_chat([{"role": "user", "content": "Say hello."}])
+        engine.generate([prompt], SamplingParams(n=2, temperature=0.8, max_tokens=4, seed=0))
+        assert engine._streams == 3
+        widths = []
+        decode = engine._decode_batch
+        engine._decode_batch = lambda entries: (widths.append(sorted({e[2] for e in entries})), decode(entries))[1]
+        tokens, wall, _cpu = engine.decode_rate(3, n_tokens=6, context=8, streams=True)
+        assert tokens == 6 and wall > 0
+        assert widths[-2:] == [[0, 1, 2], [0, 1, 2]]  # two steps, one token in each of three streams
+        mem = engine._ll.llama_get_memory(engine._ctx)
+        assert all(engine._ll.llama_memory_seq_pos_max(mem, seq) == -1 for seq in range(3))

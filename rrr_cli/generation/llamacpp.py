@@ -38,8 +38,9 @@ MAX_KV_CELLS = 32768
 # Slots decoded together by default. A step's cost is mostly one pass over the weights, so wider is
 # cheaper per token; and with more slots than one task's N, several tasks are in flight, which keeps
 # the batch wide while one task's long samples finish. On a 2-core AMD EPYC (AVX-512), 10
-# HumanEval-Python tasks x 8: 32 slots 81.4 tokens/s, 24 75.6, 16 71.6, in one run
-# (benchmarks/batched_sampling.py --parallel 16 24 32). The KV cache stays bounded by MAX_KV_CELLS.
+# HumanEval-Python tasks: x 16, 85.6 tokens/s with 32 slots against 78.1 with 16; x 8, 1.03-1.19x in
+# 4 interleaved pairs, though one run had 32 at 0.97x (benchmarks/batched_sampling.py --parallel 16 32;
+# README, Figures). The KV cache stays bounded by MAX_KV_CELLS.
 DEFAULT_PARALLEL = 32
 
 
@@ -263,7 +264,7 @@ class LlamaCppBackend(Backend):
         # No more slots than sequences: a solve's 8 candidates need 9 KV streams, not 33.
         slots = min(self.max_parallel, len(encoded) * count) if self.batched else 1
         # Bound the KV cache (one stream per slot plus one holding the current prompt).
-        slots = max(1, min(slots, MAX_KV_CELLS // per_seq - 1))
+        slots = max(1, min(slots, MAX_KV_CELLS // _stream_cells(per_seq) - 1))
         if self._streaming:
             # The suspended call's live sequences hold the context's streams: a second call would
             # overwrite them. Finish (or close) the first.
@@ -296,33 +297,47 @@ class LlamaCppBackend(Backend):
         self._prefix = []
 
     def decode_rate(self, width: int, n_tokens: int = 256, context: int = 256,
-                    all_logits: bool = True) -> tuple[int, float, float]:
-        """(tokens, wall seconds, CPU seconds) of evaluating `width` tokens of one sequence per llama_decode.
+                    all_logits: bool = True, streams: bool = False) -> tuple[int, float, float]:
+        """(tokens, wall seconds, CPU seconds) of evaluating `width` tokens per llama_decode.
 
         The hardware's batched-decode ceiling on this model and these threads, for comparison with
         sampling: `n_tokens` tokens, `width` at a time, after `context` tokens already in the cache
         (attention as in a sequence that long), with logits for every token as sampling needs them
-        (`all_logits=False`: the last of each batch only, as prompt evaluation does). Uses the first
-        slot's stream of the current context and leaves it empty.
+        (`all_logits=False`: the last of each batch only, as prompt evaluation does). By default the
+        tokens are of one sequence; `streams=True` spreads each batch as one token in each of `width`
+        sequences' streams, every one holding the same `context` cells, as batched sampling decodes.
+        Uses the first slots' streams of the current context and leaves them empty.
         """
         ll = self._ll
-        self._ensure_context(context + n_tokens + 1, max(1, self._streams - 1))
+        used = width if streams else 1
+        per_stream = max(1, n_tokens // width) if streams else n_tokens  # tokens each used stream takes
+        self._ensure_context(context + per_stream + 1, max(used, self._streams - 1))
         mem = ll.llama_get_memory(self._ctx)
         filler = self.tokenize("def f(x):\n    return x + 1\n" * (1 + (context + n_tokens) // 8))
         filler = (filler * (1 + (context + n_tokens) // len(filler)))[: context + n_tokens]
-        ll.llama_memory_seq_rm(mem, 0, -1, -1)
+        for seq in range(used):
+            ll.llama_memory_seq_rm(mem, seq, -1, -1)
         try:
             for start in range(0, context, self.n_batch):
                 stop = min(start + self.n_batch, context)
                 self._decode_batch([(filler[p], p, 0, False) for p in range(start, stop)])
+            for seq in range(1, used):
+                ll.llama_memory_seq_cp(mem, 0, seq, -1, -1)  # applied by the next decode
             wall, cpu = time.perf_counter(), time.process_time()
-            for start in range(context, context + n_tokens, width):
-                stop = min(start + width, context + n_tokens)
-                self._decode_batch([(filler[p], p, 0, all_logits or p == stop - 1) for p in range(start, stop)])
+            if streams:
+                for step in range(per_stream):
+                    token, pos = filler[context + step], context + step
+                    self._decode_batch([(token, pos, seq, all_logits or seq == used - 1) for seq in range(used)])
+                n_tokens = per_stream * width
+            else:
+                for start in range(context, context + n_tokens, width):
+                    stop = min(start + width, context + n_tokens)
+                    self._decode_batch([(filler[p], p, 0, all_logits or p == stop - 1) for p in range(start, stop)])
             ll.llama_synchronize(self._ctx)
             return n_tokens, time.perf_counter() - wall, time.process_time() - cpu
         finally:
-            ll.llama_memory_seq_rm(mem, 0, -1, -1)
+            for seq in range(used):
+                ll.llama_memory_seq_rm(mem, seq, -1, -1)
 
     def pooled_states(self, prefix: list[int], completions: list[list[int]]) -> list[np.ndarray]:
         """Each completion's mean final (normed) hidden state over its tokens, after `prefix`.
@@ -405,7 +420,7 @@ class LlamaCppBackend(Backend):
         attention cheap as N grows; seq_cp copies the prompt's cells into a slot's stream.
         """
         ll = self._ll
-        per_seq = -(-per_seq // 256) * 256
+        per_seq = _stream_cells(per_seq)
         streams = max(n_slots + 1, self._streams)
         per_seq = max(per_seq, self._ctx_cells // max(self._streams, 1))
         cells = streams * per_seq
@@ -749,6 +764,11 @@ def _helper_thread(pid: int) -> concurrent.futures.ThreadPoolExecutor:
     """One worker thread for the sampler's second half of rows, made on first use in process `pid`
     (a forked child does not inherit the parent's thread, so it gets its own)."""
     return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rrr-sampler")
+
+
+def _stream_cells(tokens: int) -> int:
+    """The KV cells a stream gets for `tokens` tokens: rounded up to 256, as llama.cpp pads them."""
+    return -(-tokens // 256) * 256
 
 
 def _find_stop(text: str, stops: list[str], start: int) -> int | None:
