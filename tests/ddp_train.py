@@ -3,6 +3,7 @@ produced: tests/test_distributed_training.py runs it both ways and compares.
 
     python tests/ddp_train.py head|lora BASE_DIR OUT.pt PER_DEVICE_BATCH    (the reward model)
     python tests/ddp_train.py ppo - OUT.pt PER_DEVICE_BATCH                  (PPO on tiny_lm's model)
+    python tests/ddp_train.py leave - OUT.pt 0                               (join the group and leave it)
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_train.py ...
 """
 
@@ -91,8 +92,34 @@ def train_ppo(out: str, batch: int) -> None:
                     "history": [{k: v for k, v in h.items() if not k.startswith("seconds")} for h in history]}, out)
 
 
+def leave(out: str) -> None:
+    """Join the group, import torch.distributed.nn.functional after joining (as transformers does when it
+    loads a model), run a collective and leave: every process writes its thread counts, and the group's
+    threads must be gone once it has left."""
+    import os
+
+    import torch
+
+    from rrr_cli.training import distributed
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    alone = threads()
+    place = distributed.setup()
+    import torch.distributed.nn.functional  # noqa: F401
+
+    distributed.all_gather(torch.ones(2))
+    joined = threads()
+    distributed.teardown()
+    torch.save({"world_size": place.size, "alone": alone, "joined": joined, "left": threads()},
+               out if place.main else f"{out}.{place.rank}")
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "ppo":
+    if sys.argv[1] == "leave":
+        leave(sys.argv[3])
+    elif sys.argv[1] == "ppo":
         train_ppo(sys.argv[3], int(sys.argv[4]))
     else:
         train_reward(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -75,6 +75,10 @@ def setup() -> World:
             backend = "nccl"
         else:
             backend = "gloo"
+        # Imported first after joining (transformers imports it while loading a model), this module would
+        # bind the group as ten functions' default arguments and hold it past `teardown`: the group's
+        # threads then outlive it (see there). Imported before, the defaults are None.
+        import torch.distributed.nn.functional  # noqa: F401
         try:
             dist.init_process_group(backend=backend)
         except (RuntimeError, ValueError) as exc:
@@ -85,9 +89,10 @@ def setup() -> World:
 
 
 def teardown() -> None:
-    """Leave the process group (registered at exit by `setup`). A process that exits while still in it
-    can abort as the interpreter shuts down (gloo's threads are destroyed still running: "terminate
-    called without an active exception"), failing a training run that had finished."""
+    """Leave the process group (registered at exit by `setup`), which stops and joins its threads once
+    nothing else holds the group. A process that exits with them still running can abort as the
+    interpreter shuts down: a gloo thread releasing the last collective's tensors needs the interpreter
+    that is going away ("terminate called without an active exception"), failing a run that had finished."""
     dist = _dist()
     if dist is not None:
         dist.destroy_process_group()
