@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import functools
 import os
 import tempfile
@@ -36,6 +37,22 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             # A write() that hit a full disk names no file; say which output it was.
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike) -> Iterator[bool]:
+    """Hold an advisory lock on the file `path` (created if absent) for the block: yields True when
+    held, False at once when another process holds it. The kernel drops it when the holder dies."""
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @functools.lru_cache(maxsize=None)

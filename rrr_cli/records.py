@@ -233,6 +233,7 @@ class Verdict(Record):
     exit_code: int | None = None
     duration_s: float = 0.0
     stderr_tail: str = ""
+    reason: str | None = None  # why a run that exited 0 failed: "tests did not finish"
     kind: ClassVar[str] = "verdict"
 
     def validate(self, where: str = "") -> None:

@@ -141,7 +141,7 @@ def test_interrupted_run_resumes_without_duplicates(tasks, home):
     final = run_eval(tasks, SETTINGS, _scorers(), root=runs, backend_factory=lambda s: ScriptedBackend(fail_after=0))
     samples = _lines(run_dir / "samples.jsonl")
     verdicts = _lines(run_dir / "verdicts.jsonl")
-    for records in (samples, verdicts, _lines(run_dir / "scores-public_examples-v3.jsonl")):
+    for records in (samples, verdicts, _lines(run_dir / "scores-public_examples-v4.jsonl")):
         keys = [(r["task_id"], r["sample_id"]) for r in records]
         assert len(keys) == len(set(keys)) == len(tasks) * N
     assert results(final.report) == results(reference.report)

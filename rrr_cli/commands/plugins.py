@@ -13,14 +13,22 @@ from rrr_cli.ui import help_text, show, write_data
 
 
 def _status(plugin: plugins.Plugin) -> str:
-    """ok, or why the plugin cannot be used here (it failed to load, its toolchain is missing)."""
+    """ok, or why the plugin cannot be used here (it failed to load, what it needs is not installed,
+    its toolchain is missing), or for a language how its verdicts are decided where that is weaker."""
     if plugin.kind == "language":
         from rrr_cli.execution.languages import languages, toolchain_missing
 
         if plugin.name in languages():
-            return toolchain_missing(plugin.name) or "ok"
+            missing = toolchain_missing(plugin.name)
+            if missing:
+                return missing
+            if not languages()[plugin.name].tests_done:
+                return "ok (no tests_done: a run that exits 0 passes, finished or not)"
+            return "ok"
     elif plugin.kind in ("backend", "scorer"):
-        plugins.callable_or_report(plugin.kind, plugin.name)
+        factory = plugins.callable_or_report(plugin.kind, plugin.name)
+        if factory is not None:
+            return plugins.missing_requirement(factory) or "ok"
     return f"broken: {plugins.broken(plugin.kind, plugin.name)}" if plugins.broken(plugin.kind, plugin.name) else "ok"
 
 

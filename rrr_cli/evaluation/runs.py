@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import math
@@ -22,9 +21,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from rrr_cli import config
-from rrr_cli.atomic import atomic_write_text
+from rrr_cli.atomic import atomic_write_text, exclusive_lock
 from rrr_cli.errors import RrrError
 from rrr_cli import metrics
+from rrr_cli.execution.cache import harness_key
 from rrr_cli.ranking import Scorer
 from rrr_cli.ranking.scorers import (MeanLogprobScorer, PublicExamplesScorer, RandomScorer, WeightedScorer,
                                      score_many)
@@ -172,18 +172,10 @@ class RunDir:
         """One process at a time per run, so two evals of the same settings never interleave records.
         Yields True once the lock is held; with `busy_ok`, yields False (holding nothing) where another
         process has it, instead of failing."""
-        with open(self.path / ".lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if busy_ok:
-                    yield False
-                    return
-                raise RrrError(f"another `rrr eval` is using {self.path}; wait for it to finish") from None
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with exclusive_lock(self.path / ".lock") as held:
+            if not held and not busy_ok:
+                raise RrrError(f"another `rrr eval` is using {self.path}; wait for it to finish")
+            yield held
 
 
 # --- the stages ------------------------------------------------------------------------------------
@@ -356,14 +348,17 @@ def _default_executor(tasks: Sequence[Task], candidates: Sequence[Candidate],
 
 def execute_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list[Candidate]], log_name: str,
                   executor: Callable[..., Iterable[Verdict]] | None, progress: Progress) -> dict[str, list[Verdict]]:
-    """A verdict for every candidate, running only those without a logged verdict for their text."""
+    """A verdict for every candidate, running only those without a logged verdict for their text under
+    today's harness (a verdict logged before the harness changed is run again)."""
     log = run.log(log_name)
-    logged = {(r["task_id"], r["sample_id"], r.get("completion_sha")): r for r in log.load(Verdict)}
+    logged = {(r["task_id"], r["sample_id"], r.get("completion_sha"), r.get("harness")): r
+              for r in log.load(Verdict)}
     have: dict[str, list[Verdict]] = {}
     pending_tasks, pending = [], []
+    harness = {task.language: harness_key(task.language) for task in tasks}
     for task in tasks:
         group = candidates[task.task_id]
-        found = [logged.get((c.task_id, c.sample_id, completion_sha(c))) for c in group]
+        found = [logged.get((c.task_id, c.sample_id, completion_sha(c), harness[task.language])) for c in group]
         if all(found):
             have[task.task_id] = [Verdict.from_dict(record) for record in found]
         else:
@@ -378,7 +373,8 @@ def execute_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list
         candidate = expected.get((verdict.task_id, verdict.sample_id))
         if candidate is None or verdict.task_id in have:  # not asked for, or a retried worker's repeat
             continue
-        verdict.extra = {**verdict.extra, "completion_sha": completion_sha(candidate)}
+        verdict.extra = {**verdict.extra, "completion_sha": completion_sha(candidate),
+                         "harness": harness[candidate.language]}
         group = buffer.setdefault(verdict.task_id, {})
         group[verdict.sample_id] = verdict
         if len(group) == len(candidates[verdict.task_id]):

@@ -21,6 +21,14 @@ from rrr_cli.execution.sandbox import Limits
 ENGINE_VERSION = 1
 
 
+def harness_key(language: str) -> str:
+    """A short digest of how `language`'s programs are run and judged (its execution spec, the proof
+    that the tests finished among it): a verdict logged under another digest is not trusted."""
+    spec = get_language(language).execution_spec()
+    material = json.dumps([ENGINE_VERSION, spec], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+
+
 def cache_key(language: str, program: str, limits: Limits) -> str:
     # Only what decides the run (see Language.execution_spec): verdicts stay cached across changes to
     # the probe templates, prompts and task-file templates.

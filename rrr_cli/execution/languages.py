@@ -13,6 +13,18 @@ exit status: `bash -n` reports a malformed `[[ ... ]]` and exits 0),
 `failed_exit_codes`, and `assertion_pattern` (a failure even when the program exits 0).
 `program_header` is put into every program after the first match of `program_header_after` (Go's
 imports, which must come before the other declarations), `program_footer` after its end.
+Proof that the tests ran to their end (`runner.py`): `tests_done`, the statement that records it (it
+creates the file named by the environment variable `RRR_TESTS_DONE`, a fresh random path each run that
+is not in the program). It goes at the end of the program (after Python's `check(...)`, `test();` in JS,
+TS and PHP, `run_test` in bash), or, with `tests_done_in` (a pattern of the tests' `main` header), into
+the body of the last function it matches: `tests_done_wrap` says how, with `@BODY@` for the body and
+`@TESTS_DONE@` for the statement, so that a `return` from `main` still proves and an exception or an
+`exit()` does not (a C++ guard's destructor, Go's `defer`, a Java or C# `finally` that skips a throw).
+`tests_done_setup` goes on the line before that function (C++'s includes). A run that exits 0 without
+the proof has not passed. A probe
+driver that ends its entry function with an exit of its own (`halt`, `Exit`) writes `@TESTS_DONE@`
+before it, which `probes.py` fills with `tests_done`. A language without `tests_done` is judged by its
+exit status alone, and `rrr plugins` says so.
 Probe execution (see `probes.py`) reads three more: `probe_driver`, the code appended after the
 candidate that renders values and runs every probe (`@CALLS@` marks where the calls go), `probe_call`,
 one probe's statement (`@INDEX@`, `@ENTRY@`, `@ARGS@`, `@TIMEOUT_S@`, `@TIMEOUT_MS@`), and
@@ -44,7 +56,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from rrr_cli import plugins
+from rrr_cli import brackets, plugins
 from rrr_cli.errors import RrrError
 
 if sys.version_info >= (3, 11):
@@ -93,6 +105,10 @@ class Language:
     task_tests: str = ""
     assertion_line: str | None = None
     empty_statement: str = ""  # what stands for the harness's assertions in a build check (bash: `:`)
+    tests_done: str | None = None
+    tests_done_in: str | None = None
+    tests_done_setup: str | None = None
+    tests_done_wrap: str | None = None
 
     def __post_init__(self) -> None:
         # Defaults that follow from other fields.
@@ -112,7 +128,9 @@ class Language:
         return spec
 
     def prepare(self, program: str) -> str:
-        """The program as the file the toolchain gets: with `program_header` and `program_footer`."""
+        """The program as the file the toolchain gets: with the proof that the tests finished
+        (`tests_done`), `program_header` and `program_footer`."""
+        program = self._with_tests_done(program)
         if self.program_header:
             match = re.search(self.program_header_after, program, re.MULTILINE) if self.program_header_after else None
             at = match.end() if match else 0
@@ -120,6 +138,32 @@ class Language:
         if self.program_footer:
             program = program + ("" if program.endswith("\n") else "\n") + self.program_footer
         return program
+
+    def _with_tests_done(self, program: str) -> str:
+        """`program` with the proof that its tests finished (`tests_done`): at the end of the program,
+        or, with `tests_done_in`, inside the last function whose header matches it, its body wrapped in
+        `tests_done_wrap`. Without such a function the program is left as it is, and its run cannot
+        prove that its tests finished."""
+        if not self.tests_done:
+            return program
+        statement = self.tests_done.strip("\n")
+        if not self.tests_done_in:
+            return program + ("" if not program or program.endswith("\n") else "\n") + statement + "\n"
+        headers = list(re.finditer(self.tests_done_in, program, re.MULTILINE))
+        if not headers:
+            return program
+        header = headers[-1]
+        opening = next((i for i, char in brackets.code(program, header.end(), self) if char == "{"), None)
+        closing = brackets.matching(program, opening, self) if opening is not None else None
+        if closing is None:
+            return program
+        line_start = program.rfind("\n", 0, header.start()) + 1
+        setup = self.tests_done_setup.strip("\n") + "\n" if self.tests_done_setup else ""
+        # @TESTS_DONE@ first, so the body's own text is never taken for a placeholder.
+        body = ((self.tests_done_wrap or "@BODY@\n@TESTS_DONE@").replace("@TESTS_DONE@", statement)
+                .replace("@BODY@", program[opening + 1:closing]))
+        return (program[:line_start] + setup + program[line_start:opening + 1] + "\n" + body.strip("\n")
+                + "\n" + program[closing:])
 
     def argv(self, template: tuple[str, ...]) -> list[str]:
         """A command with `{file}` filled in and its program resolved to an absolute path."""
@@ -138,7 +182,8 @@ class Language:
 
 _EXECUTION_FIELDS = ("name", "extension", "packages", "file", "run", "compile", "env", "requires_files",
                      "failed_pattern", "compile_error_pattern", "assertion_pattern", "failed_exit_codes")
-_PROGRAM_FIELDS = ("program_header", "program_header_after", "program_footer")
+_PROGRAM_FIELDS = ("program_header", "program_header_after", "program_footer", "tests_done", "tests_done_in",
+                   "tests_done_setup", "tests_done_wrap")
 _SWITCH_FIELDS = ("compile_output_is_error",)
 
 

@@ -128,7 +128,9 @@ def probe_program(task: Task, completion: str, inputs: Sequence[str],
         calls.append(spec.probe_call.replace("@INDEX@", str(index)).replace("@ENTRY@", entry)
                      .replace("@ARGS@", arguments))
     # The calls go in last, so an input's own text is never taken for a placeholder.
-    driver = (spec.probe_driver.replace("@ENTRY@", entry).replace("@TIMEOUT_S@", f"{probe_timeout_s:g}")
+    # A driver that ends with an exit of its own proves there, before it, that every probe ran.
+    driver = (spec.probe_driver.replace("@TESTS_DONE@", (spec.tests_done or "").rstrip("\n"))
+              .replace("@ENTRY@", entry).replace("@TIMEOUT_S@", f"{probe_timeout_s:g}")
               .replace("@TIMEOUT_MS@", str(max(1, round(probe_timeout_s * 1000))))
               .replace("@CALLS@", "\n".join(calls)))
     body = completion if not completion or completion.endswith("\n") else completion + "\n"
@@ -207,7 +209,8 @@ def parse_outputs(inputs: Sequence[str], result: RunResult, precision: int = PRE
             output = ProbeOutput(inputs[index], "timeout")
         found[index] = output
     missing = "timeout" if result.status == "timeout" else "error"
-    reason = None if missing == "timeout" else (result.status if result.status != "passed" else "no output")
+    reason = None if missing == "timeout" else (result.reason or result.status if result.status != "passed"
+                                                 else "no output")
     return [found.get(i) or ProbeOutput(text, missing, error=reason) for i, text in enumerate(inputs)]
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 import signal
 from dataclasses import dataclass
 
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.languages import Language, get_language, toolchain_missing
-from rrr_cli.execution.sandbox import Completed, Limits, make_workdir, remove_workdir, run_sandboxed
+from rrr_cli.execution.sandbox import WORKDIR, Completed, Limits, make_workdir, remove_workdir, run_sandboxed
 from rrr_cli.records import Task, Verdict
 
 TAIL_CHARS = 2000
+# The environment variable that names the file a program's harness creates after its last test
+# (`Language.tests_done`): a fresh random name each run, never part of the program or the cache key.
+TESTS_DONE_ENV = "RRR_TESTS_DONE"
+NOT_FINISHED = "tests did not finish"
 
 
 @dataclass
@@ -22,6 +27,7 @@ class RunResult:
     duration_s: float
     stdout: str
     stderr: str
+    reason: str | None = None  # why a run that exited 0 did not pass (`tests did not finish`)
 
     @property
     def passed(self) -> bool:
@@ -30,11 +36,14 @@ class RunResult:
     def to_verdict(self, task_id: str, sample_id: int) -> Verdict:
         tail = self.stderr if self.stderr.strip() or self.passed else self.stdout
         return Verdict(task_id=task_id, sample_id=sample_id, status=self.status, exit_code=self.exit_code,
-                       duration_s=round(self.duration_s, 4), stderr_tail=tail[-TAIL_CHARS:])
+                       duration_s=round(self.duration_s, 4), stderr_tail=tail[-TAIL_CHARS:], reason=self.reason)
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "exit_code": self.exit_code, "duration_s": self.duration_s,
-                "stdout": self.stdout, "stderr": self.stderr}
+        out = {"status": self.status, "exit_code": self.exit_code, "duration_s": self.duration_s,
+               "stdout": self.stdout, "stderr": self.stderr}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
 
 
 def assemble(task: Task, completion: str, tests: str | None = None) -> str:
@@ -58,14 +67,15 @@ def _signal_name(code: int | None) -> str:
         return f"signal {-code}"
 
 
-def _classify(language: Language, done: Completed) -> str:
+def _classify(language: Language, done: Completed, finished: bool) -> str:
+    """The verdict status of a run; `finished`: the harness proved that its last test ran."""
     output = done.stderr + "\n" + done.stdout
     if done.timed_out or done.exit_code == -signal.SIGXCPU:
         return "timeout"
     if done.output_exceeded:
         return "runtime_error"
     if done.exit_code == 0:
-        return "failed" if language.matches("assertion_pattern", done.stderr) else "passed"
+        return "passed" if finished and not language.matches("assertion_pattern", done.stderr) else "failed"
     if language.matches("compile_error_pattern", output):
         return "compile_error"
     if language.matches("failed_pattern", output) or done.exit_code in language.failed_exit_codes:
@@ -118,11 +128,24 @@ def run_program(language: str, program: str, limits: Limits | None = None, *,
                 status = "timeout" if built.timed_out else "compile_error"
                 return RunResult(status, built.exit_code, total, built.stdout,
                                  _explain(built, limits, "compilation") or built.stdout)
+        env = dict(spec.env)
+        proof = None
+        if spec.tests_done:
+            # Where the harness writes its proof: outside the program text, so no candidate can
+            # print it, and new each run, so no earlier run's file counts.
+            proof = f".rrr-tests-done-{secrets.token_hex(12)}"
+            env[TESTS_DONE_ENV] = f"{WORKDIR if sandboxed else workdir}/{proof}"
         done = run_sandboxed(spec.argv(spec.run), workdir, limits, timeout_s=limits.timeout_s,
-                             env=spec.env, sandboxed=sandboxed)
+                             env=env, sandboxed=sandboxed)
         total += done.duration_s
-        return RunResult(_classify(spec, done), done.exit_code, total, done.stdout,
-                         _explain(done, limits, "run"))
+        finished = proof is None or (workdir / proof).exists()
+        status = _classify(spec, done, finished)
+        explained = _explain(done, limits, "run")
+        reason = None
+        if done.exit_code == 0 and status == "failed" and not finished:
+            reason = NOT_FINISHED
+            explained += f"\nrrr: {NOT_FINISHED}: the program exited with status 0 before its last test"
+        return RunResult(status, done.exit_code, total, done.stdout, explained, reason)
     except OSError as exc:
         return RunResult("sandbox_error", None, 0.0, "", f"rrr: could not run the sandbox: {exc}")
     finally:
@@ -133,4 +156,4 @@ def check_language(language: str) -> None:
     get_language(language)  # raises RrrError for an unknown language
 
 
-__all__ = ["RunResult", "assemble", "run_program", "RrrError"]
+__all__ = ["RunResult", "assemble", "run_program", "RrrError", "NOT_FINISHED", "TESTS_DONE_ENV"]

@@ -114,3 +114,10 @@ def open_vllm(path: Path, *, name: str, n_ctx: int | None = None, threads: int |
     from rrr_cli.generation.vllm_backend import VLLMBackend
 
     return VLLMBackend(path, name=name, n_ctx=n_ctx)
+
+
+# What each one needs installed (module -> the command that installs it), which `rrr plugins` reports
+# without importing anything heavy (see `plugins.missing_requirement`).
+open_llamacpp.requires = {"llama_cpp": "pip install llama-cpp-python"}
+open_hf.requires = {"torch": "pip install 'rrr[train]'", "transformers": "pip install 'rrr[train]'"}
+open_vllm.requires = {"vllm": "pip install 'rrr[gpu]'"}

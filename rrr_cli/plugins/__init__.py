@@ -11,12 +11,17 @@ in its `pyproject.toml`, exactly as a third-party package does:
 - `rrr.languages`: NAME = a package that holds `NAME.toml`, the language's definition (see
   `execution/languages.py`).
 
+A backend or scorer factory may say what it needs installed with an attribute `requires`: a dict from
+a module name to the command that installs it (`{"vllm": "pip install 'rrr[gpu]'"}`); `rrr plugins`
+shows one that is absent as `not installed: <command>`.
+
 An entry point is loaded the first time its kind is asked for. One that fails to load is reported
 once, on stderr, as one line naming it and its package; rrr goes on without it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -154,6 +159,18 @@ def callable_or_report(kind: str, name: str) -> Callable[..., Any] | None:
     return value
 
 
+def missing_requirement(value: Any) -> str | None:
+    """`not installed: <command>` for the first module in `value.requires` that cannot be found, else None."""
+    for module, install in dict(getattr(value, "requires", None) or {}).items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return f"not installed: {install}"
+    return None
+
+
 def clear() -> None:
     """Forget what was discovered and loaded (after installing or removing a package in-process)."""
     discovered.cache_clear()
@@ -162,4 +179,4 @@ def clear() -> None:
 
 
 __all__ = ["GROUPS", "Plugin", "discovered", "load", "load_all", "names", "broken", "report_broken",
-           "all_plugins", "callable_or_report", "clear"]
+           "all_plugins", "callable_or_report", "missing_requirement", "clear"]

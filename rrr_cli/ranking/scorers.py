@@ -304,8 +304,9 @@ class PublicExamplesScorer(BatchScorer):
     # `rrr eval` keeps scores under this name: bump the version when the checks change
     # (2: a Bash build check runs `:` where the harness's assertions were, and a newline goes between a
     # completion cut at a stop string and the check, as before the hidden tests; 3: an expected result
-    # ends where its brackets close, not at the next blank comment line).
-    cache_key = "public_examples-v3"
+    # ends where its brackets close, not at the next blank comment line; 4: a check passes only with the
+    # proof that it ran to its end, see `Language.tests_done`).
+    cache_key = "public_examples-v4"
 
     def __init__(self, runner: Runner | None = None):
         self.runner = runner or _default_runner

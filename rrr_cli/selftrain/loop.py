@@ -150,7 +150,12 @@ class SelfTrainLoop:
     # -- the run ---------------------------------------------------------------------------------
 
     def run(self) -> Path:
-        """All steps of all iterations that are not done yet; returns the run folder."""
+        """All steps of all iterations that are not done yet; returns the run folder. One process at a
+        time per run: another that holds it is one line (RrrError), before anything is touched."""
+        with self.store.locked():
+            return self._run()
+
+    def _run(self) -> Path:
         self.store.clean_staging()
         cfg = self.config
         held = self.store.path("heldout")

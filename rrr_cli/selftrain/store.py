@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from rrr_cli import config
-from rrr_cli.atomic import atomic_dir, atomic_write_text
+from rrr_cli.atomic import atomic_dir, atomic_write_text, exclusive_lock
 from rrr_cli.errors import RrrError
 from rrr_cli.records import Record, read_json_file, read_records, write_records
 from rrr_cli.selftrain.settings import SelfTrainConfig, read_toml, to_toml
@@ -64,6 +64,14 @@ class RunStore:
     @property
     def run_id(self) -> str:
         return self.root.name
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One process at a time per run, so two `--resume`s of one run never interleave its steps."""
+        with exclusive_lock(self.root / ".lock") as held:
+            if not held:
+                raise RrrError(f"another `rrr selftrain` is using {self.root}; wait for it to finish")
+            yield
 
     def config(self) -> SelfTrainConfig:
         return read_toml(self.root / "run.toml")[0]
