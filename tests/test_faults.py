@@ -265,7 +265,7 @@ def test_a_full_disk_under_rerank_output_is_one_line_and_keeps_the_previous_outp
 def test_a_full_disk_mid_eval_leaves_the_run_as_it_was_and_the_same_command_then_resumes(
         pulled_model, tasks_file, small_disk):
     home = small_disk.mount  # RRR_HOME: the run and its logs are on the small disk
-    n = 4
+    n = 8  # a task's candidates take more than a page (4096 bytes), so they cannot fit in the slack
     first = _rrr(_eval_args(pulled_model, tasks_file, n=n, limit=1), home, small_disk.prefix)
     assert first.returncode == 0, first.stderr[-3000:]
     run = _run_dir(small_disk.path)

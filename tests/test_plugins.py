@@ -133,3 +133,43 @@ def test_a_language_prepares_its_programs_and_keys_the_cache_on_execution_fields
     assert replace(base, display_name="Toy!", fence="t", task_tests="{checks}").execution_spec() == \
         base.execution_spec()
     assert "program_header" in headed.execution_spec() and "program_header" not in base.execution_spec()
+
+
+def test_a_language_puts_the_proof_after_the_tests_or_into_main_around_its_body():
+    from dataclasses import replace
+
+    from rrr_cli.execution.languages import Language
+
+    base = Language(name="toy", extension=".toy", packages=("toy",), file="main.toy", run=("toy", "{file}"),
+                    tests_done="DONE;")
+    assert base.prepare("check(f)") == "check(f)\nDONE;\n"
+    braced = replace(base, tests_done_in=r"^int\s+main\s*\(", tests_done_setup="#include <x>",
+                     tests_done_wrap="  guard { @TESTS_DONE@ }\n@BODY@")
+    program = 'int f() { return 1; }\nint main() {\n  s = "}";\n  check(f);\n}\n'
+    assert braced.prepare(program) == ('int f() { return 1; }\n#include <x>\nint main() {\n  guard { DONE; }\n'
+                                       '\n  s = "}";\n  check(f);\n}\n')
+    # No main to put it in: the program is left as it is (and its run can never prove it finished).
+    assert braced.prepare("int f() {}\n") == "int f() {}\n"
+    assert "tests_done_wrap" in braced.execution_spec() and "tests_done" in base.execution_spec()
+    assert "tests_done" not in replace(base, tests_done=None).execution_spec()
+
+
+def test_rrr_plugins_says_what_a_backend_lacks_and_which_language_trusts_the_exit_status(tmp_path):
+    import importlib.util
+
+    _fake_plugin(tmp_path, """
+        [rrr.languages]
+        toy = rrr_fake
+        """)
+    (tmp_path / "rrr_fake").mkdir()
+    (tmp_path / "rrr_fake" / "__init__.py").write_text("")
+    (tmp_path / "rrr_fake" / "toy.toml").write_text('name = "toy"\nextension = ".toy"\npackages = ["bash"]\n'
+                                                     'file = "main.toy"\nrun = ["bash", "{file}"]\n')
+    done = _rrr(tmp_path, "plugins", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {(row["kind"], row["name"]): row["status"] for row in json.loads(done.stdout)}
+    if importlib.util.find_spec("vllm") is None:
+        assert rows[("backend", "vllm")] == "not installed: pip install 'rrr[gpu]'"
+    assert rows[("backend", "llama.cpp")] == "ok"
+    assert rows[("language", "toy")] == "ok (no tests_done: a run that exits 0 passes, finished or not)"
+    assert rows[("language", "python")] == "ok"

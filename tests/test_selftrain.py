@@ -97,17 +97,20 @@ def assert_no_duplicates(run: Path) -> None:
     assert not list(run.rglob(".*.tmp"))
 
 
-@pytest.mark.slow
-def test_sigkill_mid_iteration_then_resume_matches_uninterrupted_run(toy, tmp_path):
-    whole_home, broken_home = tmp_path / "whole", tmp_path / "broken"
-    done = rrr(args(toy, "r"), whole_home)
+@pytest.fixture(scope="module")
+def whole(toy, tmp_path_factory) -> Path:
+    """The run with id r, uninterrupted: what every interrupted and resumed run must equal."""
+    home = tmp_path_factory.mktemp("whole")
+    done = rrr(args(toy, "r"), home)
     assert done.returncode == 0, done.stderr[-3000:]
-    whole = whole_home / "cache" / "runs" / "r"
+    return home / "cache" / "runs" / "r"
 
-    # The same run, killed with SIGKILL once iteration 2 has begun (its samples exist, later steps not).
-    run = broken_home / "cache" / "runs" / "r"
+
+def killed_run(toy, home: Path) -> Path:
+    """The run r, killed with SIGKILL once iteration 2 has begun (its samples exist, later steps not)."""
+    run = home / "cache" / "runs" / "r"
     process = subprocess.Popen([sys.executable, "-m", "rrr_cli", "selftrain", *args(toy, "r")],
-                               env=env_for(broken_home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=env_for(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while not (run / "iter-2" / "samples.jsonl").exists():
         assert process.poll() is None, "the run ended before it could be killed"
@@ -116,6 +119,13 @@ def test_sigkill_mid_iteration_then_resume_matches_uninterrupted_run(toy, tmp_pa
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run / "iter-2" / "metrics.json").exists()
+    return run
+
+
+@pytest.mark.slow
+def test_sigkill_mid_iteration_then_resume_matches_uninterrupted_run(toy, whole, tmp_path):
+    broken_home = tmp_path / "broken"
+    run = killed_run(toy, broken_home)
 
     resumed = rrr(["--resume", "r"], broken_home)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -161,6 +171,23 @@ def test_sigkill_mid_iteration_then_resume_matches_uninterrupted_run(toy, tmp_pa
     assert first["hard_negatives_found"] == 0 and second["sampled_by"] == "ppo-iter1"
     assert second["pairs_by_kind"]["hard_negative"] == second["hard_negatives"]
     assert "held-out · sample" in report["setup_seconds"]
+
+
+@pytest.mark.slow
+def test_two_resumes_of_one_run_one_refused_in_one_line_the_other_as_a_single_run(toy, whole, tmp_path):
+    home = tmp_path / "home"
+    run = killed_run(toy, home)
+    both = [subprocess.Popen([sys.executable, "-m", "rrr_cli", "selftrain", "--resume", "r"], env=env_for(home),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=600), *p.communicate()) for p in both]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], [(code, err[-2000:]) for code, _, err in results]
+    (_, _, refused), = [r for r in results if r[0] == 2]
+    errors = [line for line in refused.splitlines() if line.startswith("rrr: error")]
+    assert errors == [f"rrr: error: another `rrr selftrain` is using {run}; wait for it to finish"], refused
+    assert "Traceback" not in refused
+    assert_same_run(whole, run)
+    assert_no_duplicates(run)
 
 
 @pytest.mark.slow
