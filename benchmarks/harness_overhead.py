@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import statistics
 import sys
 import time
@@ -62,9 +63,24 @@ def measure(language: str, programs: list[str], repeats: int, limits: Limits) ->
                 seconds[arm].append(took)
                 statuses.add((arm, status))
     mean = {arm: statistics.fmean(values) for arm, values in seconds.items()}
+    low, high = ratio_interval(seconds["with"], seconds["without"])
     return {"language": language, "runs_per_arm": len(seconds["with"]),
             "ms_without": 1000 * mean["without"], "ms_with": 1000 * mean["with"],
-            "ratio": mean["with"] / mean["without"], "statuses": sorted(f"{a}: {s}" for a, s in statuses)}
+            "ratio": mean["with"] / mean["without"], "ratio_ci95": [low, high],
+            "statuses": sorted(f"{a}: {s}" for a, s in statuses)}
+
+
+def ratio_interval(with_: list[float], without: list[float], resamples: int = 5000, seed: int = 0) -> tuple[float, float]:
+    """A 95% percentile interval of mean(with) / mean(without), resampling the pairs (run i of each arm
+    ran back to back) with replacement."""
+    rng = random.Random(seed)
+    n = len(with_)
+    ratios = []
+    for _ in range(resamples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        ratios.append(sum(with_[i] for i in picks) / sum(without[i] for i in picks))
+    ratios.sort()
+    return ratios[int(0.025 * (resamples - 1))], ratios[int(0.975 * (resamples - 1))]
 
 
 def main() -> None:
@@ -78,7 +94,7 @@ def main() -> None:
     rows = []
     cpu = cpu_description()
     print(f"CPU: {cpu['model']}, {cpu['cpus']} logical CPUs, {' '.join(cpu['simd'])}")
-    print(f"{'language':10} {'runs':>5} {'without ms':>11} {'with ms':>9} {'ratio':>7}  statuses")
+    print(f"{'language':10} {'runs':>5} {'without ms':>11} {'with ms':>9} {'ratio':>7} {'95% interval':>15}  statuses")
     for language in args.languages:
         if language not in languages() or toolchain_missing(language):
             print(f"{language:10} skipped: {toolchain_missing(language) if language in languages() else 'not installed'}")
@@ -89,7 +105,7 @@ def main() -> None:
         row = measure(language, programs, repeats, limits)
         rows.append(row)
         print(f"{language:10} {row['runs_per_arm']:5d} {row['ms_without']:11.1f} {row['ms_with']:9.1f} "
-              f"{row['ratio']:7.3f}  {', '.join(row['statuses'])}")
+              f"{row['ratio']:7.3f} [{row['ratio_ci95'][0]:.3f}, {row['ratio_ci95'][1]:.3f}]  {', '.join(row['statuses'])}")
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu, "rows": rows}, indent=1) + "\n")
 

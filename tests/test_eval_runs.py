@@ -107,6 +107,32 @@ def test_eval_computes_from_real_verdicts_and_reruns_instantly(tasks, home):
                     backend_factory=lambda s: ScriptedBackend()).run_dir != result.run_dir
 
 
+def test_a_verdict_logged_under_an_older_harness_is_executed_again(tasks, home):
+    first = run_eval(tasks, SETTINGS, _scorers(), root=home / "runs", backend_factory=lambda s: ScriptedBackend())
+    log = first.run_dir / "verdicts.jsonl"
+    records = _lines(log)
+    assert records and all(r["harness"] for r in records)
+    # As a run written before the proof that the tests finished: no harness, and one candidate that is
+    # really wrong logged as passed (what an early exit got from the old harness).
+    wrong = next(r for r in records if r["status"] != "passed")
+    stale = [{k: v for k, v in r.items() if k != "harness"} for r in records]
+    stale[records.index(wrong)]["status"] = "passed"
+    log.write_text("".join(json.dumps(r) + "\n" for r in stale))
+    executed = []
+
+    def executor(pending_tasks, pending, advance):
+        from rrr_cli.evaluation.runs import _default_executor
+
+        executed.extend(pending)
+        yield from _default_executor(pending_tasks, pending, advance)
+
+    again = run_eval(tasks, SETTINGS, _scorers(), root=home / "runs", backend_factory=lambda s: None, executor=executor)
+    assert len(executed) == len(records)  # every candidate ran again under today's harness
+    assert results(again.report) == results(first.report)
+    by_key = {(v.task_id, v.sample_id): v.status for group in again.verdicts.values() for v in group}
+    assert by_key[(wrong["task_id"], wrong["sample_id"])] == wrong["status"]
+
+
 def test_interrupted_run_resumes_without_duplicates(tasks, home):
     reference = run_eval(tasks, SETTINGS, _scorers(), root=home / "reference",
                          backend_factory=lambda s: ScriptedBackend())
