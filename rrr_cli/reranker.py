@@ -8,7 +8,7 @@ the completion's states as well as the generator's own mean log-prob (issue #5's
 figures). Rerankers saved before this choice existed read the last token (`pooling = "last"`).
 
 Two head options, chosen by cross-validation over MBPP training tasks (where they beat mean log-prob
-by 0.10; on MBPP test the gain is small, see the README):
+by 0.10; on MBPP test the gain is small, see docs/reranker.md):
 `projection = k` standardises the pooled state and reads only its top k principal components
 (fitted on the training completions; a full-width head over-fits a couple of hundred tasks), and
 `confidence` adds the generator's log-probs of the completion (mean, sum, length) as inputs, with the

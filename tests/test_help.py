@@ -1,6 +1,6 @@
 """Help that reads well and options that exist: every command has a one-line summary in `rrr --help`,
-every `--help` example parses as written, and every flag named in an error hint or in the README is a
-real option of the command it goes with."""
+every `--help` example parses as written, and every flag named in an error hint, in the README or in
+docs/ is a real option of the command it goes with."""
 
 from __future__ import annotations
 
@@ -212,17 +212,18 @@ def _flag_names(args: list[str]) -> list[str]:
 
 
 def _readme_code() -> tuple[list[str], list[str]]:
-    """(lines of the README's shell code blocks, its inline code spans)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    lines, prose, fence = [], [], None
-    for line in text.splitlines():
-        if line.startswith("```"):
-            fence = line[3:].strip() if fence is None else None
-        elif fence is None:
-            prose.append(line)
-        elif fence in ("", "sh", "bash", "shell", "console"):
-            lines.append(line.split("  #")[0].strip())
-    spans = [span.replace("\\|", "|").replace("\n", " ") for span in re.findall(r"`([^`]+)`", "\n".join(prose))]
+    """(lines of the shell code blocks, inline code spans) of the README and the pages under docs/."""
+    lines, spans = [], []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        prose, fence = [], None
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if line.startswith("```"):
+                fence = line[3:].strip() if fence is None else None
+            elif fence is None:
+                prose.append(line)
+            elif fence in ("", "sh", "bash", "shell", "console"):
+                lines.append(line.split("  #")[0].strip())
+        spans += [span.replace("\\|", "|").replace("\n", " ") for span in re.findall(r"`([^`]+)`", "\n".join(prose))]
     return [line for line in lines if line], spans
 
 

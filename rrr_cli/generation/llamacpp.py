@@ -40,7 +40,7 @@ MAX_KV_CELLS = 32768
 # the batch wide while one task's long samples finish. On a 2-core AMD EPYC (AVX-512), 10
 # HumanEval-Python tasks: x 16, 85.6 tokens/s with 32 slots against 78.1 with 16; x 8, 1.03-1.19x in
 # 4 interleaved pairs, though one run had 32 at 0.97x (benchmarks/batched_sampling.py --parallel 16 32;
-# README, Figures). The KV cache stays bounded by MAX_KV_CELLS.
+# docs/speed.md). The KV cache stays bounded by MAX_KV_CELLS.
 DEFAULT_PARALLEL = 32
 
 

@@ -2,8 +2,7 @@
 
 - completion: the model continues the task's code directly; per-language stop sequences end it.
 - auto (the default): the style the language's definition prefers (`prompt_style`: chat for Python,
-  completion for the other seven, the better style per language in our measurement, README "Prompt
-  styles"; greedy, first 20 HumanEval tasks of each).
+  completion for the other seven, the better style per language in our measurement, docs/prompt-styles.md; greedy, first 20 HumanEval tasks of each).
 - chat: an instruct model is asked, through its chat template, for the whole completed function in
   a fenced code block, and its reply is started for it with the fence and the prompt's code
   ("response prefix"). The model then writes only the body (not the signature and docstring again,

@@ -11,7 +11,7 @@ from rrr_cli.generation.prompts import (check_style, chat_messages, reply_prefix
                                         to_completion)
 from rrr_cli.records import Candidate, Task
 
-# Measured default (see README "Prompt styles"): chat for Python, completion for the other languages.
+# Measured default (see docs/prompt-styles.md): chat for Python, completion for the other languages.
 DEFAULT_STYLE = "auto"
 
 
