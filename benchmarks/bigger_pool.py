@@ -45,7 +45,7 @@ def scorer_for(name: str, model: str):
     from rrr_cli.errors import RrrError
     from rrr_cli.ranking.consensus import ConsensusScorer
     from rrr_cli.ranking.probe_cache import GeneratedProbes
-    from rrr_cli.ranking.scorers import get_scorer
+    from rrr_cli.ranking.registry import get_scorer
 
     try:
         scorer = get_scorer(name)

@@ -63,7 +63,8 @@ def main() -> None:
     from rrr_cli.evaluation.runs import executed_run
     from rrr_cli.ranking.confidence import FEATURES, calibration_error, feature_row, fit, reliability
     from rrr_cli.ranking.evidence import Evidence
-    from rrr_cli.ranking.scorers import get_scorer, score_many
+    from rrr_cli.ranking.base import score_many
+    from rrr_cli.ranking.registry import get_scorer
     from rrr_cli.tasks.folds import fold_of, positions_in_language, problem_number
 
     unknown = [name for name in args.without if name not in FEATURES]

@@ -33,7 +33,7 @@ def _logged_scores(run: Path, model: str) -> tuple[dict[str, dict[tuple[str, int
     from rrr_cli.evaluation.runs import scorer_cache_name
     from rrr_cli.ranking.consensus import ConsensusScorer
     from rrr_cli.ranking.probe_cache import GeneratedProbes
-    from rrr_cli.ranking.scorers import get_scorer
+    from rrr_cli.ranking.registry import get_scorer
 
     scorers = {name: get_scorer(name) for name in BASELINES if name != "consensus"}
     scorers["consensus"] = ConsensusScorer(generator=GeneratedProbes(model))

@@ -30,7 +30,8 @@ def main() -> None:
     from rrr_cli.metrics import pass_at_k, reranked_at_1
     from rrr_cli.ranking.rerank import task_of
     from rrr_cli.ranking.reward import RewardModelScorer
-    from rrr_cli.ranking.scorers import get_scorer, score_many
+    from rrr_cli.ranking.base import score_many
+    from rrr_cli.ranking.registry import get_scorer
     from rrr_cli.records import Candidate, Verdict, read_records
     from rrr_cli.training.pairs import verdict_index
 

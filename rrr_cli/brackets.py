@@ -1,7 +1,7 @@
 """The one bracket scanner: where a bracket closes, where an expression ends, where a list splits.
 
 Task files (`tasks/braced.py`), chat replies (`generation/prompts.py`), the public-examples harness
-(`ranking/scorers.py`) and probe inputs (`ranking/probe_inputs.py`) all read code this way: string
+(`tasks/examples.py`) and probe inputs (`ranking/probe_inputs.py`) all read code this way: string
 literals (`"`, `'`, backquote, backslash escapes) are skipped, and so are comments when a language is
 given (its definition's `line_comment` and `block_comment`; a one-character line-comment marker such as
 `#` counts only at the start of a line or after a blank, so bash's `$#` stays code).

@@ -13,7 +13,7 @@ from rrr_cli.execution.probes import ProbeOutput
 from rrr_cli.ranking import rank
 from rrr_cli.ranking.consensus import ConsensusScorer
 from rrr_cli.ranking.probe_inputs import example_inputs, mutations, probe_inputs, sh_argument_kinds
-from rrr_cli.ranking.scorers import get_scorer
+from rrr_cli.ranking.registry import get_scorer
 from rrr_cli.records import Candidate, Task
 
 PYTHON_PROMPT = '''def smallest(xs: list, k: int) -> list:

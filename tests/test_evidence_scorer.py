@@ -9,8 +9,8 @@ import pytest
 from rrr_cli.errors import RrrError
 from rrr_cli.ranking import rank
 from rrr_cli.ranking.confidence import FEATURES, ConfidenceModel
-from rrr_cli.ranking.evidence_scorer import EvidenceScorer, evidence_scorer
-from rrr_cli.ranking.scorers import get_scorer
+from rrr_cli.ranking.evidence_scorer import EvidenceScorer
+from rrr_cli.ranking.registry import evidence_scorer, get_scorer
 from rrr_cli.records import Candidate, Task
 
 PROMPT = 'def add1(x: int) -> int:\n    """Return x plus one.\n\n    >>> add1(1)\n    2\n    >>> add1(5)\n    6\n    """\n'

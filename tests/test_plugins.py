@@ -104,7 +104,7 @@ def test_a_plugin_scorer_is_chosen_by_name_and_cannot_take_a_builtin_name(tmp_pa
         """)
     script = textwrap.dedent("""
         from rrr_cli.ranking import rank
-        from rrr_cli.ranking.scorers import get_scorer
+        from rrr_cli.ranking.registry import get_scorer
         from rrr_cli.records import Candidate, Task
         task = Task(task_id="t", language="python", prompt="def f():\\n", tests="", stop_tokens=[])
         candidates = [Candidate(task_id="t", language="python", prompt=task.prompt, completion=text, sample_id=i,

@@ -9,10 +9,11 @@ import pytest
 
 from rrr_cli.errors import RrrError
 from rrr_cli.ranking import rank
-from rrr_cli.ranking.scorers import (scorer_names, MeanLogprobScorer, PublicExamplesScorer, RandomScorer,
-                                     WeightedScorer, example_checks, get_scorer)
+from rrr_cli.ranking.registry import get_scorer, scorer_names
+from rrr_cli.ranking.scorers import MeanLogprobScorer, PublicExamplesScorer, RandomScorer, WeightedScorer
 from rrr_cli.records import Candidate, Task, read_records
 from rrr_cli.tasks import load_tasks
+from rrr_cli.tasks.examples import example_checks
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 
@@ -172,16 +173,16 @@ def test_registry():
         get_scorer("weighted:mean_logprob=heavy")
 
 
-def test_reranker_absent_says_so(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "rrr_cli.ranking.reward", None)  # as if not built
+def test_reranker_absent_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("RRR_HOME", str(tmp_path))  # nothing trained here (and nothing shipped: conftest)
     with pytest.raises(RrrError, match="no trained reranker"):
+        get_scorer("reranker")
+    with pytest.raises(RrrError, match="no reranker 'nowhere'"):
         get_scorer("reranker", path="nowhere")
 
 
 def test_python_examples_in_other_styles():
-    from rrr_cli.ranking.scorers import python_inline_examples
+    from rrr_cli.tasks.examples import python_inline_examples
 
     task = Task(task_id="t", language="python", tests="", entry_point="f", prompt=(
         'def f(x, y):\n    """Examples:\n    f(1, 2) ➞ 3\n    * f(2, 2) => 4 # two and two\n'

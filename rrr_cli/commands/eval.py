@@ -137,7 +137,7 @@ def command(
     from rrr_cli.evaluation.executors import RayOptions, check_executor, executor_for
     from rrr_cli.evaluation.runs import EvalSettings, run_eval
     from rrr_cli.generation.prompts import check_style
-    from rrr_cli.ranking.scorers import get_scorer
+    from rrr_cli.ranking.registry import get_scorer
     from rrr_cli.tasks import load_tasks
     from rrr_cli.ui import notice, progress, show, write_data
 

@@ -58,13 +58,15 @@ def command(
         write_data(json.dumps(rows, indent=2) + "\n")
         return
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("name", "kind", "package", "version", "status"):
         table.add_column(column, no_wrap=column != "status")
     for row in rows:
-        table.add_row(row["name"], row["kind"], row["package"], row["version"], row["status"])
+        # As written: an install hint's `rrr[gpu]` is not markup.
+        table.add_row(*(escape(row[key]) for key in ("name", "kind", "package", "version", "status")))
     show(table)
 
 

@@ -56,7 +56,7 @@ def command(
     if scorer_name is not None and reranker is not None:
         raise RrrError("--scorer and --reranker are exclusive (a reranker is the scorer)")
     if scorer_name is not None:
-        from rrr_cli.ranking.scorers import get_scorer
+        from rrr_cli.ranking.registry import get_scorer
 
         scorer = get_scorer(scorer_name)
     else:

@@ -91,7 +91,8 @@ def command(
     from rrr_cli.ranking import rank
     from rrr_cli.ranking.confidence import pick_confidence
     from rrr_cli.ranking.rerank import default_scorer
-    from rrr_cli.ranking.scorers import PublicExamplesScorer, get_scorer
+    from rrr_cli.ranking.registry import get_scorer
+    from rrr_cli.ranking.scorers import PublicExamplesScorer
 
     if task_file.suffix not in EXTENSIONS:
         raise RrrError(f"{task_file}: unknown task file extension {task_file.suffix!r} "

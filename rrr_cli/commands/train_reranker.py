@@ -204,7 +204,8 @@ def _versus_fallback(model, candidates, verdicts, held_out: set[str]) -> dict[st
     from rrr_cli.metrics import reranked_at_1
     from rrr_cli.ranking.rerank import FALLBACK_SCORER, task_of
     from rrr_cli.ranking.reward import RewardModelScorer
-    from rrr_cli.ranking.scorers import get_scorer, score_many
+    from rrr_cli.ranking.base import score_many
+    from rrr_cli.ranking.registry import get_scorer
 
     passed = {(v.task_id, v.sample_id): v.passed for v in verdicts}
     by_task: dict[str, list] = {}

@@ -25,9 +25,8 @@ from rrr_cli.atomic import atomic_write_text, exclusive_lock
 from rrr_cli.errors import RrrError
 from rrr_cli import metrics
 from rrr_cli.execution.cache import harness_key
-from rrr_cli.ranking import Scorer
-from rrr_cli.ranking.scorers import (MeanLogprobScorer, PublicExamplesScorer, RandomScorer, WeightedScorer,
-                                     score_many)
+from rrr_cli.ranking.base import Scorer, score_many
+from rrr_cli.ranking.scorers import PublicExamplesScorer
 from rrr_cli.records import (Candidate, Record, RecordError, Task, Verdict, check_value, decode_line,
                              loads, read_json_file)
 
@@ -389,15 +388,12 @@ def execute_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list
 
 
 def scorer_cache_name(scorer: Scorer) -> str | None:
-    """The score log of a scorer whose name says all that decides its scores; None for the others
-    (a learned reranker keeps its name when retrained), which are scored afresh on every run. A
-    scorer can opt in by carrying a `cache_key` that changes whenever its scores could."""
-    key = getattr(scorer, "cache_key", None)
-    if key is None and not isinstance(scorer, (RandomScorer, MeanLogprobScorer, PublicExamplesScorer)):
-        if not (isinstance(scorer, WeightedScorer)
-                and all(scorer_cache_name(part) for part, _ in scorer.parts)):
-            return None
-    name = key or scorer.name + (f"-seed{scorer.seed}" if isinstance(scorer, RandomScorer) else "")
+    """The score log of a scorer that opts in by its `cache_key` (`Scorer.cache_key`: a key that changes
+    whenever its scores could); None for the others (a learned reranker keeps its name when retrained),
+    which are scored afresh on every run."""
+    name = scorer.cache_key
+    if name is None:
+        return None
     slug = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in name)
     if len(slug) > 80:
         slug = slug[:60] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]

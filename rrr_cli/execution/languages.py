@@ -39,7 +39,7 @@ absent: the examples are not run as they stand), and `task_tests` (the tests: `{
 `{outer}` one level out, `{closing}` the scopes still open around it).
 Syntax, for the one bracket scanner (`rrr_cli/brackets.py`): `line_comment`, `block_comment`, and
 `angle_brackets` (`<...>` after a name holds template arguments: C++, Java, C#).
-Public examples (`ranking/scorers.py`): `assertion_line`, the pattern of one assertion line of a
+Public examples (`tasks/examples.py`): `assertion_line`, the pattern of one assertion line of a
 MultiPL-E harness, and `call_style`: how that line writes the call, `parentheses` (`name(args)`) or
 `command` (bash's `[[ $(name args) = expected ]]`).
 Adding a language is adding a file; the runner never changes.

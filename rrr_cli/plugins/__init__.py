@@ -7,7 +7,7 @@ in its `pyproject.toml`, exactly as a third-party package does:
   that opens the model at `path` (see `generation/backends.py`);
 - `rrr.scorers`: NAME = a callable `factory(argument=None, **options) -> Scorer`; `argument` is the
   text after `NAME:` on the command line, `options` what the command offers (`seed`, `runner`, ...),
-  which a factory ignores when it has no use for them (see `ranking/scorers.py`);
+  which a factory ignores when it has no use for them (see `ranking/registry.py`);
 - `rrr.languages`: NAME = a package that holds `NAME.toml`, the language's definition (see
   `execution/languages.py`).
 

@@ -1,30 +1,18 @@
 """Scorers: one protocol used by `rrr solve`, `rrr rerank` and `rrr eval`, so a scorer makes the same
-choice everywhere. A scorer gives each candidate of one task a float; higher is better."""
+choice everywhere. A scorer gives each candidate of one task a float; higher is better.
+
+The modules, bottom to top (an import points only down this list):
+
+- `base`: the `Scorer` protocol, `score_many`, `rank` and `rank_scores` (re-exported here);
+- `probe_inputs`, then `probe_cache`: the consensus scorer's probes and the model-written ones on disk;
+- `scorers`: random, mean log-prob, public examples, weighted;
+- `consensus`, then `evidence`, then `confidence`, `evidence_scorer` and `reward` (the learned reranker);
+- `registry`: the scorer factories (the `rrr.scorers` entry points) and `get_scorer`;
+- `rerank`: reranking a stream of candidate records with the default scorer or a named one.
+"""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import Sequence
+from rrr_cli.ranking.base import BatchScorer, Scorer, rank, rank_scores, score_many
 
-from rrr_cli.records import Candidate, ScoredCandidate, Task
-
-
-class Scorer(ABC):
-    name: str = "scorer"
-
-    @abstractmethod
-    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
-        """One score per candidate, in the given order; higher is better."""
-
-
-def rank_scores(candidates: Sequence[Candidate], scores: Sequence[float], scorer_name: str) -> list[ScoredCandidate]:
-    """Candidates of one task as scored records, best first (rank 1); ties keep input order."""
-    order = sorted(range(len(candidates)), key=lambda i: -scores[i])
-    return [ScoredCandidate.from_dict({**candidates[i].to_dict(), "score": float(scores[i]),
-                                       "scorer": scorer_name, "rank": position})
-            for position, i in enumerate(order, start=1)]
-
-
-def rank(task: Task, candidates: Sequence[Candidate], scorer: Scorer) -> list[ScoredCandidate]:
-    """Score one task's candidates with `scorer` and return them best first."""
-    return rank_scores(candidates, scorer.score(task, candidates), scorer.name)
+__all__ = ["Scorer", "BatchScorer", "rank", "rank_scores", "score_many"]

@@ -101,7 +101,7 @@ def fit(rows: Sequence[Sequence[float]], labels: Sequence[bool], l2: float = 1.0
         about: dict[str, Any] | None = None, features: Sequence[str] = FEATURES) -> ConfidenceModel:
     """Maximum likelihood with an L2 penalty `l2` on the weights (not the bias), by Newton's method,
     on the `features` columns of full `feature_row`s."""
-    import numpy as np
+    import numpy as np  # deferred: heavy, and only fitting needs it (scoring and `rrr solve` do not)
 
     if len(rows) != len(labels) or not rows:
         raise RrrError(f"cannot fit confidence on {len(rows)} rows and {len(labels)} labels")

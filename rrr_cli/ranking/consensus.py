@@ -30,17 +30,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from rrr_cli.errors import RrrError
 from rrr_cli.execution.probes import ProbeOutput, entry_point, run_probes_many
+from rrr_cli.generation.base import Backend
+from rrr_cli.ranking.base import Scorer
 from rrr_cli.ranking.probe_cache import GeneratedProbes
 from rrr_cli.ranking.probe_inputs import MAX_PROBES, Probe, probe_inputs
-from rrr_cli.ranking.scorers import BatchScorer, ExampleOutcome, PublicExamplesScorer, Runner, _logprob
+from rrr_cli.ranking.scorers import ExampleOutcome, PublicExamplesScorer, Runner, _logprob
 from rrr_cli.records import Candidate, Task
-
-if TYPE_CHECKING:
-    from rrr_cli.generation.base import Backend
 
 VARIANTS = ("dual", "mbr")
 DEFAULT_VARIANT = "mbr"
@@ -146,7 +145,7 @@ def _default_probe_runner(jobs: list[tuple[Task, Candidate, Sequence[str]]]) -> 
     return run_probes_many(jobs)
 
 
-class ConsensusScorer(BatchScorer):
+class ConsensusScorer(Scorer):
     """Behavioural consensus over probes, combined with the prompt's examples (see the module docstring).
 
     `last` is the `Consensus` of the last task scored and `results` every task's, so `rrr solve` can
@@ -157,7 +156,7 @@ class ConsensusScorer(BatchScorer):
 
     def __init__(self, variant: str = DEFAULT_VARIANT, runner: Runner | None = None,
                  probe_runner: ProbeRunner | None = None, limit: int = MAX_PROBES, name: str | None = None,
-                 backend: "Backend | None" = None, generator: GeneratedProbes | None = None):
+                 backend: Backend | None = None, generator: GeneratedProbes | None = None):
         if variant not in VARIANTS:
             raise ValueError(f"unknown consensus variant {variant!r} (known: {', '.join(VARIANTS)})")
         self.variant = variant
@@ -177,9 +176,6 @@ class ConsensusScorer(BatchScorer):
         under this name."""
         model = f"-generated-by-{self.generator.model}" if self.generator else ""
         return f"consensus-{self.variant}-v{VERSION}-probes{self.limit}{model}"
-
-    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
-        return self.score_many([(task, candidates)])[0]
 
     def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
                    progress: Callable[[int], None] | None = None) -> list[list[float]]:
@@ -278,7 +274,8 @@ def _entry(task: Task) -> str:
 
 
 def consensus_scorer(variant: str | None = None, runner: Runner | None = None) -> ConsensusScorer:
-    """The registry's factory: `consensus` (the default variant), `consensus-dual`, `consensus-mbr`."""
+    """What the registry's factories build (`ranking.registry`): `consensus` (the default variant),
+    `consensus-dual`, `consensus-mbr`."""
     return ConsensusScorer(variant or DEFAULT_VARIANT, runner=runner,
                            name=None if variant else "consensus")
 

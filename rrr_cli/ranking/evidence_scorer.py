@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from rrr_cli.ranking.confidence import ConfidenceModel, feature_row, load_model as read_model
 from rrr_cli.ranking.evidence import Evidence
-from rrr_cli.ranking.scorers import BatchScorer
+from rrr_cli.ranking.base import Scorer
 from rrr_cli.records import Candidate, Task
 
 SHIPPED = "evidence_scorer.json"
@@ -43,7 +43,7 @@ def load_model(path: str | Path | None = None) -> ConfidenceModel:
     return read_model(path, packaged=SHIPPED)
 
 
-class EvidenceScorer(BatchScorer):
+class EvidenceScorer(Scorer):
     """Ranks candidates by a fitted model's P(passes the hidden tests) from their execution evidence."""
 
     name = "evidence"
@@ -57,9 +57,6 @@ class EvidenceScorer(BatchScorer):
         weights = json.dumps([self.model.weights, self.model.bias])
         return f"evidence-{hashlib.sha256(weights.encode()).hexdigest()[:12]}"
 
-    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
-        return self.score_many([(task, candidates)])[0]
-
     def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
                    progress: Callable[[int], None] | None = None) -> list[list[float]]:
         out = []
@@ -70,9 +67,4 @@ class EvidenceScorer(BatchScorer):
         return out
 
 
-def evidence_scorer(argument: str | None = None, **options: Any) -> EvidenceScorer:
-    """The registry's factory: `evidence` (the shipped weights) or `evidence:PATH` (a model file)."""
-    return EvidenceScorer(load_model(argument) if argument else None)
-
-
-__all__ = ["EvidenceScorer", "evidence_scorer", "candidate_rows", "load_model"]
+__all__ = ["EvidenceScorer", "candidate_rows", "load_model"]

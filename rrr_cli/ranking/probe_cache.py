@@ -19,15 +19,13 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 from rrr_cli import config
 from rrr_cli.atomic import atomic_write_text
+from rrr_cli.generation.base import Backend
 from rrr_cli.ranking.probe_inputs import GENERATED_CALLS, STYLES, combined_calls, generate_calls, generation_request
 from rrr_cli.records import Task
-
-if TYPE_CHECKING:
-    from rrr_cli.generation.base import Backend
 
 # Per request style: bump when parsing or the request changes in a way the key does not see. The
 # free style's request is the one asked before the opened style existed, so its entries still serve.
@@ -42,8 +40,8 @@ class GeneratedProbes:
     `close` closes only a backend opened here. `seconds` is the generation time this object spent.
     """
 
-    def __init__(self, model: str, backend: "Backend | None" = None,
-                 open_backend: Callable[[], "Backend"] | None = None, root: Path | None = None):
+    def __init__(self, model: str, backend: Backend | None = None,
+                 open_backend: Callable[[], Backend] | None = None, root: Path | None = None):
         self.model = model
         self.backend = backend
         self.open_backend = open_backend
@@ -122,7 +120,7 @@ class GeneratedProbes:
         for task in tasks:
             self._memo[task.task_id] = combined_calls(task, (replies[task.task_id][style] for style in STYLES))
 
-    def _backend(self) -> "Backend":
+    def _backend(self) -> Backend:
         if self.backend is None:
             if self.open_backend is None:
                 raise RuntimeError("GeneratedProbes needs a backend or open_backend to ask the model")

@@ -18,7 +18,8 @@ or the parentheses (the form `rrr_cli.execution.probes.run_probes` takes; for ba
 the function's name). Inputs are deduplicated and capped per task.
 
 This lives in `ranking/`, not `execution/`: it reads the prompt the way the example scorer does (and
-reuses its parsing), and execution stays a layer that runs what it is given.
+reuses its parsing, `tasks.examples.example_checks`), and execution stays a layer that runs what it is
+given.
 """
 
 from __future__ import annotations
@@ -26,17 +27,15 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from rrr_cli.brackets import expression_end, matching, split_top_level
 from rrr_cli.execution.languages import get_language
 from rrr_cli.execution.probes import entry_point
-from rrr_cli.ranking.scorers import example_checks
+from rrr_cli.generation.base import Backend, Generation, SamplingParams
+from rrr_cli.generation.prompts import FENCE_TAGS, LANGUAGE_NAMES, SYSTEM_PROMPT
 from rrr_cli.records import Task
-from rrr_cli.tasks.examples import Example, extract_examples
-
-if TYPE_CHECKING:
-    from rrr_cli.generation.base import Backend, Generation
+from rrr_cli.tasks.examples import Example, example_checks, extract_examples
 
 MAX_PROBES = 16
 SOURCES = ("example", "mutation", "generated")
@@ -303,8 +302,6 @@ _LINE_LEAD = re.compile(r"^\s*(?:(?:#|//|\*|-|\d+[.)])\s*)*(?:>>>\s*)?")
 def generation_request(task: Task, count: int = GENERATED_CALLS, opened: bool = True) -> list[dict[str, str]]:
     """The chat messages that ask the model for `count` more calls of the task's function; `opened`
     (the reply will open on the first call) also names the function's parameters."""
-    from rrr_cli.generation.prompts import FENCE_TAGS, LANGUAGE_NAMES, SYSTEM_PROMPT
-
     name, tag = entry_point(task), FENCE_TAGS[task.language]
     examples = example_inputs(task)
     shape = _call_text(task.language, name, examples[0] if examples else "...")
@@ -378,30 +375,26 @@ def parse_generated(task: Task, text: str) -> list[str]:
     return inputs
 
 
-def generation_prompt(task: Task, backend: "Backend", count: int = GENERATED_CALLS, opened: bool = True) -> str:
+def generation_prompt(task: Task, backend: Backend, count: int = GENERATED_CALLS, opened: bool = True) -> str:
     """The prompt of the request for more calls, as the backend renders chats, opened on a code fence
     (and, `opened`, on the first call)."""
-    from rrr_cli.generation.prompts import FENCE_TAGS
-
     return (backend.render_chat(generation_request(task, count, opened)) + f"```{FENCE_TAGS[task.language]}\n"
             + (call_opening(task) if opened else ""))
 
 
-def generate_calls(tasks: Sequence[Task], backend: "Backend", count: int = GENERATED_CALLS,
-                   max_tokens: int | None = None, seed: int = 0, opened: bool = True) -> list["Generation"]:
+def generate_calls(tasks: Sequence[Task], backend: Backend, count: int = GENERATED_CALLS,
+                   max_tokens: int | None = None, seed: int = 0, opened: bool = True) -> list[Generation]:
     """The model's replies to the request for more calls, one short greedy generation per task, not yet
     parsed; `opened`, each reply's text begins with the `call_opening` the prompt ended on. One
     `generate` call for all the tasks, so a batched backend decodes them together. The token budget
     defaults to the style's (`STYLES`)."""
-    from rrr_cli.generation.base import SamplingParams
-
     params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens or STYLES["opened" if opened else "free"],
                             stop=("\n```",), seed=seed, logprobs=False)
     rows = backend.generate([generation_prompt(task, backend, count, opened) for task in tasks], params)
     return [replace(row[0], text=(call_opening(task) if opened else "") + row[0].text) for task, row in zip(tasks, rows)]
 
 
-def generated_inputs(task: Task, backend: "Backend", count: int = GENERATED_CALLS,
+def generated_inputs(task: Task, backend: Backend, count: int = GENERATED_CALLS,
                      max_tokens: int = GENERATION_TOKENS, seed: int = 0) -> list[str]:
     """More call inputs, written by the model (`generate_calls`), parsed (see `parse_generated`).
 

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from rrr_cli.errors import RrrError
-from rrr_cli.ranking import Scorer, rank_scores
-from rrr_cli.ranking.scorers import get_scorer, score_many
+from rrr_cli.ranking.base import Scorer, rank_scores, score_many
+from rrr_cli.ranking.confidence import pick_confidences
+from rrr_cli.ranking.registry import get_scorer
+from rrr_cli.ranking.reward import RewardModelScorer
 from rrr_cli.records import Candidate, ScoredCandidate, Task
+from rrr_cli.reranker import list_rerankers
 from rrr_cli.tasks.benchmarks import shipped_task
 
-FALLBACK_SCORER = "weighted"  # public examples + mean log-prob (see rrr_cli.ranking.scorers)
+FALLBACK_SCORER = "weighted"  # public examples + mean log-prob (see rrr_cli.ranking.registry)
 FALLBACK_NOTICE = ("no trained reranker: ranking by public examples + mean log-prob "
                    "(train one with `rrr train-reranker`)")
 # The manifest field a reranker earns its place as the default with: its held-out comparison with the
@@ -44,8 +47,6 @@ def default_reranker() -> tuple[tuple[str, Path] | None, str]:
     """The reranker `rrr rerank` and `rrr solve` use unless told otherwise, (name, directory) or None
     for the fallback, and why: the newest trained one whose manifest records a held-out win over the
     fallback (the paired 95% interval above 0), else such a shipped one, else none."""
-    from rrr_cli.reranker import list_rerankers
-
     found = list_rerankers(shipped=True)
     for name, path, manifest in found:
         if beats_fallback(manifest):
@@ -64,8 +65,6 @@ def default_scorer(reranker: str | None = None, notice: Callable[[str], None] | 
 
     A reranker that did not win is kept and can still be chosen by name: training it never makes the
     default pick worse."""
-    from rrr_cli.ranking.reward import RewardModelScorer
-
     if reranker is not None:
         return RewardModelScorer.load(reranker)
     chosen, reason = default_reranker()
@@ -111,8 +110,6 @@ def rerank_stream(candidates: Iterable[Candidate], scorer: Scorer, top_k: int | 
         rankings = [rank_scores(members, list(scores), scorer.name)
                     for (_, members), scores in zip(groups, score_many(scorer, groups))]
         if confidence and groups:
-            from rrr_cli.ranking.confidence import pick_confidences
-
             picks = pick_confidences([(task, members, ranked[0]) for (task, members), ranked in zip(groups, rankings)])
             for ranked, pick in zip(rankings, picks):
                 ranked[0].confidence = round(pick.probability, 4)

@@ -10,14 +10,20 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
-from rrr_cli.ranking.scorers import BatchScorer
+from rrr_cli.errors import RrrError
+from rrr_cli.generation.backends import open_backend
+from rrr_cli.ranking.base import Scorer
+from rrr_cli.ranking.evidence import Evidence
+from rrr_cli.ranking.probe_cache import GeneratedProbes
 from rrr_cli.records import Candidate, Task
+from rrr_cli.reranker import RewardModel, find_reranker, read_manifest
+from rrr_cli.tasks.folds import fold_of
 from rrr_cli.ui import notice
 
 DEFAULT_BATCH_SIZE = 16
 
 
-class RewardModelScorer(BatchScorer):
+class RewardModelScorer(Scorer):
     """Scores candidates with a trained reward model (higher is better)."""
 
     name = "reranker"
@@ -36,8 +42,6 @@ class RewardModelScorer(BatchScorer):
              device: str | None = None, **_: Any) -> "RewardModelScorer":
         """A scorer for the reranker named `path` (a name under the rerankers dir, or a directory);
         None loads the newest trained one. The adapters are merged for a plain forward pass."""
-        from rrr_cli.reranker import RewardModel, find_reranker, read_manifest
-
         directory = find_reranker(path)
         manifest = read_manifest(directory)
         if manifest.get("kind") == "folds":
@@ -46,9 +50,6 @@ class RewardModelScorer(BatchScorer):
             scorer = cls(RewardModel.load(directory, device=device, merge=True), batch_size=batch_size)
         scorer.reranker = directory.name  # which one: `rrr solve` says so
         return scorer
-
-    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
-        return self.score_many([(task, candidates)])[0]
 
     def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
                    progress: Callable[[int], None] | None = None) -> list[list[float]]:
@@ -73,7 +74,7 @@ class RewardModelScorer(BatchScorer):
         return out
 
 
-class OutOfFoldScorer(BatchScorer):
+class OutOfFoldScorer(Scorer):
     """Rerankers trained with `rrr train-reranker --folds K`: each task is scored by the one that never
     saw its fold (`training.pairs.fold_of`), so `rrr eval --reranker NAME` reports held-out figures on
     every task. For evaluation: a task outside the training data still gets a fold and its reranker."""
@@ -88,22 +89,14 @@ class OutOfFoldScorer(BatchScorer):
     @classmethod
     def load(cls, directory, manifest: dict, batch_size: int = DEFAULT_BATCH_SIZE,
              device: str | None = None) -> "OutOfFoldScorer":
-        from rrr_cli.errors import RrrError
-        from rrr_cli.reranker import RewardModel, find_reranker
-
         folds, members = manifest.get("folds"), manifest.get("members")
         if not isinstance(folds, int) or folds < 2 or not isinstance(members, list) or len(members) != folds:
             raise RrrError(f"{directory}: a folds manifest needs `folds` >= 2 and one member per fold")
         return cls([RewardModelScorer(RewardModel.load(find_reranker(str(m)), device=device, merge=True),
                                       batch_size=batch_size) for m in members], folds)
 
-    def score(self, task: Task, candidates: Sequence[Candidate]) -> list[float]:
-        return self.score_many([(task, candidates)])[0]
-
     def score_many(self, groups: Sequence[tuple[Task, Sequence[Candidate]]],
                    progress: Callable[[int], None] | None = None) -> list[list[float]]:
-        from rrr_cli.tasks.folds import fold_of
-
         out: list[list[float] | None] = [None] * len(groups)
         for fold, member in enumerate(self.members):
             mine = [i for i, (task, _) in enumerate(groups) if fold_of(task.task_id, self.folds) == fold]
@@ -118,15 +111,10 @@ def evidence_for(probes: str, generator_model: str):
     """The execution evidence a reranker was trained on, computed the same way: over the examples and
     their mutations, plus (when its manifest says so) the calls the generator wrote, read from the
     probe cache or asked of that model."""
-    from rrr_cli.ranking.evidence import Evidence
-    from rrr_cli.ranking.probe_cache import GeneratedProbes
-
     if "generated" not in probes:
         return Evidence()
 
     def open_generator():
-        from rrr_cli.generation.backends import open_backend
-
         return open_backend(generator_model)
 
     return Evidence(GeneratedProbes(generator_model, open_backend=open_generator))

@@ -401,7 +401,7 @@ class SelfTrainLoop:
 
     def _fallback_heldout(self) -> str:
         from rrr_cli.ranking.rerank import FALLBACK_SCORER
-        from rrr_cli.ranking.scorers import get_scorer
+        from rrr_cli.ranking.registry import get_scorer
 
         held = self.store.path("heldout")
         scored = self._scored(get_scorer(FALLBACK_SCORER), self.heldout_tasks(), self._labelled(held)[0])

@@ -9,7 +9,7 @@ pytest.importorskip("rrr_scorer_example", reason="the plugin is not installed (p
 from rrr_cli import plugins
 from rrr_cli.errors import RrrError
 from rrr_cli.ranking import rank
-from rrr_cli.ranking.scorers import get_scorer
+from rrr_cli.ranking.registry import get_scorer
 from rrr_cli.records import Candidate, Task
 
 from rrr_scorer_example import degenerate
