@@ -10,8 +10,6 @@ from rich.table import Table
 
 from rrr_cli.errors import RrrError
 
-# The paper's column order; other groups (a plugin's language, mbpp, ...) follow.
-ORDER = ["python", "cpp", "java", "php", "ts", "cs", "sh", "js"]
 BENCHMARK_TITLES = {"mbpp": "MBPP"}
 
 
@@ -40,7 +38,13 @@ def title(group: str) -> str:
 
 
 def _groups(report: dict[str, Any]) -> list[str]:
-    return sorted(report["groups"], key=lambda g: (ORDER.index(g) if g in ORDER else len(ORDER), g))
+    """The report's groups as the table's columns: the installed languages in their `report_order` (rrr's
+    own in the paper's order, then a plugin's), then the other groups (mbpp, a language not installed
+    here) by name."""
+    from rrr_cli.execution.languages import languages_in_order
+
+    order = {name: index for index, name in enumerate(languages_in_order())}
+    return sorted(report["groups"], key=lambda g: (order.get(g, len(order)), g))
 
 
 def _percent(value: float | None) -> str:

@@ -42,6 +42,32 @@ Syntax, for the one bracket scanner (`rrr_cli/brackets.py`): `line_comment`, `bl
 Public examples (`tasks/examples.py`): `assertion_line`, the pattern of one assertion line of a
 MultiPL-E harness, and `call_style`: how that line writes the call, `parentheses` (`name(args)`) or
 `command` (bash's `[[ $(name args) = expected ]]`).
+Probe inputs (`ranking/probe_inputs.py`), how the consensus scorer reads an example's call and makes
+type-preserving variants of its arguments. A call: `call_form`, how one call of the function is
+written as an expression whose value is its result (the shape the model is asked for, the line its
+reply opens on; `@ENTRY@` the function, `@ARGS@` the arguments; default `@ENTRY@(@ARGS@)`, bash's
+`$(@ENTRY@ @ARGS@)`), `call_shown`, how a person is shown one (where the candidates' behaviours part;
+bash's `@ENTRY@ @ARGS@`), `argument_separator`, how the arguments are joined (default `, `; one of
+whitespace, as bash's ` `, makes them words: split at spaces outside quotes, an integer may be quoted,
+and a list is one quoted word of space-separated items), and `signature_lead`, the pattern just before
+the function's name where it is defined (default: not after a name character; Python's `def` and spaces).
+Literals, each matched against one whole argument (`.` matches newlines too): `literal_integer_pattern`
+(group `digits`, a signed decimal; the text around it is kept, C++'s `(long)3`, Java's `3l`),
+`literal_string_quotes` (the characters a string literal opens and closes with; default `"`, so a
+character literal `'a'` is not taken for one), `literal_list_pattern` (group `items`, the elements; its
+other named groups, the element type, are written back by name as `@TYPE@`), `literal_list` (how a
+list is written: `@ITEMS@` the elements joined by `, `, `@NAME@` the group `name` of the matched
+list) and `literal_empty_list` (a list without elements, where that differs: C++'s
+`@TYPE@()`), and `literal_map_entry` (what marks an item of a map written like a list, PHP's `=>`:
+such a literal is not varied). Without `literal_list_pattern` no list is varied. Where words carry no
+type (bash), `argument_kinds_pattern` reads what the prompt says each one is (`^` and `$` at each line;
+group 1 its position from 1, group 2 what it is: `# $1 is a space-separated list`), and `list_argument_kind`
+names the kind of one that is a list. A language whose `task_parser` is `python` reads calls and
+literals with Python's own parser instead; `call_style = "command"` reads `name args` and
+`$(name args)` calls, and a function that takes words has no parameter list to name.
+Reports: `report_order`, where the language's column goes in `rrr eval`'s table and its place among the
+confidence model's language inputs (ascending, then by name; rrr's own are 10 to 80, in the paper's
+order; default 1000, after them).
 Adding a language is adding a file; the runner never changes.
 """
 
@@ -63,6 +89,11 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+# An integer literal in a probe input, by default: a signed decimal, with C++/Java/C#'s `(long)` cast
+# and Java/C#'s `L` suffix kept around it.
+INTEGER_PATTERN = r"^(?P<prefix>\((?:long|int)\)\s*)?(?P<digits>-?\d+)(?P<suffix>[lL]?)$"
+_PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 
 # Toolchains are looked up in the system directories first, so a user's PATH shims (pyenv, nvm)
 # do not stand in for the Debian toolchain the sandbox can see.
@@ -109,6 +140,20 @@ class Language:
     tests_done_in: str | None = None
     tests_done_setup: str | None = None
     tests_done_wrap: str | None = None
+    # Probe inputs (ranking/probe_inputs.py) and reports: see the module docstring.
+    call_form: str = "@ENTRY@(@ARGS@)"
+    call_shown: str = "@ENTRY@(@ARGS@)"
+    argument_separator: str = ", "
+    signature_lead: str = r"(?<![\w$.])"
+    literal_integer_pattern: str = INTEGER_PATTERN
+    literal_string_quotes: str = '"'
+    literal_list_pattern: str | None = None
+    literal_list: str | None = None
+    literal_empty_list: str | None = None
+    literal_map_entry: str = ""
+    argument_kinds_pattern: str | None = None
+    list_argument_kind: str | None = None
+    report_order: int = 1000
 
     def __post_init__(self) -> None:
         # Defaults that follow from other fields.
@@ -165,6 +210,28 @@ class Language:
         return (program[:line_start] + setup + program[line_start:opening + 1] + "\n" + body.strip("\n")
                 + "\n" + program[closing:])
 
+    def write_call(self, entry: str, arguments: str, shown: bool = False) -> str:
+        """One call of `entry` on `arguments` as code (`call_form`), or as a person is shown it (`call_shown`)."""
+        template = self.call_shown if shown else self.call_form
+        return _PLACEHOLDER.sub(lambda m: {"ENTRY": entry, "ARGS": arguments}.get(m.group(1), m.group(0)), template)
+
+    def write_list(self, items: list[str] | tuple[str, ...], match: re.Match) -> str:
+        """A list of `items` written like the list `match` (of `literal_list_pattern`) read: `literal_list`,
+        or `literal_empty_list` without items; `@NAME@` is the match's group `name`."""
+        template = (self.literal_empty_list if not items and self.literal_empty_list is not None
+                    else self.literal_list or "")
+        groups = match.groupdict()
+
+        def fill(placeholder: re.Match) -> str:
+            key = placeholder.group(1)
+            if key == "ITEMS":
+                return ", ".join(items)
+            if key.lower() in groups:
+                return groups[key.lower()] or ""
+            return placeholder.group(0)
+
+        return _PLACEHOLDER.sub(fill, template)
+
     def argv(self, template: tuple[str, ...]) -> list[str]:
         """A command with `{file}` filled in and its program resolved to an absolute path."""
         words = [word.replace("{file}", self.file) for word in template]
@@ -216,11 +283,61 @@ def _language_from_toml(text: str, where: str) -> Language:
     wrong = [key for key in switches if key in data and not isinstance(data[key], bool)]
     if wrong:
         raise RrrError(f"{where}: {wrong[0]} must be true or false (got {data[wrong[0]]!r})")
+    _check_probe_keys(data, where)
     for key in ("packages", "run", "compile", "requires_files", "failed_exit_codes", "task_extensions",
                 "task_stop", "line_comment", "block_comment"):
         if key in data:
             data[key] = tuple(data[key])
     return Language(**data)
+
+
+_TEXT_KEYS = ("call_form", "call_shown", "argument_separator", "signature_lead", "literal_integer_pattern",
+              "literal_string_quotes", "literal_list_pattern", "literal_list", "literal_empty_list",
+              "literal_map_entry", "argument_kinds_pattern", "list_argument_kind")
+# Each pattern key: the groups it must name, and the flags `ranking/probe_inputs.py` reads it with.
+_PATTERN_GROUPS = {"signature_lead": ((), 0), "literal_integer_pattern": (("digits",), re.DOTALL),
+                   "literal_list_pattern": (("items",), re.DOTALL), "argument_kinds_pattern": ((), re.MULTILINE)}
+
+
+def _check_probe_keys(data: dict, where: str) -> None:
+    """The probe-input and report keys (see the module docstring), each one line naming it when wrong."""
+    for key in _TEXT_KEYS:
+        if key in data and not isinstance(data[key], str):
+            raise RrrError(f"{where}: {key} must be a string (got {data[key]!r})")
+    for key in ("call_form", "call_shown"):
+        if key in data and not all(mark in data[key] for mark in ("@ENTRY@", "@ARGS@")):
+            raise RrrError(f"{where}: {key} must hold @ENTRY@ and @ARGS@ (got {data[key]!r})")
+    for key in ("argument_separator", "literal_string_quotes"):
+        if key in data and not data[key]:
+            raise RrrError(f"{where}: {key} must not be empty")
+    compiled = {}
+    for key, (groups, flags) in _PATTERN_GROUPS.items():
+        if key not in data:
+            continue
+        try:
+            compiled[key] = re.compile(data[key], flags)
+        except re.error as exc:
+            raise RrrError(f"{where}: {key} is not a regular expression ({exc})") from None
+        absent = [group for group in groups if group not in compiled[key].groupindex]
+        if absent:
+            raise RrrError(f"{where}: {key} needs a group named {absent[0]!r}, as (?P<{absent[0]}>...)")
+    if "argument_kinds_pattern" in compiled and compiled["argument_kinds_pattern"].groups < 2:
+        raise RrrError(f"{where}: argument_kinds_pattern needs two groups (the argument's position, its kind)")
+    if "list_argument_kind" in data and "argument_kinds_pattern" not in data:
+        raise RrrError(f"{where}: list_argument_kind needs argument_kinds_pattern")
+    if "literal_list_pattern" in compiled:
+        if "@ITEMS@" not in data.get("literal_list", ""):
+            raise RrrError(f"{where}: literal_list_pattern needs literal_list, holding @ITEMS@")
+        names = set(compiled["literal_list_pattern"].groupindex)
+        for key in ("literal_list", "literal_empty_list"):
+            unknown = [mark for mark in _PLACEHOLDER.findall(data.get(key, ""))
+                       if mark != "ITEMS" and mark.lower() not in names]
+            if unknown:
+                raise RrrError(f"{where}: {key} names @{unknown[0]}@, which literal_list_pattern has no group for")
+    elif "literal_list" in data or "literal_empty_list" in data:
+        raise RrrError(f"{where}: literal_list and literal_empty_list need literal_list_pattern")
+    if "report_order" in data and (not isinstance(data["report_order"], int) or isinstance(data["report_order"], bool)):
+        raise RrrError(f"{where}: report_order must be an integer (got {data['report_order']!r})")
 
 
 @lru_cache(maxsize=1)
@@ -247,6 +364,12 @@ def languages() -> dict[str, Language]:
 def language_names() -> list[str]:
     """The names of the installed languages, rrr's own first."""
     return list(languages())
+
+
+def languages_in_order() -> list[str]:
+    """The installed languages' names in report order: by `report_order`, then name (rrr's own eight
+    in the paper's order, a plugin's after them unless it says otherwise)."""
+    return [language.name for language in sorted(languages().values(), key=lambda l: (l.report_order, l.name))]
 
 
 def by_extension() -> dict[str, str]:

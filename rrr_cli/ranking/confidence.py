@@ -21,6 +21,18 @@ and monotone in every input it leans on.
 The shipped model (`rrr_cli/data/confidence.json`) was fitted on MultiPL-E eval runs of the default
 model; its file records what it was fitted on and the out-of-fold calibration error measured before
 the final fit (`benchmarks/calibration.py RUN_DIR`, which also draws the reliability diagram).
+
+The language inputs come from the registry of languages: one `language_NAME` per installed language, in
+report order (`execution.languages.languages_in_order`: rrr's own eight first, in the order the shipped
+model was fitted on, then a plugin's), so a plugin language has a column a model fitted on its tasks
+learns a weight for. A model reads its inputs by name, so one fitted before a plugin was installed reads
+the same columns as before, and a built-in language's confidence is unchanged. A language a model has no
+column for (Go under the shipped model) gets the language term 0: the fit's intercept is unpenalised and
+each row it was fitted on names exactly one of its languages, so the L2 penalty leaves the language
+weights summing to zero (the shipped ones sum to 2e-15), and 0 is their mean, the effect of the average
+language it was fitted on. The pick's other inputs count as they do in any language; `basis` says the
+language was read as the average one. A model that names the column of a language not installed here
+still loads (its rows read 0 there).
 """
 
 from __future__ import annotations
@@ -35,12 +47,17 @@ from typing import Any, Sequence
 
 from rrr_cli.atomic import atomic_write_text
 from rrr_cli.errors import RrrError
+from rrr_cli.execution.languages import languages, languages_in_order
 from rrr_cli.ranking.evidence import EVIDENCE_NAMES, Evidence
 from rrr_cli.records import Candidate, Task
 
-LANGUAGES = ("python", "cpp", "java", "php", "ts", "cs", "sh", "js")
+# The installed languages, in report order: rrr's own eight (python, cpp, java, php, ts, cs, sh, js, the
+# columns of the shipped model), then a plugin's.
+LANGUAGES = tuple(languages_in_order())
+LANGUAGE_PREFIX = "language_"
 FEATURES = (*EVIDENCE_NAMES, "token_probability", "examples_shown", "as_good_share",
-            *(f"language_{language}" for language in LANGUAGES), "passes_all_examples")
+            *(f"{LANGUAGE_PREFIX}{language}" for language in LANGUAGES), "passes_all_examples")
+_COLUMNS = {name: index for index, name in enumerate(FEATURES)}
 FORMAT = "rrr-confidence-2"
 
 
@@ -48,8 +65,9 @@ def feature_row(rows: Sequence[Sequence[float]], pick: int, mean_logprob: float 
                 language: str) -> list[float]:
     """The model's inputs for the candidate at `pick` among its task's evidence `rows`: its evidence,
     exp(its mean log-prob) (0 without one), how many examples the prompt shows (min(n, 5) / 5), the
-    share of candidates that pass as many examples as it does, the language (one-hot; a language
-    outside the eight reads as none of them), and whether the prompt shows examples and it passes all."""
+    share of candidates that pass as many examples as it does, the language (one-hot over the installed
+    languages, `LANGUAGES`; one not installed reads as none of them), and whether the prompt shows
+    examples and it passes all."""
     probability = math.exp(mean_logprob) if mean_logprob is not None and math.isfinite(mean_logprob) else 0.0
     passed = rows[pick][0]
     as_good = sum(abs(row[0] - passed) < 1e-9 for row in rows) / max(len(rows), 1)
@@ -69,11 +87,18 @@ class ConfidenceModel:
     about: dict[str, Any] = field(default_factory=dict)
 
     def probability(self, row: Sequence[float]) -> float:
-        """P(correct) for a full `feature_row` (one value per name in `FEATURES`)."""
+        """P(correct) for a full `feature_row` (one value per name in `FEATURES`). A language the model
+        has no column for adds nothing: the average of the languages it was fitted on (module docstring);
+        a column of a language not installed here reads 0."""
         if len(row) != len(FEATURES):
             raise RrrError(f"a confidence row has {len(FEATURES)} inputs, got {len(row)}")
-        z = self.bias + sum(w * row[FEATURES.index(name)] for w, name in zip(self.weights, self.features))
+        z = self.bias + sum(w * row[_COLUMNS[name]] for w, name in zip(self.weights, self.features)
+                            if name in _COLUMNS)
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+    def reads_language(self, language: str) -> bool:
+        """Whether the model has a column for `language` (else it reads it as the average language)."""
+        return f"{LANGUAGE_PREFIX}{language}" in self.features
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self), "features": list(self.features)}
@@ -82,7 +107,7 @@ class ConfidenceModel:
     def from_dict(cls, data: Any, where: str) -> "ConfidenceModel":
         names = data.get("features") if isinstance(data, dict) else None
         if (not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(names, list)
-                or not names or any(name not in FEATURES for name in names) or len(set(names)) != len(names)):
+                or not names or any(not _known_input(name) for name in names) or len(set(names)) != len(names)):
             got = (data.get("format"), data.get("features")) if isinstance(data, dict) else (type(data).__name__, None)
             raise RrrError(f"{where}: not a confidence model this version of rrr reads "
                            f"(format {got[0]!r}, inputs {got[1]})")
@@ -95,6 +120,12 @@ class ConfidenceModel:
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _known_input(name: Any) -> bool:
+    """An input this version computes, or the column of a language (installed here or not)."""
+    return isinstance(name, str) and (name in _COLUMNS or (name.startswith(LANGUAGE_PREFIX)
+                                                           and len(name) > len(LANGUAGE_PREFIX)))
 
 
 def fit(rows: Sequence[Sequence[float]], labels: Sequence[bool], l2: float = 1.0,
@@ -205,9 +236,13 @@ def pick_confidences(picks: Sequence[tuple[Task, Sequence[Candidate], Candidate]
         index = next(i for i, c in enumerate(candidates) if c.sample_id == best.sample_id)
         total = evidence.consensus.examples.outcomes[(task.task_id, best.sample_id)].total
         row = feature_row(rows, index, best.mean_logprob, total, task.language)
-        out.append(PickConfidence(model.probability(row), describe(row, len(candidates), total), evidence))
+        basis = describe(row, len(candidates), total)
+        if not model.reads_language(task.language) and any(n.startswith(LANGUAGE_PREFIX) for n in model.features):
+            language = languages().get(task.language)
+            basis += f"; {language.display_name if language else task.language} read as the average language"
+        out.append(PickConfidence(model.probability(row), basis, evidence))
     return out
 
 
-__all__ = ["PickConfidence", "pick_confidence", "pick_confidences", "ConfidenceModel", "FEATURES", "feature_row",
+__all__ = ["PickConfidence", "pick_confidence", "pick_confidences", "ConfidenceModel", "FEATURES", "LANGUAGES", "feature_row",
            "fit", "calibration_error", "reliability", "load_model", "shipped", "describe"]

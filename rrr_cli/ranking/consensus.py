@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from rrr_cli.errors import RrrError
+from rrr_cli.execution.languages import languages
 from rrr_cli.execution.probes import ProbeOutput, entry_point, run_probes_many
 from rrr_cli.generation.base import Backend
 from rrr_cli.ranking.base import Scorer
@@ -128,7 +129,10 @@ def _says(count: int, output: str, first: bool) -> str:
 
 
 def _call(language: str, name: str, arguments: str) -> str:
-    return f"{name} {arguments}" if language == "sh" else f"{name}({arguments})"
+    """The call as a person is shown it: the language's `call_shown` (`f(x)`; bash's `f x`), or
+    `f(x)` for a language not installed here."""
+    spec = languages().get(language)
+    return spec.write_call(name, arguments, shown=True) if spec else f"{name}({arguments})"
 
 
 def _credit(outcome: ExampleOutcome) -> int:

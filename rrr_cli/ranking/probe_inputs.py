@@ -17,6 +17,12 @@ An input is the text of one call's argument list in the task's language, without
 or the parentheses (the form `rrr_cli.execution.probes.run_probes` takes; for bash, the words after
 the function's name). Inputs are deduplicated and capped per task.
 
+Every fact about a language's syntax here comes from its definition (`execution/languages.py`: how a
+call is written and shown, how its arguments are joined, how an integer, a string and a list are
+written, what the prompt says of untyped arguments), so a plugin language's probes are varied like a
+built-in one's. Two kinds of language read calls their own way: one whose `task_parser` is `python`
+with Python's parser, one whose `call_style` is `command` (bash) as a command and its words.
+
 This lives in `ranking/`, not `execution/`: it reads the prompt the way the example scorer does (and
 reuses its parsing, `tasks.examples.example_checks`), and execution stays a layer that runs what it is
 given.
@@ -27,10 +33,11 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from rrr_cli.brackets import expression_end, matching, split_top_level
-from rrr_cli.execution.languages import get_language
+from rrr_cli.execution.languages import Language, get_language
 from rrr_cli.execution.probes import entry_point
 from rrr_cli.generation.base import Backend, Generation, SamplingParams
 from rrr_cli.generation.prompts import FENCE_TAGS, LANGUAGE_NAMES, SYSTEM_PROMPT
@@ -41,20 +48,28 @@ MAX_PROBES = 16
 SOURCES = ("example", "mutation", "generated")
 
 _CALL = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\(")
-_SH_CALL = re.compile(r"^\s*\$\(\s*[\w-]+\s*(.*)\)\s*$", re.DOTALL)
-_SH_WORD = re.compile(r'"(?:\\.|[^"\\])*"' + r"|'[^']*'|\S+")
-_INTEGER = re.compile(r"^(\((?:long|int)\)\s*)?(-?\d+)([lL]?)$")
-_LISTS = {
-    # language: pattern with the elements in group "items"; how to write it back is `_LIST_FORMS`
-    "python": re.compile(r"^\[(?P<items>.*)\]$", re.DOTALL),
-    "js": re.compile(r"^\[(?P<items>.*)\]$", re.DOTALL),
-    "ts": re.compile(r"^\[(?P<items>.*)\]$", re.DOTALL),
-    "php": re.compile(r"^array\((?P<items>.*)\)$", re.DOTALL),
-    "cpp": re.compile(r"^(?P<type>std::vector<.*>)\(\{(?P<items>.*)\}\)$", re.DOTALL),
-    "java": re.compile(r"^new (?P<type>ArrayList<.*?>)\(Arrays\.asList\((?P<items>.*)\)\)$", re.DOTALL),
-    "cs": re.compile(r"^new (?P<type>List<.*?>)\((?P<array>new [\w<>,. ]+\[\])\{(?P<items>.*)\}\)$", re.DOTALL),
-}
-_STRING_QUOTES = {"python": "\"'", "js": "\"'", "ts": "\"'", "php": "\"'", "sh": "\"'"}
+# A command-style call (`call_style = "command"`): `$(name args)`, a command substitution.
+_COMMAND_CALL = re.compile(r"^\s*\$\(\s*[\w-]+\s*(.*)\)\s*$", re.DOTALL)
+# One word of a command's arguments (`argument_separator` of whitespace): a quoted string, or no spaces.
+_WORD = re.compile(r'"(?:\\.|[^"\\])*"' + r"|'[^']*'|\S+")
+_DECIMAL = re.compile(r"-?\d+")  # a word that is an integer (quoted or not: a word carries no type)
+
+
+@lru_cache(maxsize=None)
+def _pattern(text: str, flags: int = 0) -> re.Pattern:
+    return re.compile(text, flags)
+
+
+def _reads_python(language: Language) -> bool:
+    return language.task_parser == "python"
+
+
+def _is_command(language: Language) -> bool:
+    return language.call_style == "command"
+
+
+def _takes_words(language: Language) -> bool:
+    return not language.argument_separator.strip()
 
 
 @dataclass(frozen=True)
@@ -100,10 +115,11 @@ def _braced_arguments(call: str) -> str | None:
 
 def _arguments(task: Task, call: str, entry: str, any_name: bool = False) -> str | None:
     """The argument text of one call of the task's function written in its language (None if it is not)."""
-    if task.language == "python":
+    language = get_language(task.language)
+    if _reads_python(language):
         return _python_arguments(call, entry)
-    if task.language == "sh":
-        match = _SH_CALL.match(call)
+    if _is_command(language):
+        match = _COMMAND_CALL.match(call)
         words = call.strip().split(None, 1)
         if match and (any_name or words[0] == "$(" + entry):
             return match.group(1).strip()
@@ -125,7 +141,8 @@ def _mbpp_asserts(task: Task) -> list[str]:
 
 def example_inputs(task: Task) -> list[str]:
     """The argument lists of the prompt's own examples, in order (duplicates kept)."""
-    if task.language == "python":
+    python = _reads_python(get_language(task.language))
+    if python:
         examples = [example.call for example in example_checks(task).examples]
     else:
         # The same parse `example_checks` makes, without needing a test harness to put them in.
@@ -135,7 +152,7 @@ def example_inputs(task: Task) -> list[str]:
     entry = entry_point(task)
     # The prompt's own examples may call the function by another name (PHP's `strlen` for `string_length`).
     inputs = [_arguments(task, call, entry, any_name=True) for call in examples]
-    if task.language == "python" and not examples:
+    if python and not examples:
         for line in _mbpp_asserts(task):
             try:
                 tree = ast.parse(line)
@@ -163,49 +180,37 @@ def _unwrap(argument: str) -> tuple[str, str, str]:
     return "", text, ""
 
 
-def _is_string(text: str, language: str) -> bool:
-    quotes = _STRING_QUOTES.get(language, '"')
+def _is_string(text: str, language: Language) -> bool:
+    quotes = language.literal_string_quotes
     return len(text) >= 2 and text[0] in quotes and text[-1] == text[0] and \
         expression_end(text + ")", 0) == len(text)
 
 
-def _list_variants(text: str, language: str) -> list[str]:
-    pattern = _LISTS.get(language)
+def _list_variants(text: str, language: Language) -> list[str]:
+    """A list literal (`literal_list_pattern`) empty, with its first element alone, and with it twice."""
+    pattern = _pattern(language.literal_list_pattern, re.DOTALL) if language.literal_list_pattern else None
     match = pattern.match(text) if pattern else None
     if not match:
         return []
-    items = split_top(match.group("items"), language)
-    if language == "php" and any("=>" in item for item in items):
-        return []  # an associative array: a duplicated key means nothing
+    items = split_top(match.group("items"), language.name)
+    if language.literal_map_entry and any(language.literal_map_entry in item for item in items):
+        return []  # a map written like a list (PHP's associative array): a duplicated key means nothing
     if not items:
         return []
-
-    def write(elements: Sequence[str]) -> str:
-        body = ", ".join(elements)
-        if language in ("python", "js", "ts"):
-            return f"[{body}]"
-        if language == "php":
-            return f"array({body})"
-        if language == "cpp":
-            return f"{match.group('type')}({{{body}}})" if elements else f"{match.group('type')}()"
-        if language == "java":
-            return f"new {match.group('type')}(Arrays.asList({body}))" if elements else f"new {match.group('type')}()"
-        return f"new {match.group('type')}({match.group('array')}{{{body}}})" if elements \
-            else f"new {match.group('type')}()"
-
-    return [write([]), write(items[:1]), write([items[0], *items])]
+    return [language.write_list(elements, match) for elements in ([], items[:1], [items[0], *items])]
 
 
-def _argument_variants(argument: str, language: str) -> list[str]:
+def _argument_variants(argument: str, language: Language) -> list[str]:
     """Type-preserving variants of one argument (the same type, evident from the literal's text)."""
     opening, text, closing = _unwrap(argument)
     variants: list[str] = []
-    integer = _INTEGER.match(text)
+    integer = _pattern(language.literal_integer_pattern, re.DOTALL).match(text)
     if integer:
-        cast, digits, suffix = integer.group(1) or "", int(integer.group(2)), integer.group(3)
+        digits = int(integer.group("digits"))
+        before, after = text[:integer.start("digits")], text[integer.end("digits"):]
         for value in (digits + 1, digits - 1):
             if (value < 0) == (digits < 0) or digits == 0 and value > 0:
-                variants.append(f"{cast}{value}{suffix}")
+                variants.append(f"{before}{value}{after}")
     elif _is_string(text, language) and len(text) > 2:
         variants.append(text[0] * 2)
         if len(text) > 3 and text[1] not in "\\$" + text[0]:
@@ -231,29 +236,55 @@ def _python_variants(argument: str) -> list[str]:
     return []
 
 
-def _sh_list_variants(word: str) -> list[str]:
-    """A quoted space-separated list (bash's way of passing one): empty, its first item, that item twice."""
-    quote = word[0] if len(word) > 1 and word[0] in "\"'" and word[-1] == word[0] else ""
+def _word_list_variants(word: str, language: Language) -> list[str]:
+    """A quoted list of space-separated items (bash's way of passing one): empty, its first item, that
+    item twice."""
+    quotes = language.literal_string_quotes
+    quote = word[0] if len(word) > 1 and word[0] in quotes and word[-1] == word[0] else ""
     items = (word[1:-1] if quote else word).split()
     if not items:
         return []
-    quote = quote or '"'
+    quote = quote or quotes[0]
     return [quote * 2, quote + items[0] + quote, quote + " ".join([items[0], *items]) + quote]
 
 
-def sh_argument_kinds(prompt: str) -> dict[int, str]:
-    """What a bash prompt says each positional argument is (`# $1 is a space-separated list`), by index."""
+def argument_kinds(prompt: str, language: str) -> dict[int, str] | None:
+    """What the prompt says each positional argument is, by index, where the language's words carry no
+    type and its prompts say (`argument_kinds_pattern`: bash's `# $1 is a space-separated list`); None
+    for a language that has no such pattern."""
+    pattern = get_language(language).argument_kinds_pattern
+    if not pattern:
+        return None
     return {int(number) - 1: kind.strip().rstrip(".")
-            for number, kind in re.findall(r"^\s*#\s*\$(\d+) is (.+)$", prompt, re.MULTILINE)}
+            for number, kind in _pattern(pattern, re.MULTILINE).findall(prompt)}
+
+
+def sh_argument_kinds(prompt: str) -> dict[int, str]:
+    """`argument_kinds` of a bash prompt (the name it had when bash was the only such language)."""
+    return argument_kinds(prompt, "sh") or {}
+
+
+def _word_variants(word: str, index: int, language: Language, kinds: dict[int, str] | None) -> list[str]:
+    """Variants of one word of a command's arguments: an integer inside its quotes, a list the prompt
+    says is one (`list_argument_kind`), else as any other literal."""
+    quotes = language.literal_string_quotes
+    quote = word[0] if word[0] in quotes and len(word) > 1 and word[-1] == word[0] else ""
+    bare = word[1:-1] if quote else word
+    if _DECIMAL.fullmatch(bare):
+        return [quote + variant + quote for variant in _python_variants(bare)]
+    if language.list_argument_kind and (kinds or {}).get(index) == language.list_argument_kind:
+        return _word_list_variants(word, language)
+    return _argument_variants(word, language)
 
 
 def mutations(arguments: str, language: str, kinds: dict[int, str] | None = None) -> list[str]:
-    """Inputs that differ from `arguments` in one argument, changed type-preservingly. For bash, whose
-    words carry no type, `kinds` (see `sh_argument_kinds`) says which argument is a list."""
-    if language == "sh":
-        words = _SH_WORD.findall(arguments)
-        separator = " "
-    elif language == "python":
+    """Inputs that differ from `arguments` in one argument, changed type-preservingly. For a language
+    whose words carry no type (bash), `kinds` (see `argument_kinds`) says which argument is a list."""
+    spec = get_language(language)
+    separator = spec.argument_separator
+    if _takes_words(spec):
+        words = _WORD.findall(arguments)
+    elif _reads_python(spec):
         try:
             call = ast.parse(f"f({arguments})", mode="eval").body
         except SyntaxError:
@@ -262,25 +293,16 @@ def mutations(arguments: str, language: str, kinds: dict[int, str] | None = None
         words = [ast.get_source_segment(source, a) or "" for a in getattr(call, "args", [])]
         if getattr(call, "keywords", None) or not all(words):
             return []
-        separator = ", "
     else:
-        words = split_top(arguments, language)
-        separator = ", "
+        words = split_top(arguments, language, separator.strip())
     out = []
     for index, word in enumerate(words):
-        if language == "sh":
-            quote = word[0] if word[0] in "\"'" and len(word) > 1 and word[-1] == word[0] else ""
-            bare = word[1:-1] if quote else word
-            if re.fullmatch(r"-?\d+", bare):
-                changed = [quote + variant + quote for variant in _python_variants(bare)]
-            elif (kinds or {}).get(index) == "a space-separated list":
-                changed = _sh_list_variants(word)
-            else:
-                changed = _argument_variants(word, "sh")
-        elif language == "python":
+        if _takes_words(spec):
+            changed = _word_variants(word, index, spec, kinds)
+        elif _reads_python(spec):
             changed = _python_variants(word)
         else:
-            changed = _argument_variants(word, language)
+            changed = _argument_variants(word, spec)
         for variant in changed:
             out.append(separator.join([*words[:index], variant, *words[index + 1:]]))
     return out
@@ -316,11 +338,13 @@ def generation_request(task: Task, count: int = GENERATED_CALLS, opened: bool = 
 
 def signature_parameters(task: Task) -> str | None:
     """The parameter list of the function to write, as its signature in the prompt spells it
-    (`numbers: List[int]`); None where the language has none (Bash) or it cannot be found."""
-    if task.language == "sh":
+    (`numbers: List[int]`); None where the language has none (Bash's functions take words) or it
+    cannot be found. The definition is the name after the language's `signature_lead` (Python's `def`)."""
+    language = get_language(task.language)
+    if _is_command(language):
         return None
     name = entry_point(task)
-    lead = r"\bdef\s+" if task.language == "python" else r"(?<![\w$.])"
+    lead = language.signature_lead
     for match in reversed(list(re.finditer(rf"{lead}{re.escape(name)}\s*\(", task.prompt))):
         line = task.prompt[task.prompt.rfind("\n", 0, match.start()) + 1:match.start()].strip()
         if line.startswith(("//", "*", "/*", "#")):
@@ -338,9 +362,7 @@ def call_opening(task: Task) -> str:
 
 
 def _call_text(language: str, name: str, arguments: str) -> str:
-    if language == "sh":
-        return f"$({name} {arguments})"
-    return f"{name}({arguments})"
+    return get_language(language).write_call(name, arguments)
 
 
 def _call_in_line(line: str, entry: str) -> str | None:
@@ -356,15 +378,17 @@ def parse_generated(task: Task, text: str) -> list[str]:
     """The argument lists of the calls of the task's function in the model's reply, one per line:
     bare calls, or calls inside an `assert`, a `print` or a comparison; comments and numbering dropped."""
     entry = entry_point(task)
+    language = get_language(task.language)
+    comment = " " + language.line_comment[0] if language.line_comment else None
     inputs = []
     for line in text.splitlines():
         line = _LINE_LEAD.sub("", line.strip().strip("`")).strip()
-        if line.endswith(("{", ":")) and task.language != "sh":
+        if line.endswith(("{", ":")) and not _is_command(language):
             continue  # the function's own signature (or a block opening), not a call
-        if task.language == "python":
+        if _reads_python(language):
             arguments = _python_arguments(line, entry)
-        elif task.language == "sh":
-            line = line.split(" #", 1)[0].strip()
+        elif _is_command(language):
+            line = line.split(comment, 1)[0].strip() if comment else line
             if line.startswith("echo "):
                 line = line[5:].strip()
             arguments = _arguments(task, line, entry)
@@ -424,7 +448,7 @@ def probe_inputs(task: Task, generated: Sequence[str] = (), limit: int = MAX_PRO
     """The task's probes: its examples' inputs first, then generated inputs, then mutations (taken
     from every example in turn), deduplicated, at most `limit`. Never reads `task.tests`."""
     examples = example_inputs(task)
-    kinds = sh_argument_kinds(task.prompt) if task.language == "sh" else None
+    kinds = argument_kinds(task.prompt, task.language)
     candidates = ([Probe(text, "example") for text in examples]
                   + [Probe(text.strip(), "generated") for text in generated if text.strip()]
                   + [Probe(text, "mutation") for text in _interleave(mutations(e, task.language, kinds)
@@ -441,5 +465,6 @@ def probe_inputs(task: Task, generated: Sequence[str] = (), limit: int = MAX_PRO
     return probes
 
 
-__all__ = ["Probe", "probe_inputs", "call_opening", "example_inputs", "mutations", "split_top", "generated_inputs", "generate_calls",
+__all__ = ["Probe", "probe_inputs", "call_opening", "example_inputs", "mutations", "argument_kinds", "split_top",
+           "generated_inputs", "generate_calls",
            "parse_generated", "combined_calls", "generation_request", "signature_parameters", "STYLES", "MAX_PROBES", "SOURCES"]

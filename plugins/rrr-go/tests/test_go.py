@@ -129,3 +129,94 @@ def test_probes_render_go_values_errors_and_timeouts():
     panics = run_probes(task, _candidate(task, "\tvar p *int\n\t*p = len(strings.Fields(s))\n"
                                           "\treturn nil, nil, p, nil\n"), ['"", 0'])
     assert (panics[0].status, panics[0].error) == ("error", "runtime.errorString")
+
+
+# --- Go's probe literals and confidence, from go.toml alone ----------------------------------------
+
+def _go_tasks() -> dict[str, Task]:
+    return {task.task_id: task for task in read_records(EXAMPLES / "go-tasks.jsonl", Task)}
+
+
+def test_go_tasks_get_probes_in_go_s_own_literals():
+    from rrr_cli.ranking.probe_inputs import call_opening, mutations, parse_generated, probe_inputs, signature_parameters
+
+    tasks = _go_tasks()
+    probes = {task_id: [(p.input, p.source) for p in probe_inputs(task)] for task_id, task in tasks.items()}
+    # A slice is varied as a slice: empty, its first element alone, that element twice.
+    assert probes["go/max_of"] == [("[]int{3, 9, 2}", "example"), ("[]int{-5, -2, -8}", "example"),
+                                   ("[]int{}", "mutation"), ("[]int{3}", "mutation"), ("[]int{-5}", "mutation"),
+                                   ("[]int{3, 3, 9, 2}", "mutation"), ("[]int{-5, -5, -2, -8}", "mutation")]
+    assert [i for i, _ in probes["go/count_vowels"]] == ['"hello"', '"AEIOU xyz"', '""', '"h"', '"A"']
+    assert [i for i, _ in probes["go/is_prime"]] == ["7", "1", "8", "2", "6", "0"]
+    # Nested slices, pointers and raw strings too; a rune is not a string, an array's length is its type.
+    assert mutations("[][]int{{1, 2}, {3}}, 'a', [2]int{1, 2}, `ab`", "go") == [
+        "[][]int{}, 'a', [2]int{1, 2}, `ab`", "[][]int{{1, 2}}, 'a', [2]int{1, 2}, `ab`",
+        "[][]int{{1, 2}, {1, 2}, {3}}, 'a', [2]int{1, 2}, `ab`",
+        "[][]int{{1, 2}, {3}}, 'a', [2]int{1, 2}, ``", "[][]int{{1, 2}, {3}}, 'a', [2]int{1, 2}, `a`"]
+    assert mutations('map[string]int{"a": 1}, []*T{p}', "go") == ['map[string]int{"a": 1}, []*T{}',
+                                                                   'map[string]int{"a": 1}, []*T{p}',
+                                                                   'map[string]int{"a": 1}, []*T{p, p}']
+    # The request for more calls names the parameters as Go's `func` line spells them.
+    assert (call_opening(tasks["go/max_of"]), signature_parameters(tasks["go/max_of"])) == ("maxOf(", "nums []int")
+    assert parse_generated(tasks["go/max_of"], "maxOf([]int{1})\nfmt.Println(maxOf([]int{2, 3}))\n"
+                                               "func maxOf(nums []int) int {") == ["[]int{1}", "[]int{2, 3}"]
+
+
+REFERENCES = {  # what each task's function returns, as the probes render it (None: it fails)
+    "go/add": lambda x, y: str(x + y),
+    "go/max_of": lambda nums: str(max(nums)) if nums else None,
+    "go/count_vowels": lambda s: str(sum(c in "aeiouAEIOU" for c in s)),
+    "go/is_prime": lambda n: "true" if n > 1 and all(n % d for d in range(2, n)) else "false",
+    "go/reverse": lambda nums: "[" + ", ".join(map(str, nums[::-1])) + "]",
+    "go/fizzbuzz": lambda n: '"' + ("FizzBuzz" if n % 15 == 0 else "Fizz" if n % 3 == 0 else "Buzz" if n % 5 == 0
+                                    else str(n)) + '"',
+}
+
+
+def _python_value(go_arguments: str) -> list:
+    """A probe's Go arguments as Python values (the literals these tasks use: ints, strings, []int)."""
+    import ast
+    import re
+
+    return list(ast.literal_eval("(" + re.sub(r"\[\]int\{([^{}]*)\}", r"[\1]", go_arguments) + ",)"))
+
+
+@needs_go
+def test_go_probes_compile_and_run_to_the_values_they_should():
+    from rrr_cli.execution.probes import run_probes_many
+    from rrr_cli.ranking.probe_inputs import probe_inputs
+
+    tasks = _go_tasks()
+    jobs = [(task, _candidate(task, SOLUTIONS[task_id][0]), [p.input for p in probe_inputs(task)])
+            for task_id, task in sorted(tasks.items())]
+    for (task, _, inputs), outputs in zip(jobs, run_probes_many(jobs)):
+        assert len(outputs) == len(inputs) >= 4, task.task_id
+        for probe, output in zip(inputs, outputs):
+            expected = REFERENCES[task.task_id](*_python_value(probe))
+            if expected is None:  # maxOf of an empty slice: the index panics (the prompt says never empty)
+                assert (output.status, output.error) == ("error", "runtime.boundsError"), (task.task_id, probe)
+            else:
+                assert (output.status, output.value) == ("ok", expected), (task.task_id, probe, output)
+
+
+@needs_go
+def test_a_go_pick_gets_a_confidence_and_a_model_can_learn_a_go_column():
+    from rrr_cli.ranking.confidence import FEATURES, LANGUAGES, ConfidenceModel, feature_row, pick_confidence, shipped
+
+    assert "go" in LANGUAGES and "language_go" in FEATURES  # from the registry, after rrr's own eight
+    assert LANGUAGES.index("go") > max(LANGUAGES.index(n) for n in ("python", "cpp", "java", "php", "ts", "cs", "sh", "js"))
+    task = _go_tasks()["go/max_of"]
+    right, wrong = SOLUTIONS["go/max_of"]
+    candidates = [_candidate(task, right, 0), _candidate(task, right, 1), _candidate(task, wrong, 2)]
+    sure = pick_confidence(task, candidates, candidates[0])
+    assert isinstance(sure.probability, float) and 0.0 < sure.probability < 1.0
+    # The shipped model was fitted before Go: its language term for Go is the average language's (0).
+    assert not shipped().reads_language("go")
+    assert sure.basis == "2 of 3 candidates agree, 2/2 examples; Go read as the average language"
+    row = feature_row([[1.0, 0.0, 1.0, 2 / 3, 1.0, 0.0]] * 2 + [[0.5, 0.0, 1.0, 1 / 3, 0.0, 0.0]], 0, None, 2, "go")
+    assert row[FEATURES.index("language_go")] == 1.0
+    # A model fitted with Go's column reads it.
+    with_go = ConfidenceModel([1.0, -2.0], 0.0, ("examples_passed", "language_go"))
+    assert with_go.reads_language("go")
+    assert with_go.probability(row) == pytest.approx(1 / (1 + 2.718281828459045))
+    assert pick_confidence(task, candidates, candidates[0], with_go).basis == "2 of 3 candidates agree, 2/2 examples"
