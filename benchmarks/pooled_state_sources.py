@@ -5,7 +5,7 @@ and end token (`RewardModelSettings.pooling = "mean"`), from the generator's own
 get them, for the same candidates (sampled here from the default model):
 
 - **torch**: the trunk in transformers (the GGUF dequantised to float32, kept under the cache's
-  `trunks/` after the first load), `RewardModel._pooled_after`: what `rrr train-reranker` and the
+  `trunks/` after the first load), `TrunkStates.pooled_after` (`model.source`): what `rrr train-reranker` and the
   shipped recipe use today;
 - **llama.cpp**: a second context, with embeddings on, on the model already loaded for sampling
   (`LlamaCppBackend.pooled_states`): the prompt evaluated once into a stream, each completion after it
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     torch_states, llama_states = [None] * len(encoded), [None] * len(encoded)
     started = time.perf_counter()
     for prefix, members in groups.items():
-        for k, state in zip(members, model._pooled_after(list(prefix), [list(encoded[k][encoded[k].start:])
-                                                                         for k in members])):
+        for k, state in zip(members, model.source.pooled_after(list(prefix), [list(encoded[k][encoded[k].start:])
+                                                                               for k in members])):
             torch_states[k] = state.float().numpy()
     torch_s = time.perf_counter() - started
     started = time.perf_counter()

@@ -75,22 +75,22 @@ def main() -> None:
             by_prompt.setdefault(tuple(e[:e.start]), []).append(list(e[e.start:]))
     else:
         order = sorted(encoded, key=len)
-        batches = [model._padded(order[i:i + args.batch_size]) for i in range(0, len(order), args.batch_size)]
+        batches = [model.source.padded(order[i:i + args.batch_size]) for i in range(0, len(order), args.batch_size)]
 
     def bare() -> float:
         started = time.perf_counter()
         if llama:
             for prefix, completions in by_prompt.items():
-                model.backend.pooled_states(list(prefix), completions)
+                model.source.backend.pooled_states(list(prefix), completions)
             return time.perf_counter() - started
-        with torch.inference_mode(), model._autocast():
+        with torch.inference_mode(), model.source.autocast():
             for ids, mask in batches:
                 model.trunk(input_ids=ids, attention_mask=mask)
         return time.perf_counter() - started
 
     def scored() -> float:
         empty = pooled_states.PooledStates("timing", root=Path(tempfile.mkdtemp()))
-        model.pooled_store = lambda: empty  # evaluate every text again: nothing kept from the run before
+        model.source.pooled_store = lambda: empty  # evaluate every text again: nothing kept from the run before
         started = time.perf_counter()
         scorer.score_many(work)
         return time.perf_counter() - started
@@ -104,7 +104,7 @@ def main() -> None:
     result = {
         "cpu": f"{cpu['model']} ({' '.join(cpu['simd'])})", "candidates": len(candidates), "tokens": tokens, "batch_size": args.batch_size,
         "states": model.settings.states, "bf16": model.use_bf16, "device": model.device,
-        "threads": model.backend.threads if llama else torch.get_num_threads(),
+        "threads": model.source.backend.threads if llama else torch.get_num_threads(),
         "bare_tokens_per_s": round(tokens / min(bare_times), 1),
         "scorer_tokens_per_s": round(tokens / min(scorer_times), 1),
     }

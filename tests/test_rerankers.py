@@ -45,14 +45,14 @@ def listing() -> dict:
 
 
 def test_shipped_and_trained_rerankers_and_which_one_is_the_default(tmp_path, monkeypatch):
-    from rrr_cli import reranker
     from rrr_cli.ranking.rerank import default_scorer
+    from rrr_cli.reranker import store
 
     base = save_tiny_base(tmp_path / "base")
     monkeypatch.setenv("RRR_HOME", str(tmp_path / "home"))
     shipped = tmp_path / "shipped"
     shipped.mkdir()
-    monkeypatch.setattr(reranker, "shipped_rerankers_dir", lambda: shipped)
+    monkeypatch.setattr(store, "shipped_rerankers_dir", lambda: shipped)
     shutil.move(str(head_only(base, "rrr-shipped", win=True)), shipped / "rrr-shipped")
     monkeypatch.setenv("RRR_RERANK_SHIPPED", "1")
 

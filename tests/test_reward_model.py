@@ -227,8 +227,8 @@ def test_a_frozen_trunk_evaluates_a_shared_prompt_once_and_pools_as_the_whole_te
     with torch.no_grad():
         whole = model.pooled_from_states(model.trunk_states(texts))
         shown = []
-        real = model._pooled_after
-        monkeypatch.setattr(model, "_pooled_after",
+        real = model.source.pooled_after
+        monkeypatch.setattr(model.source, "pooled_after",
                             lambda prefix, rest: shown.append((prefix, len(rest))) or real(prefix, rest))
         shared = model.pooled_texts(texts, batch_size=2)  # a prompt's completions span two batches
     assert torch.allclose(shared, whole, atol=1e-5)
@@ -269,7 +269,7 @@ def test_a_gguf_trunk_is_dequantised_once_and_then_read_back_bit_for_bit(pulled_
     pytest.importorskip("gguf")
     from rrr_cli import reranker
 
-    info = reranker.BaseModelInfo("smollm2", str(pulled_model), reranker._sha256_files([pulled_model]), "gguf")
+    info = reranker.BaseModelInfo("smollm2", str(pulled_model), reranker.sha256_files([pulled_model]), "gguf")
     first, tokenizer = reranker.load_trunk(info)
     kept = reranker.dequantised_path(info)
     assert (kept / "config.json").is_file() and list(kept.glob("*.safetensors"))
@@ -304,19 +304,20 @@ def test_a_llama_cpp_states_reranker_is_its_head_alone_and_reads_the_open_model(
     import numpy as np
 
     from rrr_cli.generation.llamacpp import LlamaCppBackend
-    from rrr_cli.reranker import LlamaStatesModel
+    from rrr_cli.reranker import LlamaCppStates, NumpyHead
 
     config = RewardTrainingConfig(model_name_or_path=str(pulled_model), num_train_epochs=2, projection=4,
                                   confidence=False, states="llama.cpp", validation_fraction=0.25, seed=0)
     config.check()
     result, directory = train_and_save(toy_pairs(tasks=8), config, name="heads")
-    assert isinstance(result.model, LlamaStatesModel)
+    assert isinstance(result.model.source, LlamaCppStates) and not isinstance(result.model.head, NumpyHead)
     assert sorted(p.name for p in directory.iterdir()) == ["head.safetensors", "manifest.json"]
     assert read_manifest(directory)["settings"]["states"] == "llama.cpp"
 
     opened = LlamaCppBackend(pulled_model)  # as `rrr solve` holds the model it sampled with
     loaded = RewardModel.load(directory)
-    assert isinstance(loaded, LlamaStatesModel) and loaded.backend is opened
+    assert isinstance(loaded.source, LlamaCppStates) and loaded.source.backend is opened
+    assert isinstance(loaded.head, NumpyHead)
     assert not list(loaded.trunk.parameters())
     texts = [("def g(x):\n", "    return x * 2\n"), ("def g(x):\n", "    return x // 2\n"), ("", "print(1)\n")]
     trained = result.model.score_texts(texts)

@@ -238,6 +238,7 @@ def test_training_and_heldout_tasks_split_by_problem_in_all_eight_languages(tmp_
 def _logged_eval_run(loop, tasks, statuses):
     """Log candidates and verdicts for `tasks` in the eval run of the loop's settings, as `rrr eval` does."""
     from rrr_cli.evaluation.runs import RunDir, completion_sha
+    from rrr_cli.execution.cache import harness_key
 
     run = RunDir(loop._eval_settings())
     samples, verdicts = [], []
@@ -246,7 +247,8 @@ def _logged_eval_run(loop, tasks, statuses):
             candidate = Candidate(task.task_id, task.language, task.prompt, f" {j + 1}", sample_id=j, seed=j,
                                   n_tokens=2, logprob_sum=-1.0 - j, extra={"task_sampling_s": 1.5})
             samples.append(candidate.to_dict())
-            verdicts.append({**Verdict(task.task_id, j, statuses[j]).to_dict(), "completion_sha": completion_sha(candidate)})
+            verdicts.append({**Verdict(task.task_id, j, statuses[j]).to_dict(), "completion_sha": completion_sha(candidate),
+                             "harness": harness_key(task.language)})
     run.log("samples.jsonl").append(samples)
     run.log("verdicts.jsonl").append(verdicts)
     return run
@@ -276,7 +278,7 @@ def test_heldout_candidates_come_from_the_eval_run_even_while_another_process_ho
     assert all("task_sampling_s" not in s for s in samples)  # no wall-clock time in the run's artifacts
     verdicts = records(loop.store.path("heldout", "verdicts.jsonl"), Verdict)
     assert [v["status"] for v in verdicts] == ["timeout", "failed"] * len(held)
-    assert all("completion_sha" not in v for v in verdicts)
+    assert all("completion_sha" not in v and "harness" not in v for v in verdicts)
 
     # Free, the same steps go through the eval run's stages (under its lock) and agree.
     for name in ("samples.jsonl", "verdicts.jsonl"):

@@ -212,16 +212,27 @@ def logged_candidates(run_dir: Path, log_name: str = "samples.jsonl") -> dict[st
     return out
 
 
+def _verdict_key(candidate: Candidate, harness: str) -> tuple:
+    """What a logged verdict is found by: the candidate, its exact text, and the harness that judged it
+    (`execution.cache.harness_key`), so a verdict of an older harness is never taken for today's."""
+    return candidate.task_id, candidate.sample_id, completion_sha(candidate), harness
+
+
+def _logged_verdicts(log: JsonlLog, repair: bool = True) -> dict[tuple, dict[str, Any]]:
+    return {(r["task_id"], r["sample_id"], r.get("completion_sha"), r.get("harness")): r
+            for r in log.load(Verdict, repair=repair)}
+
+
 def logged_work(run: RunDir, tasks: Sequence[Task], n: int) -> tuple[dict[str, list[Candidate]], dict[str, list[Verdict]]]:
     """Read only, without the run's lock: the tasks whose complete candidate set (for their current
     prompt) and every verdict for those texts are already logged. For a reader that finds the run in
     use by another process; a torn last line (an append in progress) is skipped, not repaired."""
     candidates = _candidates_by_task(run.log("samples.jsonl").load(Candidate, repair=False), tasks, n)
-    logged = {(r["task_id"], r["sample_id"], r.get("completion_sha")): r
-              for r in run.log("verdicts.jsonl").load(Verdict, repair=False)}
+    logged = _logged_verdicts(run.log("verdicts.jsonl"), repair=False)
+    harness = {task.language: harness_key(task.language) for task in tasks}
     verdicts: dict[str, list[Verdict]] = {}
     for task_id, group in candidates.items():
-        found = [logged.get((c.task_id, c.sample_id, completion_sha(c))) for c in group]
+        found = [logged.get(_verdict_key(c, harness[c.language])) for c in group]
         if all(found):
             verdicts[task_id] = [Verdict.from_dict(record) for record in found]
     return {t: candidates[t] for t in verdicts}, verdicts
@@ -350,14 +361,13 @@ def execute_stage(run: RunDir, tasks: Sequence[Task], candidates: dict[str, list
     """A verdict for every candidate, running only those without a logged verdict for their text under
     today's harness (a verdict logged before the harness changed is run again)."""
     log = run.log(log_name)
-    logged = {(r["task_id"], r["sample_id"], r.get("completion_sha"), r.get("harness")): r
-              for r in log.load(Verdict)}
+    logged = _logged_verdicts(log)
     have: dict[str, list[Verdict]] = {}
     pending_tasks, pending = [], []
     harness = {task.language: harness_key(task.language) for task in tasks}
     for task in tasks:
         group = candidates[task.task_id]
-        found = [logged.get((c.task_id, c.sample_id, completion_sha(c), harness[task.language])) for c in group]
+        found = [logged.get(_verdict_key(c, harness[task.language])) for c in group]
         if all(found):
             have[task.task_id] = [Verdict.from_dict(record) for record in found]
         else:

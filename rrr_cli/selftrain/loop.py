@@ -395,7 +395,8 @@ class SelfTrainLoop:
         tasks = self.heldout_tasks()
         _, verdicts, where = self._eval_store_work(tasks, execute=True) if tasks else ([], [], "")
         for verdict in verdicts:
-            verdict.extra.pop("completion_sha", None)  # the eval log's key, not part of a verdict
+            for key in ("completion_sha", "harness"):  # the eval log's keys, not part of a verdict
+                verdict.extra.pop(key, None)
         self.store.write_jsonl(self.store.path("heldout", "verdicts.jsonl"), verdicts)
         return f"{sum(v.passed for v in verdicts)}/{len(verdicts)} passed ({where})" if tasks else "no held-out tasks"
 

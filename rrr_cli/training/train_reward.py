@@ -36,9 +36,8 @@ from rrr_cli.errors import RrrError
 from rrr_cli.records import Pair
 from rrr_cli.training import distributed
 from rrr_cli.training.pairs import LabelledTask, labelled_from_pairs, pair_logprobs, split_by_task
-from rrr_cli.reranker import (RewardModel, RewardModelSettings, check_states, confidence_inputs, examples_column,
-                              extra_inputs,
-                              fill_confidence)
+from rrr_cli.reranker import (RewardModel, RewardModelSettings, check_states, confidence_inputs, default_device,
+                              examples_column, extra_inputs, fill_confidence, new_reranker_name, rerankers_dir)
 
 
 @dataclass
@@ -125,7 +124,6 @@ def resolve_states(states: str, base_model: str | None, trainable_layers: int = 
     if trainable_layers:
         return "trunk"
     from rrr_cli.models import CATALOG
-    from rrr_cli.reranker import default_device
 
     # Judged from the name, without pulling: a catalog model or a .gguf file is GGUF; a folder is not.
     gguf = not base_model or base_model in CATALOG or not Path(base_model).expanduser().is_dir()
@@ -547,8 +545,6 @@ def train_and_save(pairs: Sequence[Pair], config: RewardTrainingConfig, name: st
     """Train on `pairs` and save the reranker under the rerankers dir as `name` (default: a dated
     name), or at `directory` when given (selftrain keeps each iteration's reranker in its run).
     Returns (result, directory). This is the entry point `rrr train-reranker` and selftrain call."""
-    from rrr_cli.reranker import new_reranker_name, rerankers_dir
-
     place = distributed.setup()
     name = distributed.broadcast(name or new_reranker_name())  # rank 0's dated name, on every process
     if not name or "/" in name or name.startswith("."):
