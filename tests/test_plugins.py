@@ -4,6 +4,7 @@ and a broken plugin is one line on stderr while rrr goes on."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -173,3 +174,18 @@ def test_rrr_plugins_says_what_a_backend_lacks_and_which_language_trusts_the_exi
     assert rows[("backend", "llama.cpp")] == "ok"
     assert rows[("language", "toy")] == "ok (no tests_done: a run that exits 0 passes, finished or not)"
     assert rows[("language", "python")] == "ok"
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("tests_done = 5", "tests_done must be a string (got 5)"),
+    ('tests_done_in = "("', "tests_done_in is not a regular expression"),
+    ('tests_done = "x"\ntests_done_wrap = "no body"', "tests_done_wrap must hold @BODY@"),
+])
+def test_a_wrong_proof_key_in_a_language_file_is_one_line_naming_it(extra, message):
+    from rrr_cli.errors import RrrError
+    from rrr_cli.execution.languages import _language_from_toml
+
+    base = 'name = "t"\nextension = ".t"\npackages = ["bash"]\nfile = "m.t"\nrun = ["bash", "{file}"]\n'
+    with pytest.raises(RrrError, match=re.escape(message)) as raised:
+        _language_from_toml(base + extra, "rrr_fake/t.toml")
+    assert str(raised.value).startswith("rrr_fake/t.toml: ") and "\n" not in str(raised.value)

@@ -323,6 +323,16 @@ def _check_probe_keys(data: dict, where: str) -> None:
             raise RrrError(f"{where}: {key} needs a group named {absent[0]!r}, as (?P<{absent[0]}>...)")
     if "argument_kinds_pattern" in compiled and compiled["argument_kinds_pattern"].groups < 2:
         raise RrrError(f"{where}: argument_kinds_pattern needs two groups (the argument's position, its kind)")
+    for key in ("tests_done", "tests_done_in", "tests_done_setup", "tests_done_wrap"):
+        if key in data and not isinstance(data[key], str):
+            raise RrrError(f"{where}: {key} must be a string (got {data[key]!r})")
+    if "tests_done_in" in data:
+        try:
+            re.compile(data["tests_done_in"], re.MULTILINE)
+        except re.error as exc:
+            raise RrrError(f"{where}: tests_done_in is not a regular expression ({exc})") from None
+    if "tests_done_wrap" in data and "@BODY@" not in data["tests_done_wrap"]:
+        raise RrrError(f"{where}: tests_done_wrap must hold @BODY@ (got {data['tests_done_wrap']!r})")
     if "list_argument_kind" in data and "argument_kinds_pattern" not in data:
         raise RrrError(f"{where}: list_argument_kind needs argument_kinds_pattern")
     if "literal_list_pattern" in compiled:
